@@ -1,0 +1,43 @@
+# Werkvloer — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/demo.toml
+
+.PHONY: run test bench lint venv clean image models help
+
+help:
+	@echo "make run    - set up and start the demo (simulator + core + ui), prints the URL"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make bench  - run the benchmarks, write bench/latest.json and bench/latest.md"
+	@echo "make lint   - ruff + mypy on our packages"
+	@echo "make image  - build the Raspberry Pi OS image (needs rpi-image-gen, see image-build/README.md)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m appliance.cli demo --config $(CONFIG)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+lint: $(STAMP)
+	$(PY) -m ruff check appliance drivers models local_ui sync content tests bench
+	$(PY) -m mypy appliance drivers models local_ui sync content
+
+image:
+	$(MAKE) -C image-build image
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""The ``werkvloer`` command (filled in below)."""
+def main() -> int:
+    return 0

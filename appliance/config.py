@@ -1,0 +1,198 @@
+"""The box's one config file (TOML), validated by a strict schema.
+
+``load_config(path)`` returns a frozen ``BoxConfig`` or raises ``ConfigError``
+listing every problem with its key path (``sources.modbus[0].signals[2].type``)
+and what was expected. Secrets (tokens, PIN hashes, passwords) never live here:
+see ``appliance.secrets``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from drivers.camera.config import CameraConfig
+from drivers.gpio.config import GpioConfig
+from drivers.modbus.config import ModbusDevice
+from drivers.opcua.config import OpcuaServer
+
+from .errors import ConfigError
+from .guard.config import GuardConfig
+from .kpi.config import MachineConfig
+from .schema import SignalName, StrictModel
+
+
+class BoxSection(StrictModel):
+    name: SignalName = Field("werkvloer", title="Box name (local only; never synced)")
+    data_dir: str = Field("/var/lib/werkvloer", title="Data directory", description="database, certificates, snapshots")
+    timezone: str = Field("Europe/Amsterdam", title="Time zone for shifts and days")
+    language: Literal["nl", "en"] = Field("nl", title="Default UI language")
+
+
+class StorageSection(StrictModel):
+    batch_interval_s: float = Field(1.0, title="Sample batch interval", description="s", ge=0.01, le=60)
+    raw_retention_days: int = Field(14, title="Keep raw samples for", description="days", ge=1, le=3650)
+    db_name: str = Field("werkvloer.db", title="Database file name in data_dir", pattern=r"^[\w.-]+$")
+
+
+class UiSection(StrictModel):
+    host: str = Field("127.0.0.1", title="Listen address")
+    port: int = Field(8080, title="Listen port", ge=1, le=65535)
+    remote_access: bool = Field(False, title="Allow other hosts (login needed for everything)")
+
+
+class SourcesSection(StrictModel):
+    modbus: list[ModbusDevice] = Field(default_factory=list, title="Modbus devices")
+    opcua: list[OpcuaServer] = Field(default_factory=list, title="OPC UA servers")
+    gpio: GpioConfig | None = Field(None, title="GPIO")
+    camera: list[CameraConfig] = Field(default_factory=list, title="Cameras")
+
+
+class BoxConfig(StrictModel):
+    box: BoxSection = Field(default_factory=BoxSection, title="Box")
+    storage: StorageSection = Field(default_factory=StorageSection, title="Storage")
+    ui: UiSection = Field(default_factory=UiSection, title="Local UI")
+    sources: SourcesSection = Field(default_factory=SourcesSection, title="Sources")
+    guard: GuardConfig = Field(default_factory=GuardConfig, title="Guard")
+    machine: MachineConfig = Field(default_factory=MachineConfig, title="Machine state and KPIs")
+
+    def signal_paths(self) -> dict[str, list[str]]:
+        """Signal name -> key paths where it is defined (more than one = duplicate)."""
+        seen: dict[str, list[str]] = {}
+        s = self.sources
+        groups: list[tuple[str, list[Any]]] = [
+            (f"sources.modbus[{i}].signals", list(d.signals)) for i, d in enumerate(s.modbus)]
+        groups += [(f"sources.opcua[{i}].signals", list(d.signals)) for i, d in enumerate(s.opcua)]
+        if s.gpio is not None:
+            groups += [("sources.gpio.inputs", list(s.gpio.inputs)), ("sources.gpio.analog", list(s.gpio.analog))]
+        for prefix, signals in groups:
+            for j, sig in enumerate(signals):
+                seen.setdefault(sig.name, []).append(f"{prefix}[{j}].name")
+        for i, cam in enumerate(s.camera):
+            seen.setdefault(cam.name, []).append(f"sources.camera[{i}].name")
+        return seen
+
+    @property
+    def signal_names(self) -> set[str]:
+        return set(self.signal_paths())
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.box.data_dir) / self.storage.db_name
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> BoxConfig:
+        problems: list[tuple[str, str]] = []
+        paths = self.signal_paths()
+        for name, where in paths.items():
+            if len(where) > 1:
+                for p in where[1:]:
+                    problems.append((p, f"duplicate signal name {name!r} (first defined at {where[0]})"))
+        known = set(paths)
+        for path, name in [*self.guard.referenced_signals(), *self.machine.referenced_signals()]:
+            if name not in known:
+                problems.append((path, f"unknown signal {name!r}; defined signals: {', '.join(sorted(known)) or 'none'}"))
+        names = [o.name for o in self.guard.outputs]
+        if self.guard.heartbeat and self.guard.heartbeat.output not in names:
+            problems.append(("guard.heartbeat.output", f"unknown output {self.guard.heartbeat.output!r}; outputs: {', '.join(names) or 'none'}"))
+        if problems:
+            raise _CrossRefError(problems)
+        return self
+
+
+class _CrossRefError(ValueError):
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.startswith(("function-", "literal[", "union[")):
+            continue  # pydantic's internal tags, not key paths
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see the config reference in the README)"
+    if kind == "missing":
+        return "required key is missing"
+    msg = str(err["msg"])
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    if "input" in err and kind not in ("missing",) and not isinstance(err["input"], dict | list):
+        msg += f" (got {err['input']!r})"
+    return msg
+
+
+def problems_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        ctx = err.get("ctx") or {}
+        inner = ctx.get("error")
+        if isinstance(inner, _CrossRefError):
+            problems.extend(inner.problems)
+            continue
+        problems.append((_loc_to_path(tuple(err["loc"])), _describe(dict(err))))
+    return problems
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> BoxConfig:
+    try:
+        return BoxConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from_validation(exc), source) from None
+
+
+def load_config(path: str | Path) -> BoxConfig:
+    """Read and validate a TOML config file; raise ``ConfigError`` on any problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([("(file)", f"{p} does not exist; copy one of the examples in configs/")], str(p)) from None
+    except OSError as exc:
+        raise ConfigError([("(file)", f"cannot read {p}: {exc.strerror}")], str(p)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([("(syntax)", f"not valid TOML: {exc}")], str(p)) from None
+    return parse_config(data, str(p))
+
+
+def summary(cfg: BoxConfig) -> str:
+    """The one-screen summary ``werkvloer check-config`` prints for a valid file."""
+    s = cfg.sources
+    lines = [f"Box {cfg.box.name!r}  data: {cfg.box.data_dir}  language: {cfg.box.language}  tz: {cfg.box.timezone}", "Sources:"]
+    for d in s.modbus:
+        where = f"{d.host}:{d.port}" if d.transport == "tcp" else f"{d.serial_port} @{d.baudrate}"
+        lines.append(f"  modbus {d.name:<16} {d.transport} {where} unit {d.unit_id}  {len(d.signals)} signals")
+    for o in s.opcua:
+        lines.append(f"  opcua  {o.name:<16} {o.url} security {o.security_mode}  {len(o.signals)} signals")
+    if s.gpio:
+        lines.append(f"  gpio   pins ({s.gpio.pin_factory})  {len(s.gpio.inputs)} inputs, {len(s.gpio.analog)} analog")
+    for c in s.camera:
+        lines.append(f"  camera {c.name:<16} {c.backend}")
+    if not (s.modbus or s.opcua or s.gpio or s.camera):
+        lines.append("  (none)")
+    names = sorted(cfg.signal_names)
+    lines.append(f"Signals ({len(names)}): {', '.join(names) if names else '(none)'}")
+    g = cfg.guard
+    lines.append(f"Guard: mode {g.mode}{' (run permit)' if g.run_permit else ''}; "
+                 f"models: {', '.join(f'{m.name}={m.model}' for m in g.models) or 'none'}; "
+                 f"rules: {', '.join(r.name for r in g.rules) or 'none'}")
+    lines.append(f"Outputs: {', '.join(f'{o.name} ({o.kind})' for o in g.outputs) or 'none'}"
+                 + (f"; heartbeat on {g.heartbeat.output} every {g.heartbeat.period_ms} ms" if g.heartbeat else ""))
+    lines.append(f"Storage: batch {cfg.storage.batch_interval_s} s, raw samples kept {cfg.storage.raw_retention_days} days")
+    lines.append(f"UI: http://{cfg.ui.host}:{cfg.ui.port}  remote access {'on' if cfg.ui.remote_access else 'off'}")
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""The local SQLite database: one file, WAL, versioned migrations.
+
+Each area owns a ``sqlite_utils.migrations.Migrations`` set in its own module
+(core tables here; alerts, KPIs, content progress, guard beside their code);
+``MIGRATION_SETS`` lists them in the order they are applied.
+
+Writers: the core's recorder thread writes samples; every other writer (UI
+user entries, KPI aggregator, alert store) opens its own connection and keeps
+transactions short. ``busy_timeout`` covers the overlap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+core = Migrations("werkvloer.core")
+
+
+@core()
+def m001_signals_and_samples(db: sqlite_utils.Database) -> None:
+    db.execute("""
+        CREATE TABLE signals (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            unit TEXT,
+            source TEXT
+        )""")
+    # Raw samples: lean rows, no secondary index on the hot insert path except
+    # (signal, ts) which every chart and KPI query needs. ts = UTC ns.
+    db.execute("""
+        CREATE TABLE samples (
+            signal_id INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            value REAL,
+            text TEXT,
+            quality INTEGER NOT NULL DEFAULT 0
+        )""")
+    db.execute("CREATE INDEX samples_signal_ts ON samples(signal_id, ts)")
+    # Vibration and other blocks: one row per received block, samples as
+    # little-endian float32 BLOB; seq = sequence number of the first sample.
+    db.execute("""
+        CREATE TABLE blocks (
+            signal_id INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            seq INTEGER,
+            rate_hz REAL,
+            data BLOB NOT NULL,
+            quality INTEGER NOT NULL DEFAULT 0
+        )""")
+    db.execute("CREATE INDEX blocks_signal_ts ON blocks(signal_id, ts)")
+
+
+@core()
+def m002_events_and_audit(db: sqlite_utils.Database) -> None:
+    # Box events: start/stop, clock jumps, disk problems. ts = UTC ns.
+    db.execute("""
+        CREATE TABLE box_events (
+            id INTEGER PRIMARY KEY,
+            ts INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT
+        )""")
+    # Who (role) changed what, and when. Kept forever.
+    db.execute("""
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            ts INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            detail TEXT
+        )""")
+    # Small key/value state shared between processes (guard mode, etc.).
+    db.execute("""
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_ts INTEGER NOT NULL
+        )""")
+
+
+# Areas register their own sets; listed by module path so this file does not
+# import them at import time (and so a missing area is a clear error).
+MIGRATION_SET_MODULES = [
+    "appliance.storage:core",
+    "appliance.alerts:migrations",
+    "appliance.kpi.store:migrations",
+    "appliance.guard.store:migrations",
+    "content.progress:migrations",
+]
+
+
+def migration_sets() -> list[Migrations]:
+    sets = []
+    for spec in MIGRATION_SET_MODULES:
+        mod_name, attr = spec.split(":")
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod_name:
+                continue  # area not built yet
+            raise
+        sets.append(getattr(mod, attr))
+    return sets
+
+
+def connect(path: str | Path, *, readonly: bool = False, timeout_s: float = 5.0) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the box's pragmas."""
+    p = Path(path)
+    if readonly:
+        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=timeout_s, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(p, timeout=timeout_s, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a power cut loses at most the last commits, never
+        # corrupts the file (sqlite.org/pragma.html#pragma_synchronous).
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def open_db(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (and create/migrate) the box database."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(connect(p))
+    if migrate:
+        for mset in migration_sets():
+            mset.apply(db)
+    return db
+
+
+def signal_ids(db: sqlite_utils.Database, signals: list[tuple[str, str | None, str | None]]) -> dict[str, int]:
+    """Make sure every (name, unit, source) has a row; return name -> id."""
+    with db.conn:
+        for name, unit, source in signals:
+            db.execute(
+                "INSERT INTO signals(name, unit, source) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET unit=excluded.unit, source=excluded.source",
+                [name, unit, source])
+    return {row[0]: row[1] for row in db.execute("SELECT name, id FROM signals").fetchall()}
+
+
+def audit(db: sqlite_utils.Database, *, role: str, action: str, target: str | None = None,
+          detail: str | None = None, ts: int | None = None) -> None:
+    """Append to the audit log (its own short transaction)."""
+    import time
+
+    with db.conn:
+        db.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                   [ts or time.time_ns(), role, action, target, detail])
+
+
+def get_setting(db: sqlite_utils.Database, key: str, default: str | None = None) -> str | None:
+    row = db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_setting(db: sqlite_utils.Database, key: str, value: str) -> None:
+    import time
+
+    with db.conn:
+        db.execute("INSERT INTO settings(key, value, updated_ts) VALUES (?, ?, ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ts=excluded.updated_ts",
+                   [key, value, time.time_ns()])
