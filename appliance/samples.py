@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 
 class Quality(IntEnum):
@@ -24,8 +25,6 @@ class Sample:
 
     ``mono_ns`` comes from ``time.monotonic_ns()`` when the value was received
     (durations and latency); ``utc_ns`` from ``time.time_ns()`` (storage).
-    ``seq`` is set for block signals (vibration): the sequence number of the
-    first element, so a consumer can detect a gap.
     """
 
     signal: str
@@ -33,7 +32,10 @@ class Sample:
     quality: Quality = Quality.GOOD
     mono_ns: int = field(default_factory=time.monotonic_ns)
     utc_ns: int = field(default_factory=time.time_ns)
-    block: tuple[float, ...] | None = None
+    # Array payloads: a vibration block (1-D float32, ``seq`` = sequence number
+    # of its first element, so a consumer can detect a gap) or a camera frame
+    # (2-D uint8). ``value`` then holds a scalar summary (RMS, frame number).
+    block: Any = None
     seq: int | None = None
 
     @property
