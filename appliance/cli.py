@@ -1,3 +1,156 @@
-"""The ``werkvloer`` command (filled in below)."""
-def main() -> int:
+"""The ``werkvloer`` command.
+
+Each subcommand's help says what it does in one line. Heavy imports happen
+inside the subcommand, so ``werkvloer --help`` is instant on a Pi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+
+from .errors import ConfigError, WerkvloerError
+
+log = logging.getLogger("werkvloer")
+
+DEFAULT_CONFIG = "/etc/werkvloer/werkvloer.toml"
+
+
+def _load(path: str):  # -> BoxConfig
+    from .config import load_config
+
+    return load_config(path)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .config import summary
+
+    try:
+        cfg = _load(args.config_file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        print("\nFix the keys above; `werkvloer config-reference` lists every key.", file=sys.stderr)
+        return 2
+    print(f"{args.config_file}: OK")
+    print(summary(cfg))
     return 0
+
+
+def cmd_core(args: argparse.Namespace) -> int:
+    from .daemon import run_core
+    from .notify import setup_logging
+
+    setup_logging(args.log_level)
+    cfg = _load(args.config)
+    return asyncio.run(run_core(cfg))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulator.run import main as sim_main
+
+    return sim_main(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args)
+
+
+def _delegate(module: str, func: str = "main") -> Callable[[argparse.Namespace], int]:
+    """Pass the rest of the command line to an area's own ``main(argv)``."""
+
+    def run(args: argparse.Namespace) -> int:
+        mod = importlib.import_module(module)
+        return int(getattr(mod, func)(list(args.rest)) or 0)
+
+    return run
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from local_ui.server import main as ui_main
+
+    argv = ["--config", args.config, "--log-level", args.log_level]
+    if args.host:
+        argv += ["--host", args.host]
+    if args.port:
+        argv += ["--port", str(args.port)]
+    return int(ui_main(argv) or 0)
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from .config_doc import reference_markdown
+
+    print(reference_markdown())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="werkvloer", description="Werkvloer shop-floor box: read machines, guard them, measure OEE.")
+    p.add_argument("--version", action="version", version="werkvloer " + __import__("appliance").__version__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("demo", "Start the simulator, the core and the UI together and print the URL.", cmd_demo)
+    sp.add_argument("--config", default="configs/demo.toml", help="box config (default: configs/demo.toml)")
+    sp.add_argument("--data-dir", help="override box.data_dir (default: ./var/demo)")
+    sp.add_argument("--port", type=int, default=None, help="UI port (default from config, 8080)")
+
+    sp = add("core", "Run the box daemon: drivers, guard, recorder, KPIs (systemd Type=notify).", cmd_core)
+    sp.add_argument("--config", default=DEFAULT_CONFIG)
+    sp.add_argument("--log-level", default="INFO")
+
+    sp = add("ui", "Run the local web UI (touchscreen and laptop) on the configured port.", cmd_ui)
+    sp.add_argument("--config", default=DEFAULT_CONFIG)
+    sp.add_argument("--host")
+    sp.add_argument("--port", type=int)
+    sp.add_argument("--log-level", default="INFO")
+
+    sp = add("simulate", "Run the machine simulator (Modbus TCP + OPC UA servers), or send it a fault.", cmd_simulate)
+    from .simulator.args import add_arguments
+
+    add_arguments(sp)
+
+    sp = add("check-config", "Validate a config file: list every problem with its key path, or print a summary.", cmd_check_config)
+    sp.add_argument("config_file")
+
+    add("config-reference", "Print the config reference (every key, type, default, bounds) as Markdown.", cmd_config_reference)
+
+    for name, help_, module in [
+        ("export", "Export KPIs as CSV (also Dutch Excel) or JSON for a period and granularity.", "appliance.kpi.export"),
+        ("content", "Check content packs (blueprint steps, skills cards, assessment).", "content.cli"),
+        ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", "drivers.opcua.browse"),
+        ("model", "Model tools: list, validate, install, activate, roll back.", "models.cli"),
+    ]:
+        sp = add(name, help_, _delegate(module))
+        sp.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the subcommand (try --help)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except WerkvloerError as exc:
+        print(f"werkvloer: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,11 +8,13 @@ see ``appliance.secrets``.
 
 from __future__ import annotations
 
+import os
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from drivers.camera.config import CameraConfig
 from drivers.gpio.config import GpioConfig
@@ -22,14 +24,23 @@ from drivers.opcua.config import OpcuaServer
 from .errors import ConfigError
 from .guard.config import GuardConfig
 from .kpi.config import MachineConfig
-from .schema import SignalName, StrictModel
+from .schema import StrictModel
 
 
 class BoxSection(StrictModel):
-    name: SignalName = Field("werkvloer", title="Box name (local only; never synced)")
+    name: str = Field("werkvloer", title="Box name (local only; never synced)", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     data_dir: str = Field("/var/lib/werkvloer", title="Data directory", description="database, certificates, snapshots")
     timezone: str = Field("Europe/Amsterdam", title="Time zone for shifts and days")
     language: Literal["nl", "en"] = Field("nl", title="Default UI language")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Europe/Amsterdam") from None
+        return v
 
 
 class StorageSection(StrictModel):
@@ -148,6 +159,12 @@ def problems_from_validation(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> BoxConfig:
+    """Validate a parsed config. ``WERKVLOER_DATA_DIR`` in the environment
+    overrides ``box.data_dir`` (systemd's StateDirectory, the demo, tests)."""
+    env_dir = os.environ.get("WERKVLOER_DATA_DIR")
+    if env_dir:
+        box = data.get("box")
+        data = {**data, "box": {**(box if isinstance(box, dict) else {}), "data_dir": env_dir}}
     try:
         return BoxConfig.model_validate(data)
     except ValidationError as exc:

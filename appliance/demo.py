@@ -1,0 +1,78 @@
+"""``werkvloer demo`` (what ``make run`` starts): simulator + core + ui as child processes.
+
+Each part is a real process, as on the box; stopping the demo (Ctrl-C)
+stops all three in reverse order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .config import load_config
+
+
+def _wait_http(url: str, timeout_s: float, procs: list[subprocess.Popen[bytes]]) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    data_dir = args.data_dir or env.get("WERKVLOER_DATA_DIR") or "var/demo"
+    env["WERKVLOER_DATA_DIR"] = str(Path(data_dir).resolve())
+    os.environ["WERKVLOER_DATA_DIR"] = env["WERKVLOER_DATA_DIR"]
+    cfg = load_config(args.config)  # fail early, with the key paths, before starting anything
+    port = args.port or cfg.ui.port
+    Path(env["WERKVLOER_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    py = [sys.executable, "-m", "appliance.cli"]
+    modbus_port = next((d.port for d in cfg.sources.modbus if d.transport == "tcp"), 5020)
+    opcua_port = 4840
+    for srv in cfg.sources.opcua:
+        opcua_port = int(srv.url.rsplit(":", 1)[-1].split("/")[0])
+    commands = [
+        ("simulator", py + ["simulate", "--modbus-port", str(modbus_port), "--opcua-port", str(opcua_port)]),
+        ("core", py + ["core", "--config", args.config]),
+        ("ui", py + ["ui", "--config", args.config, "--port", str(port)]),
+    ]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, cmd in commands:
+            print(f"starting {name}: {' '.join(cmd[2:])}", flush=True)
+            procs.append(subprocess.Popen(cmd, env=env))
+        url = f"http://127.0.0.1:{port}"
+        if _wait_http(url + "/api/v1/health", 60, procs):
+            print(f"\n  Werkvloer demo is running: {url}\n  (Ctrl-C stops simulator, core and ui)\n", flush=True)
+        else:
+            print("werkvloer demo: a part did not start; see the messages above", file=sys.stderr)
+            return 1
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()

@@ -1,0 +1,217 @@
+"""Small local IPC between the core and the ui process: JSON lines over a Unix socket.
+
+The ui process asks the core for live values and sends guard commands; the
+core never waits on the ui. One request per line, one response per line;
+``stream`` ops keep the connection open and send a message per interval.
+
+    {"op": "guard.set_mode", "mode": "armed", "role": "maintenance"}
+    {"ok": true, ...} | {"ok": false, "error": "..."}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import DeviceUnavailable, PermissionDenied, WerkvloerError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
+StreamSource = Callable[[], dict[str, Any]]
+
+MAX_LINE = 1 << 20
+
+
+class CoreUnavailable(DeviceUnavailable):
+    """The core process does not answer on its socket (is `werkvloer core` running?)."""
+
+
+def _json_default(obj: object) -> object:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def dumps(obj: object) -> bytes:
+    return (json.dumps(obj, default=_json_default, allow_nan=False, separators=(",", ":")) + "\n").encode()
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf are not JSON; send them as null."""
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+class IpcServer:
+    """Serves ``handlers`` (request/response) and ``streams`` (periodic messages)."""
+
+    def __init__(self, path: str | Path, handlers: dict[str, Handler] | None = None,
+                 streams: dict[str, StreamSource] | None = None, *, stream_interval_s: float = 0.2) -> None:
+        self.path = Path(path)
+        self.handlers: dict[str, Handler] = dict(handlers or {})
+        self.streams: dict[str, StreamSource] = dict(streams or {})
+        self.stream_interval_s = stream_interval_s
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[None]] = set()
+
+    def register(self, op: str, handler: Handler) -> None:
+        self.handlers[op] = handler
+
+    def register_stream(self, op: str, source: StreamSource) -> None:
+        self.streams[op] = source
+
+    async def __aenter__(self) -> IpcServer:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # a stale socket from a killed core
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=MAX_LINE)
+        os.chmod(self.path, 0o660)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._clients):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        try:
+            while line := await reader.readline():
+                try:
+                    req = json.loads(line)
+                    op = req.pop("op")
+                except (ValueError, KeyError, AttributeError, TypeError):
+                    writer.write(dumps({"ok": False, "error": "bad request: send one JSON object with an 'op' per line"}))
+                    await writer.drain()
+                    continue
+                if op in self.streams:
+                    await self._stream(op, writer)
+                    return
+                writer.write(dumps(await self._call(op, req)))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._clients.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _call(self, op: str, req: dict[str, Any]) -> dict[str, Any]:
+        handler = self.handlers.get(op)
+        if handler is None:
+            return {"ok": False, "error": f"unknown op {op!r}; known: {', '.join(sorted([*self.handlers, *self.streams]))}"}
+        try:
+            result = handler(req)
+            if inspect.isawaitable(result):
+                result = await result
+            return {"ok": True, **_clean(result or {})}
+        except PermissionDenied as exc:
+            return {"ok": False, "error": str(exc), "denied": True}
+        except (WerkvloerError, ValueError, KeyError) as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # a bug in one handler must not kill the socket
+            log.exception("IPC op %s failed", op)
+            return {"ok": False, "error": f"internal error in {op}: {exc}"}
+
+    async def _stream(self, op: str, writer: asyncio.StreamWriter) -> None:
+        source = self.streams[op]
+        while True:
+            try:
+                msg = {"ok": True, **_clean(source())}
+            except Exception as exc:
+                log.exception("IPC stream %s failed", op)
+                msg = {"ok": False, "error": str(exc)}
+            writer.write(dumps(msg))
+            await writer.drain()
+            await asyncio.sleep(self.stream_interval_s)
+
+
+class IpcClient:
+    """Talks to the core. Each request opens a short connection (simple and robust)."""
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 2.0) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_unix_connection(str(self.path), limit=MAX_LINE), self.timeout_s)
+        except (OSError, TimeoutError) as exc:
+            raise CoreUnavailable(
+                f"the core does not answer on {self.path} ({exc.__class__.__name__}); "
+                "is `werkvloer core` running? (systemctl status werkvloer-core)") from None
+
+    async def request(self, op: str, **args: Any) -> dict[str, Any]:
+        reader, writer = await self._open()
+        try:
+            writer.write(dumps({"op": op, **args}))
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), self.timeout_s)
+        except (OSError, TimeoutError) as exc:
+            raise CoreUnavailable(f"the core stopped answering during {op!r}: {exc.__class__.__name__}") from None
+        finally:
+            writer.close()
+        if not line:
+            raise CoreUnavailable(f"the core closed the connection during {op!r}")
+        return json.loads(line)
+
+    async def stream(self, op: str = "live") -> AsyncIterator[dict[str, Any]]:
+        reader, writer = await self._open()
+        try:
+            writer.write(dumps({"op": op}))
+            await writer.drain()
+            while True:
+                line = await reader.readline()
+                if not line:
+                    raise CoreUnavailable("the core closed the live stream")
+                yield json.loads(line)
+        finally:
+            writer.close()
+
+
+def request_sync(path: str | Path, op: str, *, timeout_s: float = 2.0, **args: Any) -> dict[str, Any]:
+    """Blocking request (CLI, tests): same protocol, no event loop needed."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(str(path))
+            sock.sendall(dumps({"op": op, **args}))
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        except OSError as exc:
+            raise CoreUnavailable(f"the core does not answer on {path} ({exc}); is `werkvloer core` running?") from None
+    if not buf:
+        raise CoreUnavailable(f"the core closed the connection during {op!r}")
+    return json.loads(buf)
+
+
+def socket_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "core.sock"
