@@ -4,26 +4,57 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from appliance.schema import SignalBase, SignalName, StrictModel
 
 
 class OpcuaSignal(SignalBase):
-    node_id: str = Field(..., title="Node id", description="e.g. ns=2;s=Machine.SpindleSpeed", min_length=3)
-    mode: Literal["subscribe", "poll"] = Field("subscribe", title="Subscribe to data changes or poll")
-    sampling_interval_ms: float = Field(100, title="Sampling interval", description="ms", ge=0, le=3_600_000)
+    node_id: str = Field(..., title="Node id", description="e.g. ns=2;s=Machine.SpindleSpeed", min_length=3, max_length=512)
+    mode: Literal["subscribe", "poll"] = Field(
+        "subscribe", title="Subscribe to data changes or poll",
+        description="poll = read every poll_interval_ms of the server (for servers without subscriptions)")
+    sampling_interval_ms: float = Field(
+        100, title="Sampling interval", description="ms; 0 = as fast as the server can (data-change driven)",
+        ge=0, le=3_600_000)
+    queue_size: int = Field(
+        1, title="Server-side queue size of the monitored item",
+        description="1 = latest value only; more keeps every change between publishes", ge=1, le=10_000)
 
 
 class OpcuaServer(StrictModel):
     name: SignalName = Field(..., title="Server name")
-    url: str = Field(..., title="Endpoint URL", pattern=r"^opc\.tcp://")
-    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = Field("None", title="Message security mode")
+    url: str = Field(..., title="Endpoint URL", pattern=r"^opc\.tcp://", max_length=512)
+    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = Field(
+        "None", title="Message security mode",
+        description="Sign/SignAndEncrypt use the box's client certificate in <data_dir>/pki/; "
+                    "the PLC admin must trust it (see `werkvloer opcua certificate`)")
     security_policy: Literal["Basic256Sha256"] = Field("Basic256Sha256", title="Security policy")
-    username: str | None = Field(None, title="User name")
-    password_secret: str | None = Field(None, title="Name of the password in the secrets file")
-    publishing_interval_ms: float = Field(100, title="Publishing interval", description="ms", ge=10, le=60_000)
+    username: str | None = Field(None, title="User name", min_length=1, max_length=128)
+    password_secret: str | None = Field(
+        None, title="Name of the password in the secrets file", min_length=1, max_length=128)
+    publishing_interval_ms: float = Field(
+        100, title="Publishing interval", description="ms; the server may revise it upwards", ge=10, le=60_000)
     poll_interval_ms: int = Field(1000, title="Poll interval for mode=poll", description="ms", ge=10, le=3_600_000)
-    stall_intervals: int = Field(10, title="Publishing intervals without data or keep-alive before reconnecting", ge=3, le=1000)
+    stall_intervals: int = Field(
+        10, title="Publishing intervals without data or keep-alive before reconnecting",
+        description="never less than stall_min_s", ge=3, le=1000)
+    stall_min_s: float = Field(
+        1.0, title="Shortest stall timeout", description="s; guards very short publishing intervals against "
+                                                           "false alarms from a busy CPU", ge=0.1, le=600)
     timeout_s: float = Field(4.0, title="Request timeout", description="s", gt=0, le=60)
+    session_timeout_s: float = Field(
+        60, title="Session timeout",
+        description="s; the server drops a session the box abandoned (crash, cable) after this", ge=5, le=3600)
+    reconnect_min_s: float = Field(1.0, title="First reconnect delay", description="s; doubles up to reconnect_max_s",
+                                   ge=0.05, le=600)
+    reconnect_max_s: float = Field(30.0, title="Longest reconnect delay", description="s", ge=0.05, le=3600)
     signals: list[OpcuaSignal] = Field(default_factory=list, title="Signals")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpcuaServer:
+        if self.password_secret is not None and self.username is None:
+            raise ValueError("password_secret is set but username is not; add username = \"...\"")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self

@@ -1,0 +1,111 @@
+"""Building a connected asyncua client the same way for the source, the stop
+output and ``opcua browse``: security mode, certificate, user and password."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from asyncua import Client, ua
+from asyncua.crypto import security_policies
+
+from appliance.errors import ConfigError, DeviceUnavailable
+
+from .pki import ensure_client_certificate
+
+log = logging.getLogger(__name__)
+
+_POLICIES = {"Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256}
+_MODES = {"Sign": ua.MessageSecurityMode.Sign, "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Everything needed to open a session (resolved: the password itself, not its name)."""
+
+    url: str
+    security_mode: str = "None"
+    security_policy: str = "Basic256Sha256"
+    data_dir: str | os.PathLike[str] | None = None
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = 4.0
+    session_timeout_s: float = 60.0
+
+
+def resolve_password(*, key_path: str, username: str | None, password_secret: str | None,
+                     secrets: Mapping[str, str]) -> str | None:
+    """The password named by ``password_secret``, or a ConfigError saying what to add."""
+    if password_secret is None:
+        return None
+    if password_secret not in secrets:
+        raise ConfigError([(f"{key_path}.password_secret",
+                            f"secret {password_secret!r} (password of OPC UA user {username!r}) is not in the "
+                            "secrets file; add it there (werkvloer secrets set ...) or remove password_secret")])
+    return secrets[password_secret]
+
+
+def check_security(endpoint: Endpoint, *, key_path: str) -> None:
+    if endpoint.security_mode != "None" and endpoint.data_dir is None:
+        raise ConfigError([(f"{key_path}.security_mode",
+                            f"{endpoint.security_mode} needs the box's client certificate, but no data directory "
+                            "was given to the driver (box.data_dir)")])
+
+
+async def connect(endpoint: Endpoint) -> Client:
+    """A connected client (session activated). Raises DeviceUnavailable with a hint."""
+    client = Client(endpoint.url, timeout=endpoint.timeout_s)
+    client.session_timeout = int(endpoint.session_timeout_s * 1000)
+    client.name = client.description = "Werkvloer"
+    if endpoint.username is not None:
+        client.set_user(endpoint.username)
+    if endpoint.password is not None:
+        client.set_password(endpoint.password)
+    try:
+        if endpoint.security_mode != "None":
+            if endpoint.data_dir is None:
+                raise DeviceUnavailable("security needs a data directory for the client certificate")
+            cert = await asyncio.to_thread(ensure_client_certificate, endpoint.data_dir)
+            client.application_uri = cert.application_uri
+            await asyncio.wait_for(client.set_security(
+                _POLICIES[endpoint.security_policy], str(cert.cert_path), str(cert.key_path),
+                mode=_MODES[endpoint.security_mode]), endpoint.timeout_s * 2)
+        await asyncio.wait_for(client.connect(), endpoint.timeout_s * 2)
+    except Exception as exc:  # the stack raises many kinds; all mean "not connected"
+        await close_quietly(client, timeout_s=endpoint.timeout_s)
+        raise DeviceUnavailable(_hint(endpoint, exc)) from exc
+    return client
+
+
+def _hint(endpoint: Endpoint, exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if "Untrusted" in text or "CertificateInvalid" in text or "SecurityChecksFailed" in text:
+        return (f"OPC UA server {endpoint.url} rejected the box's certificate ({text}); trust it on the PLC "
+                "(see `werkvloer opcua certificate`)")
+    if "IdentityToken" in text or "UserAccessDenied" in text:
+        return f"OPC UA server {endpoint.url} rejected user {endpoint.username!r} ({text}); check user and password"
+    if "No matching endpoints" in text:
+        return (f"OPC UA server {endpoint.url} offers no endpoint with {endpoint.security_policy} "
+                f"{endpoint.security_mode} ({text}); use `werkvloer opcua browse` to list what it offers")
+    return f"cannot connect to OPC UA server {endpoint.url} ({text}); check the URL, network and that the server runs"
+
+
+async def close_quietly(client: Client, *, timeout_s: float) -> None:
+    """Close session, channel and socket; never hang on a dead peer.
+
+    CloseSession is sent so the server frees the session at once (no leak until
+    its timeout); if the peer does not answer within ``timeout_s`` the socket
+    is dropped anyway and the server expires the session itself.
+    """
+    try:
+        await asyncio.wait_for(client.disconnect(), timeout_s)
+    except Exception:  # includes TimeoutError
+        log.debug("closing OPC UA session to %s failed; dropping the socket", client.server_url.geturl(),
+                  exc_info=True)
+    try:
+        client.disconnect_socket()
+    except Exception:
+        log.debug("dropping socket failed", exc_info=True)

@@ -1,0 +1,319 @@
+"""The machine simulator as an OPC UA server (what a PLC's OPC UA server shows).
+
+``async with OpcuaSimServer(sim, port=4840):`` exposes ``MachineSim`` under the
+namespace ``urn:werkvloer:sim`` (index 2) as ``ns=2;s=Cell.<Name>``:
+
+- one variable per key of ``sim.values()`` (``spindle_speed`` -> ``Cell.SpindleSpeed``);
+- ``Cell.Vibration.Block`` (Float array: the samples produced since the last
+  update) and ``Cell.Vibration.Seq`` (sequence number of its first sample);
+- writable ``Cell.Stop`` (Boolean, calls ``sim.apply_stop``) and ``Cell.Heartbeat``;
+- optionally ``Cell.Load.Item0000``.. (``extra_items``, for the benchmark): Double
+  values set to the server's UTC time in seconds at every update.
+
+It copies values from the sim ``rate_hz`` times a second; it does not advance
+the sim (the simulator runner does, in real time) unless ``advance=True``.
+While the sim has the ``plc_disconnect`` fault, values carry
+BadCommunicationError, as a gateway does when the PLC behind it is gone.
+
+Security modes for tests: ``security=("None", "Sign", "SignAndEncrypt")`` (all
+Basic256Sha256); a server certificate is generated into ``pki_dir`` (a temp dir
+by default) at start. ``users={"name": "password"}`` enables user logins;
+``allow_anonymous=False`` then requires one.
+
+Run alone: ``python -m drivers.opcua.simserver --port 4840`` (advances the sim).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from asyncua import Server, ua
+from asyncua.crypto import cert_gen
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.address_space import NodeData
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from appliance.simulator.machine import MachineSim
+
+log = logging.getLogger(__name__)
+
+NAMESPACE_URI = "urn:werkvloer:sim"
+MAX_BLOCK = 4096  # samples per Block update (2 s at 2 kHz): a slow tick must not build huge arrays
+
+_TYPES: dict[str, ua.VariantType] = {
+    "running": ua.VariantType.Boolean,
+    "machine_state": ua.VariantType.Int32,
+    "spindle_speed": ua.VariantType.Double,
+    "motor_current": ua.VariantType.Double,
+    "temperature": ua.VariantType.Double,
+    "part_count": ua.VariantType.UInt32,
+    "good_count": ua.VariantType.UInt32,
+    "scrap_count": ua.VariantType.UInt32,
+    "energy_kwh": ua.VariantType.Double,
+    "power_kw": ua.VariantType.Double,
+    "product_id": ua.VariantType.Int32,
+    "door_open": ua.VariantType.Boolean,
+}
+_SECURITY = {
+    "None": ua.SecurityPolicyType.NoSecurity,
+    "Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
+    "SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+}
+
+
+def browse_name(key: str) -> str:
+    """``spindle_speed`` -> ``SpindleSpeed``."""
+    return "".join(part.capitalize() for part in key.split("_"))
+
+
+def node_id(key: str) -> str:
+    """Node id string of a ``sim.values()`` key, e.g. ``ns=2;s=Cell.SpindleSpeed``."""
+    return f"ns=2;s=Cell.{browse_name(key)}"
+
+
+class _UserManager:
+    def __init__(self, users: Mapping[str, str], allow_anonymous: bool) -> None:
+        self.users = dict(users)
+        self.allow_anonymous = allow_anonymous
+
+    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+                 certificate: Any = None) -> User | None:
+        if username is None:
+            return User(role=UserRole.User) if self.allow_anonymous else None
+        if self.users.get(username) == password:
+            return User(role=UserRole.User, name=username)
+        return None
+
+
+class OpcuaSimServer:
+    def __init__(self, sim: MachineSim, *, host: str = "127.0.0.1", port: int = 4840, rate_hz: float = 20.0,
+                 security: Sequence[str] = ("None",), pki_dir: str | Path | None = None,
+                 users: Mapping[str, str] | None = None, allow_anonymous: bool = True,
+                 extra_items: int = 0, advance: bool = False) -> None:
+        unknown = set(security) - set(_SECURITY)
+        if unknown or not security:
+            raise ValueError(f"security must be some of {', '.join(_SECURITY)}; got {list(security)}")
+        if not 0 < rate_hz <= 1000:
+            raise ValueError("rate_hz must be in (0, 1000]")
+        self.sim = sim
+        self.host = host
+        self.port = port
+        self.rate_hz = rate_hz
+        self.security = tuple(security)
+        self.pki_dir = Path(pki_dir) if pki_dir is not None else None
+        self.users = dict(users or {})
+        self.allow_anonymous = allow_anonymous
+        self.extra_items = extra_items
+        self.advance = advance
+        self.url = f"opc.tcp://{host}:{port}/werkvloer/sim/"
+        self.server_cert_path: Path | None = None
+        # Test and bench verbs
+        self.last_stop_write_ns: int | None = None  # time.monotonic_ns() of the last Stop write
+        self.stop_writes = 0
+        self.heartbeat_writes = 0
+        self._server: Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._nodes: dict[str, ua.NodeId] = {}
+        self._last: dict[str, Any] = {}
+        self._vib_seq = 0
+
+    @property
+    def session_count(self) -> int:
+        """Sessions the server currently holds (leak checks in tests)."""
+        if self._server is None:
+            return 0
+        return len(self._server.iserver._external_sessions)  # noqa: SLF001 - no public counter in asyncua 2.1
+
+    async def __aenter__(self) -> OpcuaSimServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        server = Server(user_manager=_UserManager(self.users, self.allow_anonymous))
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_server_name("Werkvloer machine simulator")
+        server.set_security_policy([_SECURITY[s] for s in self.security])
+        tokens: list[type] = [ua.AnonymousIdentityToken] if self.allow_anonymous else []
+        if self.users:
+            tokens.append(ua.UserNameIdentityToken)
+        server.set_identity_tokens(tokens)
+        if any(s != "None" for s in self.security):
+            await self._load_certificate(server)
+        idx = await server.register_namespace(NAMESPACE_URI)
+        cell = await server.nodes.objects.add_object(ua.NodeId("Cell", idx), ua.QualifiedName("Cell", idx))
+        for key, value in self.sim.values().items():
+            nid = ua.NodeId(f"Cell.{browse_name(key)}", idx)
+            await cell.add_variable(nid, ua.QualifiedName(browse_name(key), idx), value, _TYPES.get(key))
+            self._nodes[key] = nid
+        vib = await cell.add_object(ua.NodeId("Cell.Vibration", idx), ua.QualifiedName("Vibration", idx))
+        self._nodes["vibration_block"] = ua.NodeId("Cell.Vibration.Block", idx)
+        self._nodes["vibration_seq"] = ua.NodeId("Cell.Vibration.Seq", idx)
+        await vib.add_variable(self._nodes["vibration_block"], ua.QualifiedName("Block", idx), [0.0],
+                               ua.VariantType.Float)
+        await vib.add_variable(self._nodes["vibration_seq"], ua.QualifiedName("Seq", idx), 0, ua.VariantType.UInt64)
+        self._vib_seq = self.sim.vibration_seq
+        stop = await cell.add_variable(ua.NodeId("Cell.Stop", idx), ua.QualifiedName("Stop", idx),
+                                       self.sim.stop_active, ua.VariantType.Boolean)
+        beat = await cell.add_variable(ua.NodeId("Cell.Heartbeat", idx), ua.QualifiedName("Heartbeat", idx),
+                                       self.sim.heartbeat, ua.VariantType.Int32)
+        for node in (stop, beat):
+            await node.set_writable()
+        server.set_attribute_value_setter(stop.nodeid, self._on_stop_write)
+        server.set_attribute_value_setter(beat.nodeid, self._on_heartbeat_write)
+        if self.extra_items:
+            load = await cell.add_object(ua.NodeId("Cell.Load", idx), ua.QualifiedName("Load", idx))
+            for i in range(self.extra_items):
+                nid = ua.NodeId(f"Cell.Load.Item{i:04d}", idx)
+                await load.add_variable(nid, ua.QualifiedName(f"Item{i:04d}", idx), 0.0, ua.VariantType.Double)
+                self._nodes[f"load_{i}"] = nid
+        await server.start()
+        self._server = server
+        self._task = asyncio.create_task(self._update_loop(), name="opcua-sim-update")
+        log.info("OPC UA simulator listening on %s (security %s)", self.url, ", ".join(self.security))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
+        self._last.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    async def _load_certificate(self, server: Server) -> None:
+        if self.pki_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="werkvloer-opcua-sim-")
+            self.pki_dir = Path(self._tmp.name)
+        self.pki_dir.mkdir(parents=True, exist_ok=True)
+        key, cert = self.pki_dir / "sim-server.key.pem", self.pki_dir / "sim-server.der"
+        await cert_gen.setup_self_signed_certificate(
+            key, cert, server.get_application_uri(), socket.gethostname(),
+            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], {"organizationName": "Werkvloer"})
+        await server.load_certificate(str(cert))
+        await server.load_private_key(str(key))
+        self.server_cert_path = cert
+
+    # Value setters run in the server's loop when a client writes (synchronously,
+    # before the write is answered), so the recorded time is the arrival time.
+    def _on_stop_write(self, node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -> None:
+        self.last_stop_write_ns = time.monotonic_ns()
+        node.attributes[attr].value = value
+        self.stop_writes += 1
+        active = bool(value.Value.Value) if value.Value is not None else False
+        self.sim.apply_stop(active)
+        log.info("OPC UA simulator: Stop written %s", active)
+
+    def _on_heartbeat_write(self, node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -> None:
+        node.attributes[attr].value = value
+        self.heartbeat_writes += 1
+        if value.Value is not None and isinstance(value.Value.Value, int):
+            self.sim.heartbeat = value.Value.Value
+
+    async def _update_loop(self) -> None:
+        period = 1.0 / self.rate_hz
+        next_t = time.monotonic()
+        last_t = next_t
+        while True:
+            now = time.monotonic()
+            if self.advance:
+                self.sim.advance(min(now - last_t, 1.0))
+            last_t = now
+            try:
+                await self.update()
+            except Exception:  # keep serving; one bad tick must not end the simulator
+                log.exception("OPC UA simulator update failed")
+            next_t += period
+            now = time.monotonic()
+            if next_t < now:
+                next_t = now
+            await asyncio.sleep(next_t - now)
+
+    async def update(self) -> None:
+        """Copy the sim's current values into the address space (changed values only)."""
+        server = self._server
+        if server is None:
+            return
+        stamp = datetime.now(UTC)
+        good = self.sim.plc_connected
+        status = ua.StatusCode() if good else ua.StatusCode(ua.StatusCodes.BadCommunicationError)
+        values: dict[str, Any] = dict(self.sim.values())
+        seq = self.sim.vibration_seq
+        if seq != self._vib_seq:
+            first, block = self.sim.vibration_block(min(seq - self._vib_seq, MAX_BLOCK))
+            self._vib_seq = seq
+            values["vibration_seq"] = first
+            values["vibration_block"] = block
+        if self.extra_items:
+            now_s = time.time()
+            for i in range(self.extra_items):
+                values[f"load_{i}"] = now_s
+        for key, value in values.items():
+            if good and self._last.get(key, _MISSING) == value and key != "vibration_block":
+                continue
+            self._last[key] = value if good else _MISSING
+            vtype = _TYPES.get(key) or (ua.VariantType.Float if key == "vibration_block"
+                                        else ua.VariantType.UInt64 if key == "vibration_seq"
+                                        else ua.VariantType.Double)
+            dv = ua.DataValue(ua.Variant(value if good else None, vtype if good else ua.VariantType.Null),
+                              StatusCode=status, SourceTimestamp=stamp, ServerTimestamp=stamp)
+            await server.write_attribute_value(self._nodes[key], dv)
+
+
+_MISSING = object()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    sim = MachineSim(seed=args.seed)
+    users = dict(u.split(":", 1) for u in args.user)
+    async with OpcuaSimServer(sim, host=args.host, port=args.port, rate_hz=args.rate,
+                              security=args.security, users=users, extra_items=args.extra_items,
+                              advance=True, pki_dir=args.pki_dir) as server:
+        print(f"ready {server.url}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m drivers.opcua.simserver",
+                                description="Serve the machine simulator over OPC UA (advances it in real time).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4840)
+    p.add_argument("--rate", type=float, default=20.0, help="updates per second")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--security", nargs="+", default=["None"], choices=list(_SECURITY))
+    p.add_argument("--pki-dir", default=None)
+    p.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD")
+    p.add_argument("--extra-items", type=int, default=0, help="Cell.Load.ItemNNNN nodes (benchmark)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,347 @@
+"""OPC UA source: data-change subscriptions and polled reads onto the bus.
+
+One supervisor task per server (Home Assistant's coordinator pattern):
+
+    connect -> subscribe every signal -> watch -> (loss or stall) -> close -> back off -> connect ...
+
+Every reconnect opens a fresh session and recreates every subscription and
+monitored item, so nothing depends on the server still holding state after a
+restart. The old session is closed with CloseSession (bounded by the request
+timeout) so a server that is still alive frees it at once; one that is gone
+expires it after ``session_timeout_s``.
+
+Stall detection (issue 3: "subscriptions that silently stop"): the server must
+send a publish response at least every MaxKeepAliveCount publishing intervals
+even when nothing changes (OPC 10000-4 §5.13.1). We request a keep-alive count
+of a third of ``stall_intervals``; when no data and no keep-alive arrived for
+``stall_intervals`` (revised) publishing intervals, the session is torn down and
+rebuilt. asyncua's own supervisor additionally probes ServerStatus once a second
+and marks the client disconnected when the transport is gone or frozen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from asyncua import Client, ua
+from asyncua.client.ua_client import UaClientState
+from asyncua.common.subscription import DataChangeEvent, Subscription
+
+from appliance.bus import Bus
+from appliance.errors import DeviceUnavailable
+from appliance.samples import Quality, Sample
+from drivers.base import SourceHealth
+
+from .config import OpcuaServer, OpcuaSignal
+from .connection import Endpoint, check_security, close_quietly, connect, resolve_password
+
+log = logging.getLogger(__name__)
+
+_MAX_ITEMS_PER_REQUEST = 500  # keeps CreateMonitoredItems requests well under typical PLC limits
+
+
+class OpcuaSource:
+    """``async with OpcuaSource(cfg, bus, data_dir=..., secrets=...):`` reads one OPC UA server.
+
+    ``secrets`` maps secret names to values (the password named by
+    ``password_secret``); ``data_dir`` holds ``pki/`` with the client
+    certificate (needed for Sign/SignAndEncrypt).
+    """
+
+    kind = "opcua"
+
+    def __init__(self, server_cfg: OpcuaServer, bus: Bus, *, data_dir: str | os.PathLike[str] | None = None,
+                 secrets: Mapping[str, str] | None = None, key_path: str | None = None) -> None:
+        self.cfg = server_cfg
+        self.bus = bus
+        self.name = server_cfg.name
+        self.health = SourceHealth(name=server_cfg.name, kind=self.kind)
+        key_path = key_path or f"sources.opcua[{server_cfg.name}]"
+        password = resolve_password(key_path=key_path, username=server_cfg.username,
+                                    password_secret=server_cfg.password_secret, secrets=secrets or {})
+        self.endpoint = Endpoint(
+            url=server_cfg.url, security_mode=server_cfg.security_mode,
+            security_policy=server_cfg.security_policy, data_dir=data_dir,
+            username=server_cfg.username, password=password, timeout_s=server_cfg.timeout_s,
+            session_timeout_s=server_cfg.session_timeout_s)
+        check_security(self.endpoint, key_path=key_path)
+        self._subscribed = [s for s in server_cfg.signals if s.mode == "subscribe"]
+        self._polled = [s for s in server_cfg.signals if s.mode == "poll"]
+        # client handle (1-based index) -> signal; handles stay the same across reconnects
+        self._by_handle: dict[int, OpcuaSignal] = {i + 1: s for i, s in enumerate(self._subscribed)}
+        self._task: asyncio.Task[None] | None = None
+        self._client: Client | None = None
+        self._broken = False  # an ERROR was logged and no recovery yet
+        self._warned: dict[str, str] = {}  # signal -> last logged problem (log once per change)
+        self.sessions_opened = 0
+        self.stalls_detected = 0
+        self.stall_timeout_s: float | None = None  # of the current subscription
+        self.revised_publishing_interval_ms: float | None = None
+        self._connected = asyncio.Event()
+
+    # ----- lifecycle -----------------------------------------------------
+    async def __aenter__(self) -> OpcuaSource:
+        self._task = asyncio.create_task(self._supervise(), name=f"opcua:{self.name}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.health.state = "stopped"
+        self.health.available = False
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until a session with every subscription is up (tests, CLI)."""
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    # ----- supervisor ----------------------------------------------------
+    async def _supervise(self) -> None:
+        delay = self.cfg.reconnect_min_s
+        while True:
+            try:
+                client = await connect(self.endpoint)
+            except DeviceUnavailable as exc:
+                self._lost(str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                continue
+            self.sessions_opened += 1
+            self._client = client
+            try:
+                reason = await self._run_session(client)
+            except Exception as exc:  # any failure of the session means: rebuild it
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._client = None
+                self._connected.clear()
+                # Shielded: leaving the `async with` must still close the session.
+                await asyncio.shield(close_quietly(client, timeout_s=self.cfg.timeout_s))
+            self._lost(reason)
+            delay = self.cfg.reconnect_min_s  # the session worked: the first retry is quick
+            await asyncio.sleep(delay)
+
+    async def _run_session(self, client: Client) -> str:
+        """Subscribe and watch; returns why the session must be rebuilt."""
+        tasks: list[asyncio.Task[Any]] = []
+        sub: Subscription | None = None
+        try:
+            if self._subscribed:
+                sub = await self._subscribe(client)
+                tasks.append(asyncio.create_task(self._consume(sub), name=f"opcua:{self.name}:notify"))
+            if self._polled:
+                tasks.append(asyncio.create_task(self._poll(client), name=f"opcua:{self.name}:poll"))
+            self._recovered()
+            self._connected.set()
+            return await self._watch(client, sub, tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    await t
+
+    async def _watch(self, client: Client, sub: Subscription | None, tasks: list[asyncio.Task[Any]]) -> str:
+        stall_s = self.stall_timeout_s or math.inf
+        check_s = min(0.25, stall_s / 4)
+        created = time.monotonic()
+        while True:
+            await asyncio.sleep(check_s)
+            if client.uaclient.state is not UaClientState.CONNECTED:
+                return f"connection lost ({client.uaclient.state.value})"
+            for t in tasks:
+                if t.done():
+                    exc = t.exception()
+                    return f"{t.get_name()} ended: {type(exc).__name__}: {exc}" if exc else f"{t.get_name()} ended"
+            if sub is not None:
+                last = sub.last_publish_at or created
+                silent = time.monotonic() - last
+                if silent > stall_s:
+                    self.stalls_detected += 1
+                    return (f"subscription stalled: no data and no keep-alive for {silent:.1f} s "
+                            f"(limit {stall_s:.1f} s)")
+
+    async def _subscribe(self, client: Client) -> Subscription:
+        cfg = self.cfg
+        keepalive = max(1, cfg.stall_intervals // 3)
+        params = ua.CreateSubscriptionParameters()
+        params.RequestedPublishingInterval = cfg.publishing_interval_ms
+        params.RequestedMaxKeepAliveCount = keepalive
+        # The server keeps an orphaned subscription for LifetimeCount intervals;
+        # tie it to the session timeout (>= 3x keep-alive, OPC 10000-4 §5.13.2).
+        params.RequestedLifetimeCount = max(3 * keepalive,
+                                            math.ceil(cfg.session_timeout_s * 1000 / cfg.publishing_interval_ms))
+        params.MaxNotificationsPerPublish = 0  # no limit
+        params.PublishingEnabled = True
+        params.Priority = 0
+        # Iterator mode (no per-notification task); queue sized for bursts after a slow loop turn.
+        sub = Subscription(client.uaclient.session, params, None,
+                           queue_maxsize=max(10_000, 20 * len(self._subscribed)))
+        result = await sub.init()
+        interval = float(result.RevisedPublishingInterval or cfg.publishing_interval_ms)
+        revised_keepalive = int(result.RevisedMaxKeepAliveCount or keepalive)
+        stall_s = max(cfg.stall_intervals * interval / 1000, cfg.stall_min_s,
+                      1.5 * revised_keepalive * interval / 1000)
+        if interval != cfg.publishing_interval_ms:
+            log.info("OPC UA %s: server revised publishing interval %.0f ms -> %.0f ms", self.name,
+                     cfg.publishing_interval_ms, interval)
+        self.revised_publishing_interval_ms = interval
+        self.stall_timeout_s = stall_s
+        items = list(self._by_handle.items())
+        for start in range(0, len(items), _MAX_ITEMS_PER_REQUEST):
+            chunk = items[start:start + _MAX_ITEMS_PER_REQUEST]
+            results = await sub.create_monitored_items([self._item_request(h, s) for h, s in chunk])
+            for (_h, sig), res in zip(chunk, results, strict=True):
+                if isinstance(res, ua.StatusCode):
+                    self._problem(sig, f"cannot monitor node {sig.node_id}: {res.name}; check node_id "
+                                       "with `werkvloer opcua browse`", level=logging.ERROR)
+                    self.bus.publish(Sample(sig.name, None, Quality.BAD))
+        return sub
+
+    @staticmethod
+    def _item_request(handle: int, sig: OpcuaSignal) -> ua.MonitoredItemCreateRequest:
+        rv = ua.ReadValueId()
+        rv.NodeId = ua.NodeId.from_string(sig.node_id)
+        rv.AttributeId = ua.AttributeIds.Value
+        mp = ua.MonitoringParameters()
+        mp.ClientHandle = handle
+        mp.SamplingInterval = sig.sampling_interval_ms
+        mp.QueueSize = sig.queue_size
+        mp.DiscardOldest = True
+        req = ua.MonitoredItemCreateRequest()
+        req.ItemToMonitor = rv
+        req.MonitoringMode = ua.MonitoringMode.Reporting
+        req.RequestedParameters = mp
+        return req
+
+    async def _consume(self, sub: Subscription) -> None:
+        publish = self.bus.publish
+        by_handle = self._by_handle
+        async for event in sub:
+            if not isinstance(event, DataChangeEvent):
+                continue  # status changes end in a lost connection, which _watch sees
+            item = event.data.monitored_item
+            sig = by_handle.get(item.ClientHandle)
+            if sig is not None:
+                publish(self._to_sample(sig, item.Value))
+
+    async def _poll(self, client: Client) -> None:
+        period = self.cfg.poll_interval_ms / 1000
+        nodeids = [ua.NodeId.from_string(s.node_id) for s in self._polled]
+        next_t = time.monotonic()
+        while True:
+            values = await asyncio.wait_for(
+                client.uaclient.read_attributes(nodeids, ua.AttributeIds.Value), self.cfg.timeout_s)
+            for sig, dv in zip(self._polled, values, strict=True):
+                self.bus.publish(self._to_sample(sig, dv))
+            next_t += period
+            now = time.monotonic()
+            if next_t < now:  # fell behind (slow server): skip the missed reads, do not burst
+                next_t = now + period
+            await asyncio.sleep(next_t - now)
+
+    # ----- values --------------------------------------------------------
+    def _to_sample(self, sig: OpcuaSignal, dv: ua.DataValue | None) -> Sample:
+        mono, utc = time.monotonic_ns(), time.time_ns()
+        status = dv.StatusCode if dv is not None else None
+        quality = Quality.GOOD
+        if status is not None and status.value != 0:
+            if status.is_bad():
+                self._problem(sig, f"server reports {status.name}")
+                return Sample(sig.name, None, Quality.BAD, mono, utc)
+            if status.is_uncertain():
+                # Uncertain (e.g. last usable value, sensor not accurate): not fresh
+                # and not trustworthy, but not an error either.
+                quality = Quality.STALE
+        raw = dv.Value.Value if dv is not None and dv.Value is not None else None
+        value, block, problem = _convert(sig, raw)
+        if problem:
+            self._problem(sig, problem)
+            quality = Quality.BAD
+        elif quality is Quality.GOOD:
+            if self._warned:
+                self._clear_problem(sig)
+            self.health.last_good_utc_ns = utc
+        return Sample(sig.name, value, quality, mono, utc, block=block)
+
+    def _problem(self, sig: OpcuaSignal, problem: str, level: int = logging.WARNING) -> None:
+        if self._warned.get(sig.name) != problem:
+            self._warned[sig.name] = problem
+            log.log(level, "OPC UA %s: signal %s: %s", self.name, sig.name, problem)
+
+    def _clear_problem(self, sig: OpcuaSignal) -> None:
+        if self._warned.pop(sig.name, None) is not None:
+            log.info("OPC UA %s: signal %s good again", self.name, sig.name)
+
+    # ----- health ----------------------------------------------------------
+    def _lost(self, reason: str) -> None:
+        was_available = self.health.available
+        self.health.available = False
+        self.health.state = "unavailable"
+        self.health.last_error = reason
+        if not self._broken:
+            self._broken = True
+            log.error("OPC UA %s (%s) unavailable: %s; reconnecting", self.name, self.cfg.url, reason)
+        else:
+            log.debug("OPC UA %s still unavailable: %s", self.name, reason)
+        if was_available:
+            mono, utc = time.monotonic_ns(), time.time_ns()
+            for sig in self.cfg.signals:
+                self.bus.publish(Sample(sig.name, None, Quality.STALE, mono, utc))
+
+    def _recovered(self) -> None:
+        self.health.available = True
+        self.health.state = "ok"
+        self.health.last_error = None
+        if self._broken:
+            self._broken = False
+            log.info("OPC UA %s (%s) available again (session %d)", self.name, self.cfg.url, self.sessions_opened)
+        else:
+            log.info("OPC UA %s connected to %s", self.name, self.cfg.url)
+
+
+def _convert(sig: OpcuaSignal, raw: Any) -> tuple[Any, Any, str | None]:
+    """(value, block, problem) of a raw OPC UA value; problem makes the sample BAD."""
+    if raw is None:
+        return None, None, "no value (null)"
+    if isinstance(raw, bool):
+        return raw, None, None
+    if isinstance(raw, int | float):
+        value: float | int = raw
+        if sig.scale != 1.0 or sig.offset != 0.0:
+            value = raw * sig.scale + sig.offset
+        if isinstance(value, float) and not math.isfinite(value):
+            return None, None, f"value is {value}"
+        if sig.min_value is not None and value < sig.min_value:
+            return value, None, f"value {value} below min_value {sig.min_value}"
+        if sig.max_value is not None and value > sig.max_value:
+            return value, None, f"value {value} above max_value {sig.max_value}"
+        return value, None, None
+    if isinstance(raw, str):
+        return raw, None, None
+    if isinstance(raw, list | tuple):
+        try:
+            block = np.asarray(raw, dtype=np.float32)
+        except (TypeError, ValueError):
+            return str(raw)[:200], None, None
+        if sig.scale != 1.0 or sig.offset != 0.0:
+            block = block * np.float32(sig.scale) + np.float32(sig.offset)
+        if block.ndim != 1 or not np.isfinite(block).all():
+            return None, None, "array has NaN/inf or is not one-dimensional"
+        rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64)))) if block.size else 0.0
+        return rms, block, None
+    if isinstance(raw, ua.LocalizedText):
+        return raw.Text, None, None
+    if hasattr(raw, "isoformat"):
+        return raw.isoformat(), None, None
+    return str(raw)[:200], None, None
