@@ -1,0 +1,27 @@
+"""Modbus TCP and RTU: polling sources, stop outputs, device profiles and the
+simulator's Modbus server. The only package that imports pymodbus.
+
+Importing ``drivers.modbus`` (done by the config schema) stays cheap: the
+pymodbus-backed classes load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .output import ModbusStopOutput
+    from .simserver import ModbusSimServer
+    from .source import ModbusSource
+
+__all__ = ["ModbusSimServer", "ModbusSource", "ModbusStopOutput"]
+
+_LAZY = {"ModbusSource": "source", "ModbusStopOutput": "output", "ModbusSimServer": "simserver"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,126 @@
+"""The guard's Modbus stop output: a coil or register write on its own connection.
+
+Runs in the guard thread, synchronously, on a pymodbus sync client opened
+beforehand (``open()``), never on the poller's connection: a poller stuck in a
+timeout to another unit must not delay a stop. ``fire()`` returns when the
+device has echoed the write (the Modbus write response is its acknowledgement)
+and raises ``DeviceError`` otherwise; the next call reconnects.
+
+This is a supplementary stop, not a safety function (not rated under
+ISO 13849 / IEC 62061).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import NoReturn
+
+from pymodbus.client import ModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from appliance.errors import DeviceError
+from appliance.guard.config import GuardOutput
+
+log = logging.getLogger(__name__)
+
+
+class ModbusStopOutput:
+    """``StopOutput`` over Modbus TCP (``GuardOutput`` with ``kind = "modbus"``)."""
+
+    def __init__(self, cfg: GuardOutput) -> None:
+        if cfg.kind != "modbus":
+            raise ValueError(f"output {cfg.name!r} has kind {cfg.kind!r}; ModbusStopOutput needs kind 'modbus'")
+        if not cfg.host or cfg.address is None:
+            raise ValueError(f"output {cfg.name!r}: a modbus output needs host and address "
+                             f"(guard.outputs: host = \"192.168.0.10\", address = 0)")
+        self.cfg = cfg
+        self.name = cfg.name
+        self._client: ModbusTcpClient | None = None
+        self._lock = threading.Lock()  # fire() and the heartbeat may come from different threads
+        self._heartbeat = 0
+        self._broken = False  # logged once per outage
+        self.writes = 0
+
+    @property
+    def where(self) -> str:
+        return f"{self.cfg.host}:{self.cfg.port} unit {self.cfg.unit_id} {self.cfg.table} {self.cfg.address}"
+
+    # ----- StopOutput
+    def open(self) -> None:
+        """Connect now, so that the first ``fire()`` does not pay for it. Raises ``DeviceError``."""
+        with self._lock:
+            self._connect()
+
+    def fire(self) -> None:
+        """Write the trip value and wait for the device's acknowledgement."""
+        value = True if self.cfg.table == "coil" else int(self.cfg.value)
+        self._write(value)
+
+    def release(self) -> None:
+        """Write the idle value (coil off / register 0)."""
+        self._write(False if self.cfg.table == "coil" else 0)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def toggle_heartbeat(self) -> int:
+        """Write the other heartbeat value (0/1) and return it. Raises ``DeviceError``."""
+        with self._lock:
+            nxt = 0 if self._heartbeat else 1
+            self._write_locked(bool(nxt) if self.cfg.table == "coil" else nxt)
+            self._heartbeat = nxt
+            return nxt
+
+    # ----- internals
+    def _connect(self) -> None:
+        if self._client is not None and self._client.connected:
+            return
+        self._drop()
+        timeout = self.cfg.timeout_ms / 1000
+        client = ModbusTcpClient(str(self.cfg.host), port=self.cfg.port, timeout=timeout, retries=0,
+                                 name=f"werkvloer-out-{self.name}")
+        if not client.connect():
+            client.close()
+            self._fail(f"cannot connect to {self.cfg.host}:{self.cfg.port}")
+        self._client = client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # closing a broken socket must not mask the real error
+                log.debug("closing output %s failed", self.name, exc_info=True)
+            self._client = None
+
+    def _fail(self, why: str) -> NoReturn:
+        self._drop()
+        if not self._broken:
+            log.error("stop output %s (%s): %s", self.name, self.where, why)
+            self._broken = True
+        raise DeviceError(f"stop output {self.name} ({self.where}): {why}; check the cable, the PLC and its "
+                          "Modbus server settings")
+
+    def _write(self, value: bool | int) -> None:
+        with self._lock:
+            self._write_locked(value)
+
+    def _write_locked(self, value: bool | int) -> None:
+        self._connect()
+        client = self._client
+        assert client is not None
+        address = int(self.cfg.address or 0)
+        try:
+            if self.cfg.table == "coil":
+                rr = client.write_coil(address, bool(value), device_id=self.cfg.unit_id)
+            else:
+                rr = client.write_register(address, int(value) & 0xFFFF, device_id=self.cfg.unit_id)
+        except (ModbusException, OSError) as exc:
+            self._fail(f"no acknowledgement within {self.cfg.timeout_ms:g} ms ({exc})")
+        if rr.isError():
+            self._fail(f"device refused the write (exception {getattr(rr, 'exception_code', '?')})")
+        self.writes += 1
+        if self._broken:
+            log.info("stop output %s (%s) works again", self.name, self.where)
+            self._broken = False
