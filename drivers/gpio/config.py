@@ -11,14 +11,23 @@ from appliance.schema import SignalBase, StrictModel
 
 class GpioInput(SignalBase):
     pin: int = Field(..., title="BCM pin number", ge=0, le=53)
-    kind: Literal["state", "counter"] = Field("state", title="State signal or pulse counter")
-    pull_up: bool = Field(True, title="Internal pull-up")
-    debounce_ms: float = Field(5.0, title="Debounce time", description="ms", ge=0, le=10_000)
+    kind: Literal["state", "counter"] = Field(
+        "state", title="State signal or pulse counter",
+        description="state = true while active; counter = counts activations (part-done light barrier)")
+    pull_up: bool = Field(
+        True, title="Internal pull-up",
+        description="true: idle high, active when pulled low (switch to GND); false: pull-down, active high")
+    debounce_ms: float = Field(
+        5.0, title="Debounce time", description="ms; a new level counts once it has held this long", ge=0, le=10_000)
 
 
 class GpioAnalog(SignalBase):
     chip: Literal["MCP3008", "MCP3208"] = Field("MCP3008", title="ADC chip")
     channel: int = Field(..., title="ADC channel", ge=0, le=7)
+    spi_device: int = Field(
+        0, title="SPI chip select", description="0 = CE0 (GPIO8), 1 = CE1 (GPIO7) on SPI0", ge=0, le=1)
+    vref: float = Field(
+        3.3, title="ADC reference voltage", description="V; the raw value is volts at the pin (0..vref)", gt=0, le=5.5)
     poll_interval_ms: int = Field(100, title="Poll interval", description="ms", ge=1, le=3_600_000)
 
 
@@ -26,6 +35,8 @@ class StackLight(StrictModel):
     green_pin: int = Field(..., title="Green lamp pin (running)", ge=0, le=53)
     amber_pin: int = Field(..., title="Amber lamp pin (attention)", ge=0, le=53)
     red_pin: int = Field(..., title="Red lamp pin (stopped)", ge=0, le=53)
+    active_high: bool = Field(
+        True, title="Lamp on = pin high", description="false for relay boards that switch on a low input")
 
 
 class GpioConfig(StrictModel):
