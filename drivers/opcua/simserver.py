@@ -165,8 +165,10 @@ class OpcuaSimServer:
         vib = await cell.add_object(ua.NodeId("Cell.Vibration", idx), ua.QualifiedName("Vibration", idx))
         self._nodes["vibration_block"] = ua.NodeId("Cell.Vibration.Block", idx)
         self._nodes["vibration_seq"] = ua.NodeId("Cell.Vibration.Seq", idx)
-        await vib.add_variable(self._nodes["vibration_block"], ua.QualifiedName("Block", idx), [0.0],
-                               ua.VariantType.Float)
+        block = await vib.add_variable(self._nodes["vibration_block"], ua.QualifiedName("Block", idx), [0.0],
+                                       ua.VariantType.Float)
+        await block.write_value_rank(1)  # a one-dimensional array (OPC 10000-3 §5.6.2)
+        await block.write_array_dimensions([0])
         await vib.add_variable(self._nodes["vibration_seq"], ua.QualifiedName("Seq", idx), 0, ua.VariantType.UInt64)
         self._vib_seq = self.sim.vibration_seq
         stop = await cell.add_variable(ua.NodeId("Cell.Stop", idx), ua.QualifiedName("Stop", idx),
