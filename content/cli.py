@@ -1,0 +1,76 @@
+"""``werkvloer content ...``: work with content packs from the command line.
+
+    werkvloer content check [PACK_DIR ...]   # default: every shipped pack
+    werkvloer content list [--lang nl|en] [--blueprint ID]
+
+``appliance.cli`` hands the arguments after ``content`` to ``main``; this
+module also runs on its own: ``python -m content.cli check``. Issue 6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from content.check import check_packs
+from content.schema import FUNCTION_NAMES, LANGUAGES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="werkvloer content", description="Content packs: blueprint steps, skills cards, check.")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    check = sub.add_parser("check", help="validate packs; exit 1 when any pack has problems")
+    check.add_argument("packs", nargs="*", type=Path, metavar="PACK_DIR", help="pack folders (default: every shipped pack)")
+    lst = sub.add_parser("list", help="list the steps of the shipped packs by business function")
+    lst.add_argument("--lang", choices=LANGUAGES, default="nl")
+    lst.add_argument("--blueprint", default=None, help="pack id of a blueprint, e.g. machine-building")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits; the caller wants a code
+        return int(exc.code or 0)
+    if args.verb == "check":
+        return _check(args.packs)
+    return _list(args.lang, args.blueprint)
+
+
+def _check(paths: list[Path]) -> int:
+    results = check_packs(paths or None)
+    if not results:
+        print("no packs found", file=sys.stderr)
+        return 2
+    failed = 0
+    for pack_dir, problems in results.items():
+        if problems:
+            failed += 1
+            print(f"{pack_dir}: {len(problems)} problem(s)")
+            for problem in problems:
+                print(f"  {problem}")
+        else:
+            print(f"{pack_dir}: ok")
+    return 1 if failed else 0
+
+
+def _list(lang: str, blueprint: str | None) -> int:
+    from appliance.errors import ContentError
+    from content.loader import load_library
+
+    try:
+        lib = load_library()
+        by_function = lib.steps_by_function(blueprint=blueprint)
+    except ContentError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for function, steps in by_function.items():
+        print(f"{FUNCTION_NAMES[function][lang]}:")
+        for step in steps:
+            print(f"  {step.id:<24} {step.kind:<10} {step.text(lang).title}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,258 @@
+"""Strict schemas of a content pack: manifest, blueprint step, skills card,
+assessment statement and assessment advice.
+
+Every item lives in one Markdown file per language: ``<folder>/<id>.<lang>.md``
+with YAML front matter. The front matter holds two kinds of fields:
+
+* language-neutral fields (``*Meta`` below): id, links, classes. They must be
+  identical in every language file of the item; ``content.check`` says so when
+  they differ.
+* language fields (``*Text`` below): titles and the text people read.
+
+The Markdown below the front matter becomes ``body`` of the text model and
+may link to other items as ``[text](step:ID)`` or ``[text](card:ID)``.
+
+Unknown keys are errors (``extra="forbid"``), as in the box config. Ids are
+stable: the box stores progress by step id, and the hub compares results by
+statement id, so an id is never reused for a different meaning.
+Issue 6.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LANGUAGES: tuple[str, ...] = ("nl", "en")
+Lang = Literal["nl", "en"]
+
+ITEM_ID_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+PACK_ID_PATTERN = ITEM_ID_PATTERN
+
+ItemId = Annotated[str, Field(pattern=ITEM_ID_PATTERN, min_length=2, max_length=64)]
+StepId = Annotated[str, Field(pattern=ITEM_ID_PATTERN, min_length=2, max_length=64,
+                              title="Step id, e.g. mb-prod-01")]
+CardId = Annotated[str, Field(pattern=r"^card-[a-z0-9]+(-[a-z0-9]+)*$", max_length=64,
+                              title="Skills card id, e.g. card-data-literacy")]
+StatementId = Annotated[str, Field(pattern=r"^wi-[a-z0-9]+(-[a-z0-9]+)*$", max_length=64,
+                                   title="Assessment statement id, e.g. wi-ks-01")]
+AdviceId = Annotated[str, Field(pattern=r"^advice-[a-z0-9]+(-[a-z0-9]+)*$", max_length=64,
+                                title="Advice id, e.g. advice-technology-low")]
+ShortText = Annotated[str, Field(min_length=2, max_length=160)]
+LongText = Annotated[str, Field(min_length=10, max_length=2000)]
+
+# The eight business functions of the blueprint (programme, pillar 1).
+BusinessFunction = Literal[
+    "order-intake", "engineering", "planning", "production",
+    "quality", "logistics", "maintenance", "management",
+]
+BUSINESS_FUNCTIONS: tuple[str, ...] = BusinessFunction.__args__  # type: ignore[attr-defined]
+FUNCTION_NAMES: dict[str, dict[str, str]] = {
+    "order-intake": {"nl": "Orderintake en offerte", "en": "Order intake and quotation"},
+    "engineering": {"nl": "Engineering en werkvoorbereiding", "en": "Engineering and work preparation"},
+    "planning": {"nl": "Planning", "en": "Planning"},
+    "production": {"nl": "Productie", "en": "Production"},
+    "quality": {"nl": "Kwaliteit", "en": "Quality"},
+    "logistics": {"nl": "Logistiek en magazijn", "en": "Logistics and warehouse"},
+    "maintenance": {"nl": "Onderhoud en after-sales", "en": "Maintenance and after-sales"},
+    "management": {"nl": "Bedrijfsvoering", "en": "Business management"},
+}
+
+Role = Literal["operator", "maintenance", "planner", "production-manager", "owner"]
+ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+ROLE_NAMES: dict[str, dict[str, str]] = {
+    "operator": {"nl": "Operator", "en": "Operator"},
+    "maintenance": {"nl": "Onderhoudsmonteur", "en": "Maintenance engineer"},
+    "planner": {"nl": "Werkvoorbereider / planner", "en": "Work planner"},
+    "production-manager": {"nl": "Productieleider", "en": "Production manager"},
+    "owner": {"nl": "Eigenaar / directeur", "en": "Owner"},
+}
+
+StepKind = Literal["quick-win", "strategic"]
+KIND_NAMES: dict[str, dict[str, str]] = {
+    "quick-win": {"nl": "Quick win", "en": "Quick win"},
+    "strategic": {"nl": "Strategisch project", "en": "Strategic project"},
+}
+
+# Rough classes, on purpose: an honest range beats a false precise number.
+Effort = Literal["hours", "days", "weeks", "months"]
+EFFORT_NAMES: dict[str, dict[str, str]] = {
+    "hours": {"nl": "uren (minder dan een dag eigen tijd)", "en": "hours (less than a day of own time)"},
+    "days": {"nl": "dagen (1 tot 5 dagen eigen tijd)", "en": "days (1 to 5 days of own time)"},
+    "weeks": {"nl": "weken (1 tot 4 weken, naast het gewone werk)", "en": "weeks (1 to 4 weeks, next to normal work)"},
+    "months": {"nl": "maanden (een project met een trekker)", "en": "months (a project with an owner)"},
+}
+Cost = Literal["none", "low", "medium", "high"]
+COST_NAMES: dict[str, dict[str, str]] = {
+    "none": {"nl": "geen (alleen eigen uren)", "en": "none (own hours only)"},
+    "low": {"nl": "laag (tot ca. EUR 2.500)", "en": "low (up to about EUR 2,500)"},
+    "medium": {"nl": "middel (ca. EUR 2.500 tot 25.000)", "en": "medium (about EUR 2,500 to 25,000)"},
+    "high": {"nl": "hoog (meer dan ca. EUR 25.000)", "en": "high (more than about EUR 25,000)"},
+}
+
+# The four domains of the workplace-innovation toolkit (programme, pillar 4).
+Domain = Literal["knowledge-skills", "work-organisation", "culture-motivation", "technology"]
+DOMAINS: tuple[str, ...] = Domain.__args__  # type: ignore[attr-defined]
+DOMAIN_NAMES: dict[str, dict[str, str]] = {
+    "knowledge-skills": {"nl": "Kennis en vaardigheden", "en": "Knowledge and skills"},
+    "work-organisation": {"nl": "Werkorganisatie", "en": "Work organisation"},
+    "culture-motivation": {"nl": "Cultuur en motivatie", "en": "Culture and motivation"},
+    "technology": {"nl": "Technologie", "en": "Technology"},
+}
+Band = Literal["low", "middle", "high"]
+BANDS: tuple[str, ...] = Band.__args__  # type: ignore[attr-defined]
+SCALE_MIN, SCALE_MAX = 1, 5
+
+# Facts the box itself can report (see content.next_step). A step that names
+# one is a step of the box's own track; its progress can be read from data.
+BoxFact = Literal[
+    "sources_configured", "downtime_reasons_entered", "baseline_marked",
+    "guard_shadow", "alerts_labelled", "guard_armed", "model_retrained",
+]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------- pack manifest
+
+class PackManifest(StrictModel):
+    """``pack.toml`` at the root of a pack."""
+
+    id: str = Field(..., title="Pack id", pattern=PACK_ID_PATTERN, max_length=64)
+    version: str = Field(..., title="Pack version (semver)", pattern=r"^\d+\.\d+\.\d+$")
+    kind: Literal["blueprint", "shared"] = Field(
+        ..., title="Pack kind", description="blueprint = steps for one sector; shared = cards, check, box steps")
+    languages: list[Lang] = Field(..., title="Languages every item is written in", min_length=1)
+    author: str = Field(..., title="Author", min_length=2, max_length=200)
+    license: str = Field("EUPL-1.2", title="Licence of the text", max_length=40)
+    title: dict[Lang, ShortText] = Field(..., title="Title per language")
+    description: dict[Lang, LongText] = Field(default_factory=dict, title="Description per language")
+    requires: list[str] = Field(default_factory=list, title="Ids of packs this pack links to")
+
+    @model_validator(mode="after")
+    def _unique_languages(self) -> PackManifest:
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError("languages: each language once")
+        return self
+
+
+# ---------------------------------------------------------------------- steps
+
+class Kpi(StrictModel):
+    id: str = Field(..., title="KPI id", pattern=r"^[a-z][a-z0-9_]{1,40}$")
+    measured_by_box: bool = Field(..., title="The box measures this KPI itself")
+
+
+class StepMeta(StrictModel):
+    id: StepId
+    order: int = Field(..., title="Suggested order within the pack", ge=1, le=999)
+    function: BusinessFunction = Field(..., title="Business function")
+    kind: StepKind = Field(..., title="Quick win or strategic project")
+    effort: Effort = Field(..., title="Rough effort class")
+    cost: Cost = Field(..., title="Rough cost class")
+    kpi: Kpi = Field(..., title="The KPI this step should move")
+    prerequisites: list[StepId] = Field(default_factory=list, title="Steps that come first")
+    cards: list[CardId] = Field(..., title="Skills cards this step needs", min_length=1)
+    box_fact: BoxFact | None = Field(None, title="Box fact that shows this step is done")
+
+
+class StepText(StrictModel):
+    title: ShortText
+    summary: Annotated[str, Field(min_length=10, max_length=300)]
+    why: LongText = Field(..., title="Why it matters")
+    actions: list[Annotated[str, Field(min_length=5, max_length=400)]] = Field(
+        ..., title="What to do", min_length=2, max_length=12)
+    pitfalls: list[Annotated[str, Field(min_length=5, max_length=400)]] = Field(
+        ..., title="Pitfalls", min_length=1, max_length=8)
+    kpi_name: ShortText = Field(..., title="Name of the KPI")
+    progress: LongText = Field(..., title="How the box (or you) sees progress")
+    body: str = Field("", title="Markdown below the front matter")
+
+
+class StepFile(StepMeta, StepText):
+    """The front matter (plus body) of one language file of a step."""
+
+
+# ---------------------------------------------------------------- skills cards
+
+class Level(StrictModel):
+    name: ShortText
+    can: Annotated[str, Field(min_length=10, max_length=400)] = Field(..., title="What you can do at this level")
+
+
+class CardMeta(StrictModel):
+    id: CardId
+    roles: list[Role] = Field(..., title="Roles this card is for", min_length=1)
+    related: list[CardId] = Field(default_factory=list, title="Related cards")
+
+
+class CardText(StrictModel):
+    title: ShortText
+    what: LongText = Field(..., title="What the skill is")
+    levels: list[Level] = Field(..., title="Development path, lowest first", min_length=3, max_length=5)
+    practise: list[Annotated[str, Field(min_length=5, max_length=400)]] = Field(
+        ..., title="How to practise it at work", min_length=2, max_length=10)
+    body: str = Field("", title="Markdown below the front matter")
+
+
+class CardFile(CardMeta, CardText):
+    """The front matter (plus body) of one language file of a skills card."""
+
+
+# --------------------------------------------------- workplace-innovation check
+
+class StatementMeta(StrictModel):
+    id: StatementId
+    domain: Domain = Field(..., title="Domain of the workplace-innovation check")
+    order: int = Field(..., title="Order in the questionnaire", ge=1, le=999)
+    reverse: bool = Field(False, title="Agreeing is the weak answer (score is mirrored)")
+
+
+class StatementText(StrictModel):
+    statement: Annotated[str, Field(min_length=10, max_length=300)]
+    hint: Annotated[str, Field(min_length=10, max_length=400)] | None = Field(
+        None, title="What agreeing looks like on the shop floor")
+    body: str = Field("", title="Markdown below the front matter")
+
+
+class StatementFile(StatementMeta, StatementText):
+    """The front matter (plus body) of one language file of a statement."""
+
+
+class AdviceMeta(StrictModel):
+    id: AdviceId
+    domain: Domain
+    band: Band = Field(..., title="Score band this advice is for")
+    steps: list[StepId] = Field(default_factory=list, title="Steps that help")
+    cards: list[CardId] = Field(default_factory=list, title="Skills cards that help")
+
+
+class AdviceText(StrictModel):
+    title: ShortText
+    advice: LongText
+    body: str = Field("", title="Markdown below the front matter")
+
+
+class AdviceFile(AdviceMeta, AdviceText):
+    """The front matter (plus body) of one language file of a piece of advice."""
+
+
+# Folder in a pack -> (file model, meta model, text model)
+KINDS: dict[str, tuple[type[StrictModel], type[StrictModel], type[StrictModel]]] = {
+    "steps": (StepFile, StepMeta, StepText),
+    "cards": (CardFile, CardMeta, CardText),
+    "assessment": (StatementFile, StatementMeta, StatementText),
+    "advice": (AdviceFile, AdviceMeta, AdviceText),
+}
+
+
+def band_for(score: float) -> str:
+    """Score band of a domain score on the 1-5 scale."""
+    if score < 2.5:
+        return "low"
+    if score < 3.5:
+        return "middle"
+    return "high"
