@@ -1,0 +1,139 @@
+"""The local UI's FastAPI app factory.
+
+``create_app(config)`` returns the app: server-rendered pages (Jinja2, a little
+plain JavaScript, SVG charts drawn on the server), the JSON API under
+``/api/v1`` (OpenAPI at ``/openapi.json``) and live values over SSE. The app
+reads the box database and writes only its own user entries; live values and
+guard commands go to the core over IPC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from appliance.config import BoxConfig
+from appliance.storage import get_setting, open_db, set_setting
+
+from . import security, store
+from .context import HERE, Req, UiState, make_envs
+from .corelink import CoreLink, LiveHub
+
+log = logging.getLogger(__name__)
+
+SESSION_MAX_AGE_S = 12 * 3600
+
+
+class NeedsSetup(Exception):
+    """No admin PIN yet: every page leads to the setup screen."""
+
+
+class NeedsLogin(Exception):
+    def __init__(self, capability: str) -> None:
+        self.capability = capability
+
+
+def _session_secret(db: Any) -> str:
+    secret = get_setting(db, "ui.session_secret")
+    if secret is None:
+        secret = secrets.token_urlsafe(32)
+        set_setting(db, "ui.session_secret", secret)
+    return secret
+
+
+def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path: str | Path | None = None,
+               session_secret: str | None = None) -> FastAPI:
+    """Build the UI app. ``db_path`` defaults to the config's database,
+    ``ipc_path`` to ``<data_dir>/core.sock``."""
+    db_file = Path(db_path) if db_path is not None else config.db_path
+    sock = Path(ipc_path) if ipc_path is not None else Path(config.box.data_dir) / "core.sock"
+    db = open_db(db_file)
+    store.migrations.apply(db)
+    secret = session_secret or _session_secret(db)
+    db.conn.close()
+
+    link = CoreLink(sock)
+    state = UiState(config=config, db_path=db_file, link=link, hub=LiveHub(link), envs=make_envs(),
+                    started_ns=time.time_ns())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.hub.close()
+
+    app = FastAPI(title="Werkvloer local UI", version="1", docs_url="/api/v1/docs", redoc_url=None,
+                  lifespan=lifespan,
+                  description="Shop-floor box: machine state, stops, alerts, KPIs, guard. "
+                              "State-changing requests need the session's CSRF token (X-CSRF-Token).")
+    app.state.ui = state
+    # Signed (itsdangerous) cookie session; Starlette always sets HttpOnly.
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="werkvloer_session",
+                       max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    from .routers import alerts, content, core, kpi, pages, session, settings, stops
+
+    for mod in (session, core, pages, stops, alerts, kpi, content, settings):
+        app.include_router(mod.router)
+
+    @app.exception_handler(NeedsSetup)
+    async def _needs_setup(request: Request, exc: NeedsSetup) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "first start: set an admin PIN at /setup on the box"}, status_code=409)
+        return RedirectResponse("/setup", status_code=303)
+
+    @app.exception_handler(NeedsLogin)
+    async def _needs_login(request: Request, exc: NeedsLogin) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": f"log in with a role that may do {exc.capability}"}, status_code=401)
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/") or request.method not in ("GET", "HEAD"):
+            if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+                return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        r = Req(request, state)
+        return r.render("error.html", status_code=exc.status_code, message=str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_input(request: Request, exc: RequestValidationError) -> Response:
+        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}" for e in exc.errors()]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": problems}, status_code=422)
+        r = Req(request, state)
+        return r.render("error.html", status_code=422, message="; ".join(problems))
+
+    return app
+
+
+def page_guard(r: Req, capability: str = "view") -> Req:
+    """For page routes: first-start setup, then login when the role may not."""
+    if not security.has_admin_pin(r.db):
+        raise NeedsSetup()
+    if not r.may(capability):
+        raise NeedsLogin(capability)
+    return r
+
+
+def api_guard(r: Req, capability: str = "view") -> str:
+    """For API routes: 409 before setup, 401 without a fitting login, 403 for a wrong role."""
+    if not security.has_admin_pin(r.db):
+        raise NeedsSetup()
+    if not r.may(capability):
+        if r.logged_in:
+            raise HTTPException(403, f"role {r.role} may not do {capability}")
+        raise NeedsLogin(capability)
+    assert r.role is not None
+    return r.role

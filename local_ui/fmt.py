@@ -1,0 +1,110 @@
+"""Number, time and label formatting for the screens (Dutch: decimal comma)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .i18n import N_
+
+STATE_LABELS = {
+    "running": N_("Running"),
+    "idle": N_("Idle"),
+    "down": N_("Down"),
+    "planned": N_("Planned stop"),
+    "setup": N_("Setup"),
+    "no_data": N_("No data"),
+    "unknown": N_("Unknown"),
+}
+GUARD_LABELS = {
+    "off": N_("Off"),
+    "shadow": N_("Shadow: alerts only, no stop"),
+    "armed": N_("Armed"),
+    "tripped": N_("TRIPPED"),
+    "unavailable": N_("Not available"),
+}
+ROLE_LABELS = {
+    "operator": N_("operator"),
+    "maintenance": N_("maintenance"),
+    "coordinator": N_("coordinator"),
+    "admin": N_("admin"),
+}
+NAV_ITEMS = [
+    ("/", N_("Home"), "view"),
+    ("/stops", N_("Stops"), "stops"),
+    ("/alerts", N_("Alerts"), "alerts"),
+    ("/kpis", N_("KPIs"), "kpi"),
+    ("/blueprint", N_("Blueprint"), "content"),
+    ("/settings", N_("Settings"), "settings"),
+]
+
+
+def state_key(value: Any) -> str:
+    """Map whatever the core/KPI engine calls a state to one of STATE_LABELS."""
+    if value is None:
+        return "unknown"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {0: "idle", 1: "running", 2: "down", 3: "setup"}.get(int(value), "unknown")
+    s = str(value).lower().replace("-", "_").replace(" ", "_")
+    if s in STATE_LABELS:
+        return s
+    if s.startswith("down_planned") or s in ("planned_down", "planned_stop", "break"):
+        return "planned"
+    if s.startswith("down"):
+        return "down"
+    if s in ("nodata", "no_data", "stale"):
+        return "no_data"
+    return "unknown"
+
+
+def guard_key(status: dict[str, Any]) -> str:
+    if not status or not status.get("available", True):
+        return "unavailable"
+    if status.get("tripped"):
+        return "tripped"
+    mode = str(status.get("mode", "")).lower()
+    return mode if mode in ("off", "shadow", "armed") else "unavailable"
+
+
+class Formatter:
+    def __init__(self, lang: str, tz: str) -> None:
+        self.lang = lang
+        try:
+            self.tz = ZoneInfo(tz)
+        except Exception:  # noqa: BLE001 - a bad tz name must not break a page
+            self.tz = ZoneInfo("UTC")
+
+    def num(self, x: Any, digits: int = 1) -> str:
+        if x is None:
+            return "–"
+        try:
+            s = f"{float(x):,.{digits}f}"
+        except (TypeError, ValueError):
+            return str(x)
+        if self.lang == "nl":
+            s = s.replace(",", "\u2009").replace(".", ",")
+        else:
+            s = s.replace(",", "\u2009")
+        return s
+
+    def pct(self, x: Any, digits: int = 1) -> str:
+        if x is None:
+            return "–"
+        return f"{self.num(float(x) * 100, digits)}\u00a0%"
+
+    def time(self, utc_ns: int | None, *, date: bool = False) -> str:
+        if not utc_ns:
+            return "–"
+        t = dt.datetime.fromtimestamp(utc_ns / 1e9, tz=self.tz)
+        return t.strftime("%d-%m-%Y %H:%M" if date else "%H:%M")
+
+    def duration(self, seconds: float | None) -> str:
+        if seconds is None:
+            return "–"
+        s = int(seconds)
+        if s < 60:
+            return f"{s} s"
+        if s < 3600:
+            return f"{s // 60} min {s % 60:02d} s"
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"

@@ -1,0 +1,1 @@
+"""Routers: one per screen/area; pages and their JSON API share services."""

@@ -1,0 +1,169 @@
+"""Health, live values (SSE relay of the core's IPC ``live`` stream), guard."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, HTTPException
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from ..app import api_guard, page_guard
+from ..context import Req, ReqDep
+from ..corelink import CoreDown
+
+router = APIRouter()
+
+KEEPALIVE_S = 15.0
+
+
+def _parts_from_status(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Normalise the core's ``status`` reply to a list of parts."""
+    raw = status.get("parts", status)
+    parts: list[dict[str, Any]] = []
+    if isinstance(raw, list):
+        items = [(p.get("name", "?"), p) for p in raw if isinstance(p, dict)]
+    elif isinstance(raw, dict):
+        items = [(k, v) for k, v in raw.items() if isinstance(v, dict)]
+    else:
+        items = []
+    for name, p in items:
+        parts.append({
+            "name": str(name),
+            "kind": p.get("kind"),
+            "state": p.get("state", "ok" if p.get("available") else "unknown"),
+            "last_good_utc_ns": p.get("last_good_utc_ns", p.get("last_good")),
+            "detail": p.get("last_error") or p.get("detail"),
+        })
+    return parts
+
+
+async def health_data(r: Req) -> dict[str, Any]:
+    out: dict[str, Any] = {"ui": {"state": "ok", "since_utc_ns": r.state.started_ns}}
+    try:
+        status = await r.state.link.request("status")
+    except CoreDown as exc:
+        out["core"] = {"state": "unavailable", "detail": str(exc)}
+        out["parts"] = []
+        return out
+    out["core"] = {"state": "ok", "last_good_utc_ns": time.time_ns()}
+    out["parts"] = _parts_from_status(status)
+    return out
+
+
+class PartHealth(BaseModel):
+    name: str = Field(..., title="Part (source, guard, recorder, ...)")
+    kind: str | None = Field(None, title="Kind")
+    state: str = Field(..., title="State (ok, starting, unavailable, stopped, ...)")
+    last_good_utc_ns: int | None = Field(None, title="Last good time, UTC ns")
+    detail: str | None = Field(None, title="Last error or detail")
+
+
+class HealthOut(BaseModel):
+    ui: dict[str, Any] = Field(..., title="This UI process")
+    core: dict[str, Any] = Field(..., title="The core process (state ok or unavailable)")
+    parts: list[PartHealth] = Field(..., title="Each part of the core")
+
+
+@router.get("/api/v1/health", response_model=HealthOut, tags=["health"])
+async def health(r: Req = ReqDep) -> dict[str, Any]:
+    """Each part (each source, the guard, the recorder) with state and last-good time."""
+    return await health_data(r)
+
+
+@router.get("/api/v1/live", tags=["live"], response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "SSE: one JSON message per core update (~200 ms); "
+                                            "{\"core\": \"unavailable\"} while the core is down"}})
+async def live(r: Req = ReqDep) -> StreamingResponse:
+    """Live values, guard and machine state as Server-Sent Events."""
+    api_guard(r, "view")
+    hub = r.state.hub
+
+    async def events() -> Any:
+        yield "retry: 1000\n\n"
+        async with hub.listen() as q:
+            while True:
+                try:
+                    msg = await asyncio.wait_for(q.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                yield f"data: {json.dumps(msg, separators=(',', ':'), default=str)}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# ----- guard -------------------------------------------------------------------
+async def guard_status(r: Req) -> dict[str, Any]:
+    """The guard's status from the core, or {"available": False}."""
+    try:
+        st = await r.state.link.request("guard.status")
+    except CoreDown as exc:
+        return {"available": False, "detail": str(exc)}
+    st = dict(st.get("status", st)) if isinstance(st, dict) else {}
+    st.pop("ok", None)
+    st["available"] = True
+    return st
+
+
+class GuardModeIn(BaseModel):
+    mode: Literal["off", "shadow", "armed"] = Field(..., title="Guard mode")
+
+
+async def _guard_call(r: Req, op: str, **args: Any) -> dict[str, Any]:
+    try:
+        return await r.state.link.request(op, **args)
+    except CoreDown as exc:
+        raise HTTPException(503, r._("The core is not running; the guard cannot be changed now.")) from exc
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from exc
+
+
+@router.get("/api/v1/guard", tags=["guard"])
+async def guard_get(r: Req = ReqDep) -> dict[str, Any]:
+    """Guard mode, trip state, models and outputs (from the core)."""
+    api_guard(r, "view")
+    return await guard_status(r)
+
+
+@router.post("/api/v1/guard/mode", tags=["guard"])
+async def guard_mode(body: GuardModeIn, r: Req = ReqDep) -> dict[str, Any]:
+    """Arm, shadow or switch off the guard (maintenance, admin). The stop is
+    a supplementary stop, not a safety function."""
+    role = api_guard(r, "guard.mode")
+    reply = await _guard_call(r, "guard.set_mode", mode=body.mode, role=role)
+    r.audit("guard.set_mode", "guard", body.mode)
+    return reply
+
+
+@router.post("/api/v1/guard/reset", tags=["guard"])
+async def guard_reset(r: Req = ReqDep) -> dict[str, Any]:
+    """Reset a tripped guard (releases the stop output)."""
+    role = api_guard(r, "guard.reset")
+    reply = await _guard_call(r, "guard.reset", role=role)
+    r.audit("guard.reset", "guard")
+    return reply
+
+
+@router.post("/guard/mode", include_in_schema=False)
+async def guard_mode_form(mode: Annotated[Literal["off", "shadow", "armed"], Form()],
+                          next: Annotated[str, Form()] = "/", r: Req = ReqDep) -> Response:
+    page_guard(r, "guard.mode")
+    await guard_mode(GuardModeIn(mode=mode), r)
+    r.flash(r._("Guard mode set."))
+    return r.redirect(next if next.startswith("/") and not next.startswith("//") else "/")
+
+
+@router.post("/guard/reset", include_in_schema=False)
+async def guard_reset_form(next: Annotated[str, Form()] = "/", r: Req = ReqDep) -> Response:
+    page_guard(r, "guard.reset")
+    await guard_reset(r)
+    r.flash(r._("Guard reset."))
+    return r.redirect(next if next.startswith("/") and not next.startswith("//") else "/")

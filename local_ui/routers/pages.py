@@ -1,0 +1,89 @@
+"""Home: the operator's screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from .. import charts, fmt, services
+from ..app import page_guard
+from ..context import Req, ReqDep
+from .core import guard_status
+
+router = APIRouter()
+
+
+def attempt(fn: Any, *args: Any) -> tuple[Any, str | None]:
+    try:
+        return fn(*args), None
+    except services.NotAvailable as exc:
+        return None, str(exc)
+
+
+def configured_signals(cfg: Any) -> list[dict[str, Any]]:
+    out = []
+    for dev in [*cfg.sources.modbus, *cfg.sources.opcua]:
+        for s in dev.signals:
+            if getattr(s, "type", None) == "block":
+                continue  # vibration blocks: a chart, not a number
+            out.append({"name": s.name, "unit": s.unit, "label": s.description or s.name.replace("_", " ")})
+    if cfg.sources.gpio is not None:
+        for s in [*cfg.sources.gpio.inputs, *cfg.sources.gpio.analog]:
+            out.append({"name": s.name, "unit": getattr(s, "unit", None), "label": s.description or s.name.replace("_", " ")})
+    return out
+
+
+async def home_data(r: Req) -> dict[str, Any]:
+    cfg = r.state.config
+    f = fmt.Formatter(r.lang, cfg.box.timezone)
+    db = r.db
+    state, _err = attempt(services.current_state, db, cfg)
+    live = r.state.hub.latest
+    key = fmt.state_key((state or {}).get("state"))
+    if key == "unknown" and live.get("core") == "up":
+        # The KPI engine's state when it runs, else the PLC's own state word.
+        st = live.get("state") or {}
+        vals = live.get("values") or {}
+        if "state" in st:
+            key = fmt.state_key(st["state"])
+        elif "machine_state" in vals:
+            key = fmt.state_key(vals["machine_state"].get("v"))
+        elif "running" in vals:
+            key = "running" if vals["running"].get("v") else "idle"
+    machine = {"key": key, "label": fmt.STATE_LABELS[key],
+               "since": f.time((state or {}).get("since_utc_ns")) if state else None}
+
+    oee, err = attempt(services.oee_today, db, cfg)
+    oee_ctx: dict[str, Any] = {"error": err}
+    rate_ctx: dict[str, Any] = {"error": err}
+    if oee:
+        oee_ctx["oee"] = oee.get("oee")
+        oee_ctx["bars"] = charts.hbars(
+            [(r._("Availability"), oee.get("availability"), charts.GREEN),
+             (r._("Performance"), oee.get("performance"), charts.BLUE),
+             (r._("Quality"), oee.get("quality"), charts.AMBER)],
+            label=r._("OEE parts"), fmt=lambda v: f.pct(v, 0))
+        rate_ctx = {"error": None, "parts_per_hour": oee.get("parts_per_hour"),
+                    "good": oee.get("good"), "scrap": oee.get("scrap")}
+
+    current, err = attempt(services.current_stop, db, cfg)
+    needing, _ = attempt(services.stops_needing_reason, db, cfg)
+    stop_ctx: dict[str, Any] = {"error": err, "current": None, "needing": len(needing or [])}
+    if current:
+        stop_ctx["current"] = {"duration": f.duration(current.get("duration_s")), "reason": current.get("reason")}
+
+    gs = await guard_status(r)
+    guard = {"key": fmt.guard_key(gs), "cause": gs.get("cause") if gs.get("tripped") else None}
+    guard["label"] = fmt.GUARD_LABELS[guard["key"]]
+
+    step, err = attempt(services.next_step, db, cfg, r.lang)
+    return {"machine": machine, "oee": oee_ctx, "rate": rate_ctx, "stop": stop_ctx, "guard": guard,
+            "next_step": {"error": err, **(step or {})}, "signals": configured_signals(cfg)}
+
+
+@router.get("/", include_in_schema=False)
+async def home(r: Req = ReqDep) -> Response:
+    page_guard(r, "view")
+    return r.render("home.html", **(await home_data(r)))
