@@ -22,12 +22,13 @@ class GpioInput(SignalBase):
 
 
 class GpioAnalog(SignalBase):
+    """Raw value = fraction of the ADC reference (0..1; volts = raw x Vref),
+    then value = raw * scale + offset."""
+
     chip: Literal["MCP3008", "MCP3208"] = Field("MCP3008", title="ADC chip")
     channel: int = Field(..., title="ADC channel", ge=0, le=7)
     spi_device: int = Field(
         0, title="SPI chip select", description="0 = CE0 (GPIO8), 1 = CE1 (GPIO7) on SPI0", ge=0, le=1)
-    vref: float = Field(
-        3.3, title="ADC reference voltage", description="V; the raw value is volts at the pin (0..vref)", gt=0, le=5.5)
     poll_interval_ms: int = Field(100, title="Poll interval", description="ms", ge=1, le=3_600_000)
 
 

@@ -63,8 +63,13 @@ class _Relay:
     def close(self) -> None:
         with self.lock:
             if self.device is not None:
-                self.device.close()
-                self.device = None
+                # De-energise explicitly: gpiozero's close() only turns the
+                # line into an input, which leaves a relay board's input floating.
+                try:
+                    self.device.off()
+                finally:
+                    self.device.close()
+                    self.device = None
 
 
 class GpioStopOutput:

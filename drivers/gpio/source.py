@@ -199,7 +199,7 @@ class GpioSource:
 
     def _open_adc(self, acfg: GpioAnalog) -> MCP3008 | MCP3208:
         return _ADC_CLASS[acfg.chip](
-            channel=acfg.channel, max_voltage=acfg.vref, clock_pin=SPI0_CLOCK, mosi_pin=SPI0_MOSI,
+            channel=acfg.channel, clock_pin=SPI0_CLOCK, mosi_pin=SPI0_MOSI,
             miso_pin=SPI0_MISO, select_pin=SPI0_SELECT[acfg.spi_device], pin_factory=self.pin_factory)
 
     def _close_devices(self) -> None:
@@ -266,14 +266,14 @@ class GpioSource:
             inp.timer = self._loop.call_later(delay_s, self._settle, signal)
 
     # ----- analog: polled --------------------------------------------------------
-    def _read_volts(self, analog: _Analog) -> float:
+    def _read_fraction(self, analog: _Analog) -> float:
         """In a worker thread. After a failure the device is closed and
         opened again on the next poll (spidev may need a fresh handle)."""
         with self._spi_lock:
             if analog.device is None:
                 analog.device = self._open_adc(analog.cfg)
             try:
-                return float(analog.device.voltage)
+                return float(analog.device.value)  # 0..1 of Vref
             except Exception:
                 device, analog.device = analog.device, None
                 try:
@@ -299,7 +299,7 @@ class GpioSource:
     async def _poll_once(self, analog: _Analog) -> Sample:
         cfg = analog.cfg
         try:
-            volts = await asyncio.to_thread(self._read_volts, analog)
+            raw = await asyncio.to_thread(self._read_fraction, analog)
         except Exception as exc:
             if not analog.failing:
                 log.error("GPIO ADC %s (%s channel %d) cannot be read: %s; check SPI wiring and "
@@ -312,7 +312,7 @@ class GpioSource:
             log.info("GPIO ADC %s reads again", cfg.name)
             analog.failing = False
             self.health.available = not any(a.failing for a in self._analog.values())
-        value = volts * cfg.scale + cfg.offset
+        value = raw * cfg.scale + cfg.offset
         self.health.last_good_utc_ns = time.time_ns()
         if not math.isfinite(value) or (cfg.min_value is not None and value < cfg.min_value) or (
                 cfg.max_value is not None and value > cfg.max_value):

@@ -131,22 +131,24 @@ async def test_analog_channels_over_mock_spi(factory, bus, recorder):
     adc0.volts[3] = 0.66  # 4 mA through a 165 ohm shunt
     adc1.volts[7] = 3.3
     analog = [
-        GpioAnalog(name="air_pressure", chip="MCP3008", channel=0, scale=2.0, offset=-0.5, poll_interval_ms=5),
-        GpioAnalog(name="loop_current", chip="MCP3008", channel=3, scale=1 / 165 * 1000, poll_interval_ms=5),
-        GpioAnalog(name="coolant_level", chip="MCP3208", channel=7, spi_device=1, max_value=3.0,
+        # raw = fraction of Vref (0..1), then scale/offset: 0..1 -> -0.5..9.5 bar
+        GpioAnalog(name="air_pressure", chip="MCP3008", channel=0, scale=10.0, offset=-0.5, poll_interval_ms=5),
+        # 4..20 mA through a 165 ohm shunt = 0.66..3.3 V = raw 0.2..1.0
+        GpioAnalog(name="loop_current", chip="MCP3008", channel=3, scale=20.0, unit="mA", poll_interval_ms=5),
+        GpioAnalog(name="coolant_level", chip="MCP3208", channel=7, spi_device=1, max_value=0.9,
                    poll_interval_ms=5),
     ]
     async with GpioSource(_cfg(analog=analog), bus, pin_factory=factory) as src:
         await wait_for(lambda: all(len(recorder.of(a.name)) >= 2 for a in analog))
-        assert src.read("air_pressure") == pytest.approx(1.65 * 2 - 0.5, abs=2 * 3.3 / 1023)
+        assert src.read("air_pressure") == pytest.approx(0.5 * 10 - 0.5, abs=10 / 1023)
         assert recorder.of("loop_current")[-1].value == pytest.approx(4.0, abs=0.03)
         level = recorder.of("coolant_level")[-1]
-        assert level.quality is Quality.BAD and level.value == pytest.approx(3.3, abs=0.001)
+        assert level.quality is Quality.BAD and level.value == pytest.approx(1.0)
         assert src.read("coolant_level") is None  # no good value yet
 
         adc1.volts[7] = 1.0
         await wait_for(lambda: recorder.of("coolant_level")[-1].good)
-        assert src.read("coolant_level") == pytest.approx(1.0, abs=3.3 / 4095)
+        assert src.read("coolant_level") == pytest.approx(1.0 / 3.3, abs=1 / 4095)
         adc0.close()
         adc1.close()
 
@@ -165,7 +167,7 @@ async def test_adc_failure_is_a_bad_sample_and_recovers(factory, bus, recorder, 
         assert not src.health.available
         # The driver opens it again on the next poll.
         await wait_for(lambda: recorder.of("air_pressure")[-1].good)
-        assert recorder.of("air_pressure")[-1].value == pytest.approx(2.0, abs=0.01)
+        assert recorder.of("air_pressure")[-1].value == pytest.approx(2.0 / 3.3, abs=0.01)
         assert src.health.available
     assert caplog.text.count("cannot be read") == 1
     assert "reads again" in caplog.text
@@ -189,7 +191,7 @@ async def test_two_sources_on_two_factories_do_not_share_pins(bus, recorder):
     cfg_b = _cfg(analog=[GpioAnalog(name="line_b", channel=0, poll_interval_ms=5)])
     async with GpioSource(cfg_a, bus, pin_factory=f1) as sa, GpioSource(cfg_b, bus, pin_factory=f2) as sb:
         await wait_for(lambda: sa.read("line_a") is not None and sb.read("line_b") is not None)
-        assert sa.read("line_a") == pytest.approx(1.0, abs=0.01)
-        assert sb.read("line_b") == pytest.approx(2.0, abs=0.01)
+        assert sa.read("line_a") == pytest.approx(1.0 / 3.3, abs=0.01)
+        assert sb.read("line_b") == pytest.approx(2.0 / 3.3, abs=0.01)
     f1.close()
     f2.close()
