@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from appliance.schema import SignalName, StrictModel
 
@@ -19,14 +19,30 @@ class ModelBinding(StrictModel):
     hysteresis: float = Field(0.1, title="Hysteresis", description="fraction of threshold to fall below before re-arming", ge=0, le=1)
     threads: int = Field(1, title="Inference threads", ge=1, le=4)
 
+    @model_validator(mode="after")
+    def _n_of_m(self) -> ModelBinding:
+        if self.trip_n > self.trip_m:
+            raise ValueError(f"trip_n ({self.trip_n}) must not exceed trip_m ({self.trip_m})")
+        return self
+
 
 class Rule(StrictModel):
     name: SignalName = Field(..., title="Rule name")
-    kind: Literal["above", "below", "stalled"] = Field(..., title="Rule kind")
+    kind: Literal["above", "below", "stalled"] = Field(
+        ..., title="Rule kind",
+        description="above/below: signal beyond limit for for_ms; stalled: counter unchanged for for_ms while while_signal is true")
     signal: str = Field(..., title="Signal watched")
-    limit: float | None = Field(None, title="Limit (above/below)")
+    limit: float | None = Field(None, title="Limit (above/below)", description="in the signal's unit")
     for_ms: float = Field(0, title="Must hold for", description="ms", ge=0, le=3_600_000)
     while_signal: str | None = Field(None, title="Only while this signal is true (e.g. running)")
+
+    @model_validator(mode="after")
+    def _limit(self) -> Rule:
+        if self.kind in ("above", "below") and self.limit is None:
+            raise ValueError(f"rule kind {self.kind!r} needs a limit")
+        if self.kind == "stalled" and self.for_ms <= 0:
+            raise ValueError("rule kind 'stalled' needs for_ms > 0 (how long the counter may stand still)")
+        return self
 
 
 class GuardOutput(StrictModel):
@@ -44,15 +60,26 @@ class GuardOutput(StrictModel):
     value: float = Field(1, title="Value written on trip")
     timeout_ms: float = Field(50, title="Confirmation timeout", description="ms", gt=0, le=5000)
 
+    @model_validator(mode="after")
+    def _kind_fields(self) -> GuardOutput:
+        need = {"gpio": ("pin",), "modbus": ("host", "address"), "opcua": ("url", "node_id")}[self.kind]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"output kind {self.kind!r} needs {', '.join(missing)}")
+        return self
+
 
 class Heartbeat(StrictModel):
-    output: str = Field(..., title="Name of the output toggled")
+    output: str = Field(..., title="Name of the output toggled",
+                        description="an entry of guard.outputs; it is then a heartbeat, not a stop output")
     period_ms: int = Field(500, title="Toggle period", description="ms", ge=10, le=60_000)
 
 
 class GuardConfig(StrictModel):
     mode: Literal["off", "shadow", "armed"] = Field(
-        "shadow", title="Start mode", description="shadow = alerts only, no stop; maintenance arms it in the UI")
+        "shadow", title="Start mode",
+        description="shadow = alerts only, no stop; maintenance arms it in the UI. A mode set in the UI "
+                    "(settings key guard.mode) wins over this value")
     run_permit: bool = Field(False, title="Run-permit mode", description="relay energised only while healthy and not tripped")
     models: list[ModelBinding] = Field(default_factory=list, title="Models")
     rules: list[Rule] = Field(default_factory=list, title="Rules")
@@ -60,6 +87,13 @@ class GuardConfig(StrictModel):
     heartbeat: Heartbeat | None = Field(None, title="Heartbeat output")
     reset_pin: int | None = Field(None, title="BCM pin of a physical reset button", ge=0, le=53)
     inference_timeout_ms: float = Field(200, title="Inference watchdog", description="ms", gt=0, le=60_000)
+    switch_interval_us: int = Field(
+        250, title="Python thread switch interval while the guard runs",
+        description="µs; 0 = keep Python's 5000 µs. A woken guard thread waits up to this long for the GIL "
+                    "when another thread of the core is busy (see appliance/guard/README.md)", ge=0, le=5000)
+    tick_ms: int = Field(20, title="Guard thread tick",
+                         description="ms; how often timed rules and the inference watchdog are checked when no sample comes",
+                         ge=1, le=1000)
 
     def referenced_signals(self) -> list[tuple[str, str]]:
         """(key path, signal name) of every signal the guard refers to."""
@@ -68,3 +102,9 @@ class GuardConfig(StrictModel):
         refs += [(f"guard.rules[{i}].while_signal", r.while_signal)
                  for i, r in enumerate(self.rules) if r.while_signal]
         return refs
+
+    @property
+    def stop_outputs(self) -> list[GuardOutput]:
+        """The outputs fired on a trip (every output but the heartbeat)."""
+        hb = self.heartbeat.output if self.heartbeat else None
+        return [o for o in self.outputs if o.name != hb]

@@ -1,0 +1,212 @@
+"""The guard's decisions, free of threads and clocks so they test with controlled time.
+
+- :class:`Debounce`: model scores -> trip with N-of-M debounce and hysteresis.
+- :class:`LimitRule` ("signal above/below limit for T ms") and
+  :class:`StallRule` ("counter stalled for T s while running").
+
+Every method takes the time (monotonic ns) as an argument; the engine passes
+``Sample.mono_ns`` on a sample and ``time.monotonic_ns()`` on a tick. Each
+object is touched from two threads (the driver's thread on a sample, the guard
+thread on a tick), so each has a small lock held for a few comparisons only.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import threading
+
+from .config import Rule
+
+
+class Debounce:
+    """N-of-M debounce with hysteresis on a score where higher = worse.
+
+    A window is a *hit* when its score reaches ``threshold``; once the alarm
+    is on, a hit needs only ``threshold * (1 - hysteresis)``, so a score
+    hovering around the threshold does not switch the alarm on and off on
+    every hop. The alarm goes on when N of the last M windows are hits
+    (:meth:`update` returns True on that rising edge only) and off when fewer
+    than N of the last M are. NaN scores (bad input) are skipped, not hits.
+    """
+
+    def __init__(self, *, threshold: float, n: int, m: int, hysteresis: float) -> None:
+        if not 1 <= n <= m:
+            raise ValueError(f"N-of-M needs 1 <= N <= M, got N={n}, M={m}")
+        self.threshold = float(threshold)
+        self.release_level = float(threshold) * (1.0 - hysteresis)
+        self.n = n
+        self._hist: collections.deque[bool] = collections.deque(maxlen=m)
+        self._hits = 0
+        self.alarm = False
+
+    def update(self, score: float) -> bool:
+        if math.isnan(score):
+            return False
+        level = self.release_level if self.alarm else self.threshold
+        hit = score >= level
+        if len(self._hist) == self._hist.maxlen and self._hist[0]:
+            self._hits -= 1
+        self._hist.append(hit)
+        self._hits += hit
+        if not self.alarm and self._hits >= self.n:
+            self.alarm = True
+            return True
+        if self.alarm and self._hits < self.n:
+            self.alarm = False
+        return False
+
+    @property
+    def hits(self) -> int:
+        return self._hits
+
+    def reset(self) -> None:
+        """Forget the history (after a reset: a persisting fault trips again after N fresh hits)."""
+        self._hist.clear()
+        self._hits = 0
+        self.alarm = False
+
+
+class _RuleBase:
+    """Shared state of a rule: gating by ``while_signal`` and edge-triggering."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.name = rule.name
+        self.hold_ns = int(rule.for_ms * 1_000_000)
+        self._lock = threading.Lock()
+        self.gate = rule.while_signal is None  # no while_signal: always active
+        self.active = False  # condition held long enough and reported; cleared when it stops holding
+        self.last_value: float | None = None
+
+    def on_gate(self, value: object, mono_ns: int) -> None:
+        with self._lock:
+            on = _truthy(value)
+            if on and not self.gate:
+                self._gate_opened(mono_ns)
+            self.gate = on
+            if not on:
+                self.active = False
+
+    def _gate_opened(self, mono_ns: int) -> None:
+        pass
+
+    def reset(self, mono_ns: int) -> None:
+        """Forget held time (after a reset: a persisting condition trips again after T)."""
+        with self._lock:
+            self.active = False
+            self._restart(mono_ns)
+
+    def _restart(self, mono_ns: int) -> None:
+        pass
+
+
+class LimitRule(_RuleBase):
+    """``signal`` above (or below) ``limit`` for at least ``for_ms``."""
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(rule)
+        assert rule.limit is not None
+        self.limit = float(rule.limit)
+        self.above = rule.kind == "above"
+        self.since_ns: int | None = None  # first sample beyond the limit in the current excursion
+
+    def _beyond(self, value: float) -> bool:
+        return value > self.limit if self.above else value < self.limit
+
+    def on_value(self, value: float, mono_ns: int) -> bool:
+        """A good sample; True = trip now (rising edge)."""
+        with self._lock:
+            self.last_value = value
+            if not self._beyond(value):
+                self.since_ns = None
+                self.active = False
+                return False
+            if self.since_ns is None:
+                self.since_ns = mono_ns
+            return self._check(mono_ns)
+
+    def check(self, now_ns: int) -> bool:
+        """On a tick: True = the condition has now held for ``for_ms`` (values
+        that arrive only on change, as OPC UA sends them, still trip in time)."""
+        with self._lock:
+            return self._check(now_ns)
+
+    def _check(self, now_ns: int) -> bool:
+        if self.active or not self.gate or self.since_ns is None:
+            return False
+        if now_ns - self.since_ns >= self.hold_ns:
+            self.active = True
+            return True
+        return False
+
+    def deadline_ns(self) -> int | None:
+        with self._lock:
+            if self.active or not self.gate or self.since_ns is None:
+                return None
+            return self.since_ns + self.hold_ns
+
+    def _gate_opened(self, mono_ns: int) -> None:
+        if self.since_ns is not None:
+            self.since_ns = max(self.since_ns, mono_ns)
+
+    def _restart(self, mono_ns: int) -> None:
+        if self.since_ns is not None:
+            self.since_ns = mono_ns
+
+
+class StallRule(_RuleBase):
+    """Counter ``signal`` unchanged for ``for_ms`` while ``while_signal`` is true."""
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(rule)
+        self.changed_ns: int | None = None  # last change of the counter (or gate opening / reset)
+
+    def on_value(self, value: float, mono_ns: int) -> bool:
+        with self._lock:
+            if self.last_value is None or value != self.last_value:
+                self.changed_ns = mono_ns
+                self.active = False
+            self.last_value = value
+            return self._check(mono_ns)
+
+    def check(self, now_ns: int) -> bool:
+        with self._lock:
+            return self._check(now_ns)
+
+    def _check(self, now_ns: int) -> bool:
+        # Never seen the counter: nothing to judge (the source's health shows that).
+        if self.active or not self.gate or self.changed_ns is None:
+            return False
+        if now_ns - self.changed_ns >= self.hold_ns:
+            self.active = True
+            return True
+        return False
+
+    def deadline_ns(self) -> int | None:
+        with self._lock:
+            if self.active or not self.gate or self.changed_ns is None:
+                return None
+            return self.changed_ns + self.hold_ns
+
+    def _gate_opened(self, mono_ns: int) -> None:
+        # The counter may stand still while the machine does not run: count from the start.
+        if self.changed_ns is not None:
+            self.changed_ns = max(self.changed_ns, mono_ns)
+
+    def _restart(self, mono_ns: int) -> None:
+        if self.changed_ns is not None:
+            self.changed_ns = mono_ns
+
+
+def make_rule(rule: Rule) -> LimitRule | StallRule:
+    return StallRule(rule) if rule.kind == "stalled" else LimitRule(rule)
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "off", "no")
+    try:
+        return bool(value) and not (isinstance(value, float) and math.isnan(value))
+    except Exception:
+        return False

@@ -1,0 +1,945 @@
+"""The guard: models and rules watching the machine, stop outputs within milliseconds.
+
+Threads (DESIGN.md, "fast path"; issue 4):
+
+- the **publisher's thread** (a driver's event loop, a GPIO callback thread)
+  calls :meth:`Guard.on_sample`. It only copies the sample into preallocated
+  numpy ring buffers, updates the rule states (a few comparisons under a
+  per-rule lock held for microseconds) and, when a model's hop is complete,
+  wakes that model's inference thread with a ``SimpleQueue.put`` (C, never
+  blocks). It never runs a model and never touches an output: a model that
+  hangs, or an output that waits for its timeout, must not stall a driver's
+  event loop.
+- one **inference thread per model binding** copies the newest window, runs
+  the model, decides (N-of-M + hysteresis) and, on a trip, fires the outputs
+  itself: one thread hand-off between sample and stop, not two. The shadow
+  candidate is scored on the same window *after* the decision, so it never
+  delays a stop, and it never trips anything.
+- the **guard thread** evaluates the timed rules ("above for T ms" when
+  values arrive only on change, "stalled for T s"), fires rule trips, watches
+  the inference threads (``inference_timeout_ms``: a hung model is marked,
+  alerted, and the guard carries on with rules), toggles the heartbeat (so a
+  heartbeat proves *this* thread runs) and counts :meth:`Guard.progress` for
+  the daemon's systemd watchdog.
+- a **writer thread** (:class:`~appliance.guard.store.GuardWriter`) stores
+  trips, audits and the mode; nothing on the fast path waits on SQLite.
+
+Why not evaluate models inline in ``on_sample``: it would save the one
+hand-off (~10-100 µs) but put LiteRT and the outputs' network round trips on
+the driver's event loop, and a hung model would take every source down with
+it. Rules are evaluated inline (bookkeeping only); their trips are fired by
+the guard thread for the same reason.
+
+A supplementary stop, not a safety function (not rated under ISO 13849 /
+IEC 62061).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.errors import ModelError, PermissionDenied
+from appliance.samples import Quality, Sample
+
+from . import store
+from .config import GuardConfig, ModelBinding
+from .decide import Debounce, LimitRule, StallRule, make_rule
+
+log = logging.getLogger(__name__)
+
+ROLES = ("operator", "maintenance", "coordinator", "admin")
+ARM_ROLES = ("maintenance", "admin")
+RESET_ROLES = ROLES  # the operator resets a stop at the machine (DESIGN.md, who uses it)
+KIND_ORDER = {"gpio": 0, "modbus": 1, "opcua": 2}  # fastest first: a slow output delays only those after it
+SOURCE = "guard"
+
+
+def _mono() -> int:
+    return time.monotonic_ns()
+
+
+# ----- ring buffers -------------------------------------------------------------------
+
+class BlockRing:
+    """The newest samples of a block signal (vibration), preallocated float32.
+
+    Written by the publisher's thread, read by an inference thread. A reader
+    copies a window and then checks that the writer did not lap it
+    (``generation`` changes on a reset, ``total`` tells how far the writer got).
+    """
+
+    __slots__ = ("buf", "cap", "total", "generation", "next_seq", "gaps", "bad", "rate_hz")
+
+    def __init__(self, capacity: int, rate_hz: float | None) -> None:
+        self.buf = np.zeros(capacity, dtype=np.float32)
+        self.cap = capacity
+        self.total = 0
+        self.generation = 0
+        self.next_seq: int | None = None
+        self.gaps = 0
+        self.bad = 0
+        self.rate_hz = rate_hz
+
+    def clear(self) -> None:
+        self.generation += 1
+        self.total = 0
+
+    def push(self, block: np.ndarray, seq: int | None) -> int:
+        """Append a block; returns samples accepted (0 = the block was refused and the window restarts)."""
+        n = int(block.shape[0])
+        if seq is not None:
+            if self.next_seq is not None and seq != self.next_seq:
+                # A lost or repeated block: the window would splice two moments
+                # together and the spectrum would show a step that is not there.
+                self.gaps += 1
+                self.clear()
+            self.next_seq = seq + n
+        if not np.isfinite(block).all():
+            self.bad += 1
+            self.clear()
+            return 0
+        if n >= self.cap:
+            self.buf[:] = block[-self.cap:]
+            self.total += n
+            return n
+        i = self.total % self.cap
+        first = min(n, self.cap - i)
+        self.buf[i:i + first] = block[:first]
+        if first < n:
+            self.buf[:n - first] = block[first:]
+        self.total += n
+        return n
+
+    def window(self, n: int) -> np.ndarray | None:
+        gen, end = self.generation, self.total
+        if end < n:
+            return None
+        start = (end - n) % self.cap
+        if start + n <= self.cap:
+            out = self.buf[start:start + n].copy()
+        else:
+            out = np.concatenate((self.buf[start:], self.buf[:n - (self.cap - start)]))
+        if self.generation != gen or self.total - (end - n) > self.cap:
+            return None  # lapped while copying (the inference thread was starved): skip this hop
+        return out
+
+
+class ScalarRing:
+    """The newest values of a polled signal (motor current) with their receive times."""
+
+    __slots__ = ("values", "mono", "cap", "total", "bad")
+
+    def __init__(self, capacity: int = 512) -> None:
+        self.values = np.zeros(capacity, dtype=np.float32)
+        self.mono = np.zeros(capacity, dtype=np.int64)
+        self.cap = capacity
+        self.total = 0
+        self.bad = 0
+
+    def push(self, value: float, mono_ns: int) -> None:
+        i = self.total % self.cap
+        self.values[i] = value
+        self.mono[i] = mono_ns
+        self.total += 1
+
+    def since(self, t0_ns: int) -> np.ndarray | None:
+        """Values received at or after ``t0_ns``; the last value if none; None if never any."""
+        end = self.total
+        if end == 0:
+            return None
+        n = min(end, self.cap)
+        idx = (np.arange(end - n, end) % self.cap)
+        vals, ts = self.values[idx], self.mono[idx]
+        picked = vals[ts >= t0_ns]
+        return picked if picked.size else vals[-1:].copy()
+
+
+# ----- model bindings -------------------------------------------------------------------
+
+class _Binding:
+    """One ``guard.models`` entry: its model(s), rings, debounce and inference thread."""
+
+    def __init__(self, cfg: ModelBinding, model: Any, shadow: Any, error: str | None) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.model = model
+        self.shadow = shadow
+        self.error = error
+        self.state = "ok" if model is not None else "no_model"
+        self.q: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
+        self.pending = False
+        self.trigger_ns = 0
+        self.trigger_signal: str | None = None
+        self.busy_since_ns = 0
+        self.since_hop = 0
+        self.windows = 0
+        self.skipped = 0
+        self.nan_scores = 0
+        self.last_score: float | None = None
+        self.last_inference_ns: int | None = None
+        self.reset_requested = False
+        self.thread: threading.Thread | None = None
+        self.rings: dict[str, BlockRing | ScalarRing] = {}
+        self.primary: BlockRing | None = None
+        self.names: list[str] = []
+        self.window_n = 0
+        self.hop = 1
+        self.span_ns = 0
+        self.threshold = math.nan
+        self.debounce: Debounce | None = None
+        self.shadow_debounce: Debounce | None = None
+        self.agree = {"windows": 0, "both_hit": 0, "active_only": 0, "shadow_only": 0, "neither": 0,
+                      "active_trips": 0, "shadow_trips": 0, "abs_diff_sum": 0.0}
+        self.agree_flushed = 0
+        if model is not None:
+            self._setup()
+
+    def _setup(self) -> None:
+        m = self.model.manifest
+        spec = m.inputs
+        if len(self.cfg.inputs) != len(spec.signals):
+            self._refuse(f"binds {len(self.cfg.inputs)} signals but model {m.name} takes "
+                         f"{len(spec.signals)} ({', '.join(spec.names)}); fix guard.models[].inputs")
+            return
+        kinds = [s.kind for s in spec.signals]
+        if kinds[0] != "block":
+            # The camera path (part-inspection) is scored by the camera pipeline, not on the stop path.
+            self._refuse(f"model {m.name} takes {kinds[0]} input first; the guard runs models over a block signal")
+            return
+        self.names = list(spec.names)
+        self.window_n = spec.window
+        self.hop = spec.hop
+        rate = spec.sample_rate_hz or spec.signals[0].sample_rate_hz or 1.0
+        self.span_ns = int(spec.window / rate * 1e9)
+        # Room for the window plus several hops, so a starved reader is not lapped at once.
+        self.primary = BlockRing(spec.window + 8 * max(spec.hop, 256), rate)
+        self.rings[self.cfg.inputs[0]] = self.primary
+        for sig in self.cfg.inputs[1:]:
+            self.rings[sig] = ScalarRing()
+        self.threshold = float(self.cfg.threshold if self.cfg.threshold is not None else m.default_threshold)
+        self.debounce = Debounce(threshold=self.threshold, n=self.cfg.trip_n, m=self.cfg.trip_m,
+                                 hysteresis=self.cfg.hysteresis)
+        if self.shadow is not None:
+            self.shadow_debounce = Debounce(threshold=float(self.shadow.manifest.default_threshold),
+                                            n=self.cfg.trip_n, m=self.cfg.trip_m, hysteresis=self.cfg.hysteresis)
+
+    def _refuse(self, why: str) -> None:
+        self.model = None
+        self.shadow = None
+        self.state = "no_model"
+        self.error = why
+
+    def snapshot(self) -> dict[str, np.ndarray] | None:
+        assert self.primary is not None
+        vib = self.primary.window(self.window_n)
+        if vib is None:
+            return None
+        window = {self.names[0]: vib}
+        t0 = self.trigger_ns - self.span_ns
+        for name, sig in zip(self.names[1:], self.cfg.inputs[1:], strict=True):
+            ring = self.rings[sig]
+            assert isinstance(ring, ScalarRing)
+            vals = ring.since(t0)
+            if vals is None:
+                return None
+            window[name] = vals
+        return window
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name, "model": self.cfg.model, "state": self.state, "error": self.error,
+            "version": getattr(self.model, "version", None) if self.model is not None else None,
+            "threshold": None if math.isnan(self.threshold) else self.threshold,
+            "trip_n": self.cfg.trip_n, "trip_m": self.cfg.trip_m,
+            "last_score": self.last_score, "alarm": bool(self.debounce and self.debounce.alarm),
+            "windows": self.windows, "skipped_hops": self.skipped, "nan_scores": self.nan_scores,
+            "gaps": self.primary.gaps if self.primary else 0, "bad_blocks": self.primary.bad if self.primary else 0,
+            "last_inference_ms": None if self.last_inference_ns is None else self.last_inference_ns / 1e6,
+        }
+        if self.shadow is not None:
+            a = self.agree
+            out["shadow"] = {"version": self.shadow.version, "windows": a["windows"],
+                             "agreement": ((a["both_hit"] + a["neither"]) / a["windows"]) if a["windows"] else None,
+                             "active_trips": a["active_trips"], "shadow_trips": a["shadow_trips"]}
+        return out
+
+
+class _Output:
+    __slots__ = ("obj", "name", "kind", "ok", "last_error", "fired")
+
+    def __init__(self, obj: Any, kind: str) -> None:
+        self.obj = obj
+        self.name = str(obj.name)
+        self.kind = kind
+        self.ok: bool | None = None  # None = not used yet
+        self.last_error: str | None = None
+        self.fired = 0
+
+
+# ----- the guard ------------------------------------------------------------------------
+
+class Guard:
+    """Models and rules on the fast path; stop outputs; latch; modes.
+
+    ``outputs`` are the objects :func:`appliance.guard.build_outputs` made
+    (stop outputs and the heartbeat); the guard opens them in :meth:`start`
+    (before the first sample can trip) and closes them in :meth:`stop`.
+    ``registry`` supplies the active and shadow model of each binding;
+    ``loaded_models`` (binding name -> model object with ``manifest``,
+    ``version`` and ``score``) bypasses it, for the bench and for tests.
+    ``alert_sink``: an :class:`appliance.alerts.AlertSink` (``submit`` never blocks).
+    """
+
+    def __init__(self, config: GuardConfig, *, registry: Any = None, outputs: Sequence[Any] = (),
+                 alert_sink: Any = None, db_path: str | Path,
+                 loaded_models: Mapping[str, Any] | None = None,
+                 shadow_models: Mapping[str, Any] | None = None,
+                 gpio_factory: Any = None) -> None:
+        self.cfg = config
+        self.db_path = Path(db_path)
+        self._registry = registry
+        self._alerts = alert_sink
+        self._gpio_factory = gpio_factory
+        kinds = {o.name: o.kind for o in config.outputs}
+        hb_name = config.heartbeat.output if config.heartbeat else None
+        self._heartbeat: _Output | None = None
+        stops: list[_Output] = []
+        for obj in outputs:
+            kind = kinds.get(obj.name, getattr(obj, "kind", "gpio"))
+            if obj.name == hb_name:
+                self._heartbeat = _Output(obj, kind)
+            else:
+                stops.append(_Output(obj, kind))
+        self._outputs = sorted(stops, key=lambda o: KIND_ORDER.get(o.kind, 9))
+        self._writer = store.GuardWriter(self.db_path)
+        from appliance.storage import open_db
+
+        db = open_db(self.db_path)
+        try:
+            self._mode = store.stored_mode(db, default=config.mode)
+            persisted = store.status(db)
+        finally:
+            db.conn.close()
+        # A restart does not release a latched stop: the reset stays a human decision.
+        self._tripped = bool(persisted["tripped"])
+        self._cause: dict[str, Any] | None = persisted["cause"]
+        self._since_utc_ns: int | None = persisted["cause"]["ts"] if persisted["cause"] else None
+        self._trip_lock = threading.RLock()
+        self._bindings = [self._make_binding(b, loaded_models, shadow_models) for b in config.models]
+        self._rules = [make_rule(r) for r in config.rules]
+        self._routes: dict[str, tuple[Callable[[Sample], None], ...]] = {}
+        self._build_routes()
+        self._rule_trips: queue.SimpleQueue[tuple[Any, int] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._progress_mono = time.monotonic()
+        self._progress_count = 0
+        self._healthy = False
+        self._last_good_utc_ns: int | None = None
+        self._last_trip: dict[str, Any] | None = None
+        self._suppressed = 0
+        self._counters = {"samples": 0, "bad_samples": 0, "unrouted": 0}
+        self._old_switch: float | None = None
+        self._reset_button: Any = None
+        self._hb_level = False
+        self._hb_next_ns = 0
+        self._started = False
+
+    # ----- construction -------------------------------------------------------
+    def _make_binding(self, cfg: ModelBinding, loaded: Mapping[str, Any] | None,
+                      shadows: Mapping[str, Any] | None) -> _Binding:
+        model = shadow = None
+        error = None
+        if loaded is not None and cfg.name in loaded:
+            model = loaded[cfg.name]
+            shadow = (shadows or {}).get(cfg.name)
+        else:
+            try:
+                model, shadow = _models_from_registry(self._registry, cfg)
+            except ModelError as exc:
+                error = str(exc)
+            except Exception as exc:  # a registry bug must not keep the rules from running
+                log.exception("guard: loading model %s for %s failed", cfg.model, cfg.name)
+                error = f"{type(exc).__name__}: {exc}"
+        b = _Binding(cfg, model, shadow, error)
+        if b.model is None:
+            log.error("guard: model binding %s runs without its model (%s); rules still run", cfg.name, b.error)
+        return b
+
+    def _build_routes(self) -> None:
+        routes: dict[str, list[Callable[[Sample], None]]] = {}
+        for b in self._bindings:
+            if b.model is None:
+                continue
+            primary_sig = b.cfg.inputs[0]
+            routes.setdefault(primary_sig, []).append(self._primary_handler(b))
+            for sig in b.cfg.inputs[1:]:
+                routes.setdefault(sig, []).append(self._scalar_handler(b.rings[sig]))  # type: ignore[arg-type]
+        for r in self._rules:
+            routes.setdefault(r.rule.signal, []).append(self._rule_handler(r))
+            if r.rule.while_signal:
+                routes.setdefault(r.rule.while_signal, []).append(self._gate_handler(r))
+        self._routes = {k: tuple(v) for k, v in routes.items()}
+
+    def _primary_handler(self, b: _Binding) -> Callable[[Sample], None]:
+        ring = b.primary
+        assert ring is not None
+        window_n, hop, q = b.window_n, b.hop, b.q
+
+        def handle(sample: Sample) -> None:
+            block = sample.block
+            if sample.quality is not Quality.GOOD or block is None:
+                ring.bad += 1
+                ring.clear()  # a bad block is a hole in the signal: start the window again
+                ring.next_seq = None
+                return
+            n = ring.push(block if block.dtype == np.float32 else np.asarray(block, np.float32), sample.seq)
+            if n == 0:
+                return
+            b.since_hop += n
+            if b.since_hop >= hop and ring.total >= window_n:
+                b.since_hop = 0
+                b.trigger_ns = sample.mono_ns
+                b.trigger_signal = sample.signal
+                if b.state != "ok":
+                    return
+                if b.pending:
+                    b.skipped += 1  # the model is slower than the hop: score the newest window only
+                    return
+                b.pending = True
+                q.put(True)
+
+        return handle
+
+    @staticmethod
+    def _scalar_handler(ring: ScalarRing) -> Callable[[Sample], None]:
+        def handle(sample: Sample) -> None:
+            v = _number(sample)
+            if v is None:
+                ring.bad += 1
+                return
+            ring.push(v, sample.mono_ns)
+
+        return handle
+
+    def _rule_handler(self, rule: LimitRule | StallRule) -> Callable[[Sample], None]:
+        def handle(sample: Sample) -> None:
+            v = _number(sample)
+            if v is None:
+                return  # NaN, None, bad or stale: neither proof of a fault nor of its end
+            if rule.on_value(v, sample.mono_ns):
+                self._rule_trips.put((rule, sample.mono_ns))
+
+        return handle
+
+    @staticmethod
+    def _gate_handler(rule: LimitRule | StallRule) -> Callable[[Sample], None]:
+        def handle(sample: Sample) -> None:
+            if sample.quality is Quality.GOOD:
+                rule.on_gate(sample.value, sample.mono_ns)
+
+        return handle
+
+    # ----- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        """Open the outputs, set them to the latched or released state, start the threads."""
+        if self._started:
+            return
+        self._started = True
+        if self.cfg.switch_interval_us:
+            self._old_switch = sys.getswitchinterval()
+            # A woken guard thread waits for the GIL until the running thread's
+            # switch interval ends (5 ms by default); see README, "Latency".
+            sys.setswitchinterval(self.cfg.switch_interval_us / 1e6)
+        self._writer.start()
+        for out in [*self._outputs, *([self._heartbeat] if self._heartbeat else [])]:
+            try:
+                out.obj.open()
+                out.ok = True
+            except Exception as exc:
+                self._output_failed(out, exc, when="open")
+        with self._trip_lock:
+            if self._tripped:
+                log.warning("guard: restarting with a latched stop (%s); outputs stay in stop until reset",
+                            self._cause)
+                self._fire_all()
+            else:
+                self._release_all()
+        for b in self._bindings:
+            if b.model is not None:
+                b.thread = threading.Thread(target=self._inference_loop, args=(b,), name=f"guard-model-{b.name}",
+                                            daemon=True)
+                b.thread.start()
+            elif b.error:
+                self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
+                            title=f"Model {b.cfg.model} for {b.name} not loaded: the guard runs rules only",
+                            detail=b.error)
+        if self.cfg.reset_pin is not None:
+            self._open_reset_button()
+        self._healthy = True
+        self._thread = threading.Thread(target=self._guard_loop, name="guard", daemon=True)
+        self._thread.start()
+        log.info("guard started: mode %s, %d model(s), %d rule(s), %d stop output(s)%s",
+                 self._mode, sum(b.model is not None for b in self._bindings), len(self._rules),
+                 len(self._outputs), ", run permit" if self.cfg.run_permit else "")
+
+    def stop(self) -> None:
+        """Stop the threads; in run-permit mode withdraw the permit first; close outputs."""
+        if not self._started:
+            return
+        self._stopping.set()
+        self._rule_trips.put(None)
+        if self._thread is not None:
+            self._thread.join(5)
+        for b in self._bindings:
+            b.q.put(None)
+        for b in self._bindings:
+            if b.thread is not None:
+                b.thread.join(max(1.0, self.cfg.inference_timeout_ms / 1000))
+            self._flush_shadow(b, force=True)
+        self._healthy = False
+        if self.cfg.run_permit:
+            self._withdraw_permit("guard stopping")
+        if self._reset_button is not None:
+            self._reset_button.close()
+            self._reset_button = None
+        for out in [*self._outputs, *([self._heartbeat] if self._heartbeat else [])]:
+            try:
+                out.obj.close()
+            except Exception:
+                log.debug("guard: closing output %s failed", out.name, exc_info=True)
+        self._writer.stop()
+        if self._old_switch is not None:
+            sys.setswitchinterval(self._old_switch)
+            self._old_switch = None
+        self._started = False
+        log.info("guard stopped")
+
+    def __enter__(self) -> Guard:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until trips, audits and mode changes queued so far are stored."""
+        return self._writer.flush(timeout)
+
+    # ----- the fast path --------------------------------------------------------
+    def on_sample(self, sample: Sample) -> None:
+        """Bus fast subscriber: O(1) (a block copy), never blocks, never raises."""
+        routes = self._routes.get(sample.signal)
+        if routes is None or self._mode == "off":
+            return
+        self._counters["samples"] += 1
+        for handle in routes:
+            handle(sample)
+
+    def _inference_loop(self, b: _Binding) -> None:
+        model, shadow = b.model, b.shadow
+        while True:
+            item = b.q.get()
+            if item is None:
+                return
+            b.pending = False
+            if b.reset_requested:
+                b.reset_requested = False
+                assert b.debounce is not None
+                b.debounce.reset()
+            trigger_ns, signal = b.trigger_ns, b.trigger_signal
+            window = b.snapshot()
+            if window is None:
+                continue
+            b.busy_since_ns = _mono()
+            try:
+                score = float(model.score(window))
+            except Exception as exc:
+                b.busy_since_ns = 0
+                self._model_failed(b, f"inference failed: {type(exc).__name__}: {exc}")
+                continue
+            done_ns = _mono()
+            b.busy_since_ns = 0
+            b.last_inference_ns = done_ns - trigger_ns
+            if b.state == "hung":
+                log.info("guard: model %s answers again after a hang; back in service", b.name)
+                b.state = "ok"
+                self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.model.{b.name}.recovered",
+                            title=f"Model {b.cfg.model} for {b.name} answers again")
+            if self._stopping.is_set():
+                return
+            b.windows += 1
+            b.last_score = score
+            if math.isnan(score):
+                b.nan_scores += 1  # bad values in the window: neither a hit nor a miss
+                continue
+            assert b.debounce is not None
+            if b.debounce.update(score):
+                self._trip(cause_kind="model", cause=b.name, sample_ns=trigger_ns, signal=signal,
+                           model=b.cfg.model, version=model.version, score=score, threshold=b.threshold,
+                           inference_ns=done_ns, detail=f"{b.debounce.hits} of the last {b.cfg.trip_m} windows "
+                                                         f"at or above {b.threshold:g}")
+            if shadow is not None:
+                self._score_shadow(b, window, score)
+
+    def _score_shadow(self, b: _Binding, window: dict[str, np.ndarray], score: float) -> None:
+        try:
+            s = float(b.shadow.score(window))
+        except Exception as exc:
+            log.error("guard: shadow model %s %s failed (%s); dropping it", b.cfg.model, b.shadow.version, exc)
+            b.shadow = None
+            return
+        if math.isnan(s):
+            return
+        assert b.shadow_debounce is not None and b.debounce is not None
+        a = b.agree
+        hit_a, hit_s = score >= b.threshold, s >= b.shadow_debounce.threshold
+        a["windows"] += 1
+        key = "both_hit" if hit_a and hit_s else "active_only" if hit_a else "shadow_only" if hit_s else "neither"
+        a[key] += 1
+        a["abs_diff_sum"] += abs(s - score)
+        if b.debounce.alarm and b.debounce.hits >= b.cfg.trip_n and a.get("_alarm_seen") != 1:
+            a["active_trips"] += 1
+            a["_alarm_seen"] = 1
+        elif not b.debounce.alarm:
+            a["_alarm_seen"] = 0
+        if b.shadow_debounce.update(s):
+            a["shadow_trips"] += 1  # counted only: a shadow model never trips an output
+        self._flush_shadow(b)
+
+    def _flush_shadow(self, b: _Binding, *, force: bool = False) -> None:
+        a = b.agree
+        if b.shadow is None or b.model is None or not a["windows"]:
+            return
+        if not force and a["windows"] - b.agree_flushed < 200:
+            return
+        b.agree_flushed = a["windows"]
+        self._writer.put(store.ShadowStatsRecord(
+            binding=b.name, model=b.cfg.model, active_version=b.model.version, shadow_version=b.shadow.version,
+            windows=a["windows"], both_hit=a["both_hit"], active_only=a["active_only"],
+            shadow_only=a["shadow_only"], neither=a["neither"], active_trips=a["active_trips"],
+            shadow_trips=a["shadow_trips"], mean_abs_diff=a["abs_diff_sum"] / a["windows"]))
+
+    def _model_failed(self, b: _Binding, why: str) -> None:
+        b.state = "failed"
+        b.error = why
+        log.error("guard: model %s for %s: %s; the guard runs rules only for it", b.cfg.model, b.name, why)
+        self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
+                    title=f"Model {b.cfg.model} for {b.name} failed: the guard runs rules only", detail=why)
+
+    # ----- the guard thread -------------------------------------------------------
+    def _guard_loop(self) -> None:
+        tick_ns = self.cfg.tick_ms * 1_000_000
+        timeout_ns = int(self.cfg.inference_timeout_ms * 1_000_000)
+        try:
+            while not self._stopping.is_set():
+                now = _mono()
+                wait_ns = tick_ns
+                for r in self._rules:
+                    d = r.deadline_ns()
+                    if d is not None:
+                        wait_ns = min(wait_ns, max(0, d - now))
+                if self._heartbeat is not None:
+                    wait_ns = min(wait_ns, max(0, self._hb_next_ns - now))
+                try:
+                    item = self._rule_trips.get(timeout=wait_ns / 1e9)
+                except queue.Empty:
+                    item = None
+                now = _mono()
+                while item is not None:
+                    rule, sample_ns = item
+                    self._rule_trip(rule, sample_ns)
+                    try:
+                        item = self._rule_trips.get_nowait()
+                    except queue.Empty:
+                        item = None
+                if self._mode != "off":
+                    for r in self._rules:
+                        if r.check(now):
+                            self._rule_trip(r, now)
+                for b in self._bindings:
+                    busy = b.busy_since_ns
+                    if busy and b.state == "ok" and now - busy > timeout_ns:
+                        b.state = "hung"
+                        b.error = f"inference took longer than {self.cfg.inference_timeout_ms:g} ms"
+                        log.error("guard: model %s for %s hangs (%s); the guard runs rules only for it",
+                                  b.cfg.model, b.name, b.error)
+                        self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
+                                    title=f"Model {b.cfg.model} for {b.name} hangs: the guard runs rules only",
+                                    detail=b.error)
+                if self._heartbeat is not None and now >= self._hb_next_ns:
+                    self._toggle_heartbeat()
+                    self._hb_next_ns = now + self.cfg.heartbeat.period_ms * 1_000_000  # type: ignore[union-attr]
+                self._progress_count += 1
+                self._progress_mono = time.monotonic()
+                self._last_good_utc_ns = time.time_ns()
+        except BaseException:
+            log.exception("guard thread crashed")
+            raise
+        finally:
+            if not self._stopping.is_set():
+                # A crashed guard must not leave the machine running on a permit it cannot withdraw.
+                self._healthy = False
+                if self.cfg.run_permit:
+                    self._withdraw_permit("guard thread crashed")
+
+    def _rule_trip(self, rule: LimitRule | StallRule, sample_ns: int) -> None:
+        r = rule.rule
+        if r.kind == "stalled":
+            detail = f"{r.signal} unchanged at {rule.last_value!r} for {r.for_ms:g} ms" + (
+                f" while {r.while_signal}" if r.while_signal else "")
+        else:
+            detail = f"{r.signal} = {rule.last_value!r} {r.kind} {r.limit:g} for {r.for_ms:g} ms"
+        self._trip(cause_kind="rule", cause=r.name, sample_ns=sample_ns, signal=r.signal,
+                   score=rule.last_value, threshold=r.limit, detail=detail)
+
+    def _toggle_heartbeat(self) -> None:
+        hb = self._heartbeat
+        assert hb is not None
+        try:
+            obj = hb.obj
+            if hasattr(obj, "toggle"):
+                obj.toggle()
+            elif hasattr(obj, "toggle_heartbeat"):
+                obj.toggle_heartbeat()
+            else:
+                self._hb_level = not self._hb_level
+                obj.fire() if self._hb_level else obj.release()
+            if hb.ok is False:
+                log.info("guard: heartbeat %s works again", hb.name)
+            hb.ok, hb.last_error = True, None
+        except Exception as exc:
+            if hb.ok is not False:
+                log.error("guard: heartbeat %s failed: %s", hb.name, exc)
+                self._alert(kind="guard.output", severity="warning", dedupe_key=f"guard.heartbeat.{hb.name}",
+                            title=f"Heartbeat output {hb.name} does not answer", detail=str(exc))
+            hb.ok, hb.last_error = False, str(exc)
+
+    # ----- trips, outputs ----------------------------------------------------------
+    def _trip(self, *, cause_kind: str, cause: str, sample_ns: int, signal: str | None = None,
+              model: str | None = None, version: str | None = None, score: float | None = None,
+              threshold: float | None = None, inference_ns: int | None = None, detail: str | None = None) -> None:
+        mode = self._mode
+        if mode == "off":
+            return
+        results: list[store.OutputResult] = []
+        with self._trip_lock:
+            mode = self._mode
+            decided = _mono()
+            if mode == "armed":
+                if self._tripped:
+                    self._suppressed += 1  # already latched: the outputs are in stop
+                    return
+                self._tripped = True
+                results = self._fire_all()
+                self._cause = {"kind": cause_kind, "name": cause, "ts": time.time_ns(), "signal": signal}
+                self._since_utc_ns = self._cause["ts"]
+            elif mode != "shadow":
+                return
+        record = store.TripRecord(
+            ts=time.time_ns(), mode=mode, cause_kind=cause_kind, cause=cause, sample_mono_ns=sample_ns,
+            decided_mono_ns=decided, signal=signal, model=model, model_version=version, score=score,
+            threshold=threshold, inference_done_mono_ns=inference_ns, detail=detail, outputs=results)
+        self._last_trip = {
+            "mode": mode, "cause_kind": cause_kind, "cause": cause, "utc_ns": record.ts,
+            "inference_ms": None if inference_ns is None else (inference_ns - sample_ns) / 1e6,
+            "decision_ms": (decided - sample_ns) / 1e6,
+            "outputs": [{"name": r.name, "kind": r.kind, "ok": r.ok,
+                         "latency_ms": (r.done_mono_ns - sample_ns) / 1e6, "error": r.error} for r in results]}
+        self._writer.put(record)
+        what = f"model {model} ({cause})" if cause_kind == "model" else f"rule {cause}"
+        if mode == "armed":
+            self._alert(kind="guard.trip", severity="critical", dedupe_key=f"guard.trip.{cause}",
+                        title=f"Guard stopped the machine: {what}", detail=detail, ts_ns=record.ts)
+        else:
+            self._alert(kind="guard.trip", severity="warning", dedupe_key=f"guard.shadow.{cause}",
+                        title=f"Guard (shadow mode) would have stopped the machine: {what}", detail=detail,
+                        ts_ns=record.ts)
+        for r in results:
+            if not r.ok:
+                self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{r.name}",
+                            title=f"Stop output {r.name} did not fire", detail=r.error, ts_ns=record.ts)
+
+    def _fire_all(self) -> list[store.OutputResult]:
+        results = []
+        for out in self._outputs:
+            try:
+                out.obj.fire()
+                done = _mono()
+                out.fired += 1
+                if out.ok is False:
+                    log.info("guard: stop output %s works again", out.name)
+                out.ok, out.last_error = True, None
+                results.append(store.OutputResult(out.name, out.kind, done, True))
+            except Exception as exc:  # one unreachable output must not keep the others from firing
+                done = _mono()
+                self._output_failed(out, exc, when="fire")
+                results.append(store.OutputResult(out.name, out.kind, done, False, str(exc)))
+        return results
+
+    def _release_all(self) -> list[str]:
+        errors = []
+        for out in self._outputs:
+            try:
+                out.obj.release()
+                if out.ok is False:
+                    log.info("guard: stop output %s works again", out.name)
+                out.ok, out.last_error = True, None
+            except Exception as exc:
+                self._output_failed(out, exc, when="release")
+                errors.append(f"{out.name}: {exc}")
+        return errors
+
+    def _withdraw_permit(self, why: str) -> None:
+        with self._trip_lock:
+            for out in self._outputs:
+                if getattr(out.obj, "run_permit", False):
+                    try:
+                        out.obj.fire()
+                    except Exception as exc:
+                        log.error("guard: could not withdraw the run permit on %s (%s): %s", out.name, why, exc)
+
+    def _output_failed(self, out: _Output, exc: BaseException, *, when: str) -> None:
+        if out.ok is not False:
+            log.error("guard: stop output %s failed on %s: %s", out.name, when, exc)
+        out.ok, out.last_error = False, str(exc)
+        if when != "fire":  # fire failures are alerted with their trip
+            self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{out.name}",
+                        title=f"Stop output {out.name} does not answer ({when})", detail=str(exc))
+
+    def _alert(self, **kwargs: Any) -> None:
+        if self._alerts is None:
+            return
+        try:
+            self._alerts.submit(source=SOURCE, **kwargs)
+        except Exception:
+            log.exception("guard: the alert sink refused an alert")
+
+    # ----- commands (IPC, reset button) ----------------------------------------------
+    def set_mode(self, mode: str, role: str) -> dict[str, Any]:
+        """off | shadow | armed. Maintenance or admin only; audited; persisted."""
+        if role not in ARM_ROLES:
+            raise PermissionDenied(f"role {role!r} may not change the guard mode; log in as maintenance or admin")
+        if mode not in store.MODES:
+            raise ValueError(f"guard mode {mode!r} unknown; use one of {', '.join(store.MODES)}")
+        old = self._mode
+        with self._trip_lock:
+            self._mode = mode
+        if mode != old:
+            log.info("guard mode %s -> %s (role %s)", old, mode, role)
+        self._writer.put(store.SettingRecord(store.MODE_KEY, mode))
+        self._writer.put(store.AuditRecord(ts=time.time_ns(), role=role, action="guard.set_mode", target="guard",
+                                           detail=f"{old} -> {mode}"))
+        return self.status()
+
+    def reset(self, role: str, *, source: str = "ui") -> dict[str, Any]:
+        """Release a latched stop (any role: the operator resets at the machine). Audited."""
+        if role not in RESET_ROLES:
+            raise PermissionDenied(f"role {role!r} unknown; one of {', '.join(RESET_ROLES)}")
+        now = _mono()
+        with self._trip_lock:
+            was = self._tripped
+            errors = self._release_all()
+            self._tripped = False
+            self._cause = None
+            self._since_utc_ns = None
+            for b in self._bindings:
+                b.reset_requested = True
+            for r in self._rules:
+                r.reset(now)
+        ts = time.time_ns()
+        if was:
+            self._writer.put(store.ResetRecord(ts=ts, role=role, source=source))
+            log.info("guard reset by %s (%s)", role, source)
+        self._writer.put(store.AuditRecord(ts=ts, role=role, action="guard.reset", target="guard",
+                                           detail=f"source {source}; was {'tripped' if was else 'not tripped'}"
+                                                  + (f"; release failed: {'; '.join(errors)}" if errors else "")))
+        return self.status()
+
+    def _open_reset_button(self) -> None:
+        try:
+            from gpiozero import Button
+
+            kwargs = {"pin_factory": self._gpio_factory} if self._gpio_factory is not None else {}
+            self._reset_button = Button(self.cfg.reset_pin, pull_up=True, bounce_time=None, **kwargs)
+            self._reset_button.when_pressed = lambda: self.reset("operator", source="button")
+        except Exception as exc:
+            log.error("guard: reset button on GPIO%s cannot be used: %s", self.cfg.reset_pin, exc)
+            self._alert(kind="guard.output", severity="warning", dedupe_key="guard.reset_button",
+                        title=f"Reset button on GPIO{self.cfg.reset_pin} cannot be used", detail=str(exc))
+
+    # ----- status ---------------------------------------------------------------------
+    def progress(self) -> float:
+        """``time.monotonic()`` of the guard thread's last loop (the daemon's watchdog check)."""
+        return self._progress_mono
+
+    @property
+    def progress_count(self) -> int:
+        return self._progress_count
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def tripped(self) -> bool:
+        return self._tripped
+
+    def status(self) -> dict[str, Any]:
+        degraded = any(b.state != "ok" for b in self._bindings) or any(o.ok is False for o in self._outputs)
+        alive = self._thread is not None and self._thread.is_alive()
+        state = "stopped" if not alive else "tripped" if self._tripped else "degraded" if degraded else "ok"
+        return {
+            "mode": self._mode,
+            "tripped": self._tripped,
+            "cause": self._cause,
+            "since_utc_ns": self._since_utc_ns,
+            "state": state,
+            "healthy": self._healthy and alive,
+            "last_good_utc_ns": self._last_good_utc_ns,
+            "run_permit": self.cfg.run_permit,
+            "models": [b.info() for b in self._bindings],
+            "rules": [{"name": r.name, "kind": r.rule.kind, "signal": r.rule.signal, "active": r.active}
+                      for r in self._rules],
+            "outputs": [{"name": o.name, "kind": o.kind, "ok": o.ok, "last_error": o.last_error, "fired": o.fired}
+                        for o in self._outputs],
+            "heartbeat": None if self._heartbeat is None else {
+                "name": self._heartbeat.name, "ok": self._heartbeat.ok, "last_error": self._heartbeat.last_error},
+            "last_trip": self._last_trip,
+            "suppressed_trips": self._suppressed,
+            "samples": self._counters["samples"],
+            "safety_note": "Supplementary stop, not a safety function (not rated under ISO 13849 / IEC 62061).",
+        }
+
+
+# ----- helpers ------------------------------------------------------------------------
+
+def _number(sample: Sample) -> float | None:
+    """A usable scalar, or None for bad/stale quality, None, NaN, inf, text."""
+    if sample.quality is not Quality.GOOD:
+        return None
+    v = sample.value
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, int | float):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    return None
+
+
+def _models_from_registry(registry: Any, cfg: ModelBinding) -> tuple[Any, Any]:
+    """(active model, shadow candidate or None) of a binding, loaded and validated."""
+    if registry is None:
+        raise ModelError(f"no model registry: model {cfg.model} cannot be loaded; install it with "
+                         "'werkvloer models install'")
+    return registry.load_for_guard(cfg.model, num_threads=cfg.threads)
