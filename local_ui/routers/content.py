@@ -1,5 +1,208 @@
+"""Blueprint steps by business function, progress, skills cards, the workplace-innovation check."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, Field
+
+from .. import services
+from ..app import api_guard, page_guard
+from ..context import Req, ReqDep
 
 router = APIRouter()
+
+STATUS_LABELS = {"not_started": "Not started", "busy": "Busy", "done": "Done"}
+
+
+def _lib(r: Req) -> Any:
+    try:
+        return services.library()
+    except services.NotAvailable as exc:
+        raise HTTPException(503, r._("The blueprint content is not installed yet.")) from exc
+
+
+def _names(mapping: dict[str, dict[str, str]], key: str, lang: str) -> str:
+    return mapping.get(key, {}).get(lang, key)
+
+
+def _schema() -> Any:
+    return services.need("content.schema", "blueprint")
+
+
+def step_view(step: Any, lang: str, progress: Any) -> dict[str, Any]:
+    t = step.text(lang)
+    sch = _schema()
+    return {"id": step.id, "title": t.title, "summary": t.summary, "function": step.function,
+            "function_name": _names(sch.FUNCTION_NAMES, step.function, lang),
+            "kind": step.kind, "kind_name": _names(sch.KIND_NAMES, step.kind, lang),
+            "effort": _names(sch.EFFORT_NAMES, step.effort, lang), "cost": _names(sch.COST_NAMES, step.cost, lang),
+            "status": progress.status if progress else "not_started",
+            "date": progress.date if progress else None, "note": progress.note if progress else ""}
+
+
+@router.get("/blueprint", include_in_schema=False)
+def blueprint_page(function: str | None = None, r: Req = ReqDep) -> Response:
+    page_guard(r, "content")
+    lib = _lib(r)
+    sch = _schema()
+    progress = services.progress_mod().all_progress(r.db)
+    by_fn = lib.steps_by_function()
+    functions = [(f, _names(sch.FUNCTION_NAMES, f, r.lang), len(v), sum(1 for s in v if getattr(progress.get(s.id), "status", "") == "done"))
+                 for f, v in by_fn.items() if v]
+    chosen = function if function in by_fn else (functions[0][0] if functions else None)
+    steps = [step_view(s, r.lang, progress.get(s.id)) for s in by_fn.get(chosen or "", [])]
+    return r.render("blueprint.html", functions=functions, chosen=chosen, steps=steps, status_labels=STATUS_LABELS)
+
+
+@router.get("/blueprint/step/{step_id}", include_in_schema=False)
+def step_page(step_id: str, r: Req = ReqDep) -> Response:
+    page_guard(r, "content")
+    lib = _lib(r)
+    try:
+        step = lib.step(step_id)
+    except LookupError as exc:
+        raise HTTPException(404, r._("No such step.")) from exc
+    t = step.text(r.lang)
+    progress = services.progress_mod().get_progress(r.db, step_id)
+    cards = [{"id": c.id, "title": c.text(r.lang).title} for c in (lib.card(cid) for cid in step.cards)]
+    prereq = [{"id": p.id, "title": p.text(r.lang).title} for p in lib.prerequisites(step_id)]
+    return r.render("step.html", step=step_view(step, r.lang, progress), t=t, cards=cards, prereq=prereq,
+                    kpi=step.kpi, status_labels=STATUS_LABELS)
+
+
+class ProgressIn(BaseModel):
+    status: Literal["not_started", "busy", "done"] = Field(..., title="Status")
+    note: str | None = Field(None, title="Note", max_length=2000)
+
+
+def _set_progress(r: Req, step_id: str, body: ProgressIn) -> dict[str, Any]:
+    lib = _lib(r)
+    try:
+        lib.step(step_id)
+    except LookupError as exc:
+        raise HTTPException(404, r._("No such step.")) from exc
+    p = services.progress_mod().set_progress(r.db, step_id, body.status, note=body.note)
+    r.audit("content.progress", step_id, body.status)
+    return {"step_id": p.step_id, "status": p.status, "date": p.date, "note": p.note}
+
+
+@router.post("/blueprint/step/{step_id}", include_in_schema=False)
+async def step_progress_form(step_id: str, request: Request, r: Req = ReqDep) -> Response:
+    page_guard(r, "content")
+    form = await request.form()
+    status = str(form.get("status", ""))
+    if status not in STATUS_LABELS:
+        raise HTTPException(422, r._("Choose a status."))
+    note = form.get("note")
+    _set_progress(r, step_id, ProgressIn(status=status, note=str(note) if note is not None else None))  # type: ignore[arg-type]
+    r.flash(r._("Progress saved."))
+    return r.redirect(f"/blueprint/step/{step_id}")
+
+
+@router.get("/api/v1/content/steps", tags=["content"])
+def api_steps(function: str | None = None, lang: str | None = None, r: Req = ReqDep) -> list[dict[str, Any]]:
+    """Blueprint steps (optionally of one business function) with their progress."""
+    api_guard(r, "content")
+    lib = _lib(r)
+    progress = services.progress_mod().all_progress(r.db)
+    try:
+        steps = lib.steps(function=function)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return [step_view(s, lang or r.lang, progress.get(s.id)) for s in steps]
+
+
+@router.post("/api/v1/content/steps/{step_id}/progress", tags=["content"])
+def api_step_progress(step_id: str, body: ProgressIn, r: Req = ReqDep) -> dict[str, Any]:
+    """Mark a step not started / busy / done, with an optional note."""
+    api_guard(r, "content")
+    return _set_progress(r, step_id, body)
+
+
+@router.get("/api/v1/content/progress.csv", tags=["content"], response_class=PlainTextResponse)
+def api_progress_csv(r: Req = ReqDep) -> Response:
+    api_guard(r, "content")
+    text = services.progress_mod().export_progress_csv(r.db, _lib(r), lang=r.lang)
+    return Response(text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="werkvloer-progress.csv"'})
+
+
+# ----- skills cards ------------------------------------------------------------------
+@router.get("/skills", include_in_schema=False)
+def skills_page(r: Req = ReqDep) -> Response:
+    page_guard(r, "content")
+    lib = _lib(r)
+    sch = _schema()
+    cards = [{"id": c.id, "title": c.text(r.lang).title,
+              "roles": ", ".join(_names(sch.ROLE_NAMES, x, r.lang) for x in c.roles)} for c in lib.cards()]
+    return r.render("skills.html", cards=cards)
+
+
+@router.get("/skills/{card_id}", include_in_schema=False)
+def card_page(card_id: str, r: Req = ReqDep) -> Response:
+    page_guard(r, "content")
+    lib = _lib(r)
+    try:
+        card = lib.card(card_id)
+    except LookupError as exc:
+        raise HTTPException(404, r._("No such skills card.")) from exc
+    steps = [{"id": s.id, "title": s.text(r.lang).title} for s in lib.steps_needing(card_id)]
+    return r.render("card.html", card=card, t=card.text(r.lang), steps=steps)
+
+
+# ----- workplace-innovation check ----------------------------------------------------------
+def _result(r: Req, lib: Any, run_id: int) -> list[dict[str, Any]]:
+    sch = _schema()
+    pm = services.progress_mod()
+    res = pm.check_result(r.db, run_id, lib.statements())
+    out = []
+    for d, dr in res.items():
+        advice = []
+        if dr.score is not None:
+            for a in lib.advice(domain=d, score=dr.score):
+                at = a.text(r.lang)
+                advice.append({"title": at.title, "advice": at.advice,
+                               "steps": [{"id": s, "title": lib.step(s).text(r.lang).title} for s in a.steps if s in {x.id for x in lib.steps()}],
+                               "cards": [{"id": c, "title": lib.card(c).text(r.lang).title} for c in a.cards]})
+        out.append({"domain": d, "name": _names(sch.DOMAIN_NAMES, d, r.lang), "score": dr.score,
+                    "band": dr.band, "answered": dr.answered, "total": dr.total, "advice": advice})
+    return out
+
+
+@router.get("/check", include_in_schema=False)
+def check_page(r: Req = ReqDep) -> Response:
+    page_guard(r, "content")
+    lib = _lib(r)
+    sch = _schema()
+    pm = services.progress_mod()
+    run_id = pm.latest_run(r.db)
+    statements = [{"id": s.id, "text": s.text(r.lang).statement, "hint": s.text(r.lang).hint,
+                   "domain": _names(sch.DOMAIN_NAMES, s.domain, r.lang)} for s in lib.statements()]
+    result = _result(r, lib, run_id) if run_id is not None else None
+    return r.render("check.html", statements=statements, result=result)
+
+
+@router.post("/check", include_in_schema=False)
+async def check_submit(request: Request, r: Req = ReqDep) -> Response:
+    page_guard(r, "content")
+    lib = _lib(r)
+    form = await request.form()
+    ids = [s.id for s in lib.statements()]
+    answers = {}
+    for sid in ids:
+        v = form.get(sid)
+        if v and str(v).isdigit():
+            answers[sid] = int(str(v))
+    if not answers:
+        raise HTTPException(422, r._("Answer at least one statement."))
+    share = form.get("share") == "1"
+    try:
+        run_id = services.progress_mod().save_check(r.db, answers, statement_ids=ids, share_scores=share)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    r.audit("content.check", f"run {run_id}", f"{len(answers)} answers, share {share}")
+    r.flash(r._("Check saved. Your result is below."))
+    return r.redirect("/check#result")

@@ -78,7 +78,7 @@ async def home_data(r: Req) -> dict[str, Any]:
     guard = {"key": fmt.guard_key(gs), "cause": gs.get("cause") if gs.get("tripped") else None}
     guard["label"] = fmt.GUARD_LABELS[guard["key"]]
 
-    step, err = attempt(services.next_step, db, cfg, r.lang)
+    step, err = attempt(services.next_step, db, cfg, r.lang, gs.get("mode"))
     return {"machine": machine, "oee": oee_ctx, "rate": rate_ctx, "stop": stop_ctx, "guard": guard,
             "next_step": {"error": err, **(step or {})}, "signals": configured_signals(cfg)}
 
