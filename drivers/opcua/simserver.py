@@ -137,6 +137,22 @@ class OpcuaSimServer:
             return 0
         return len(self._server.iserver._external_sessions)  # noqa: SLF001 - no public counter in asyncua 2.1
 
+    def freeze_publishing(self) -> int:
+        """Test verb: silence every current subscription (no data, no keep-alive)
+        while the connection, reads and new subscriptions keep working — the
+        "subscription that silently stops" of issue 3. Call in the server's loop.
+        Returns the number of subscriptions frozen."""
+        if self._server is None:
+            return 0
+        frozen = 0
+        for isub in self._server.iserver.subscription_service.subscriptions.values():
+            task = isub._task  # noqa: SLF001 - asyncua has no "pause publishing" API
+            if task is not None:
+                task.cancel()
+                isub._task = None  # noqa: SLF001
+                frozen += 1
+        return frozen
+
     async def __aenter__(self) -> OpcuaSimServer:
         await self.start()
         return self
