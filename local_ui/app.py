@@ -53,7 +53,7 @@ def _session_secret(db: Any) -> str:
 
 
 def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path: str | Path | None = None,
-               session_secret: str | None = None) -> FastAPI:
+               session_secret: str | None = None, config_path: str | Path | None = None) -> FastAPI:
     """Build the UI app. ``db_path`` defaults to the config's database,
     ``ipc_path`` to ``<data_dir>/core.sock``."""
     db_file = Path(db_path) if db_path is not None else config.db_path
@@ -65,7 +65,7 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
 
     link = CoreLink(sock)
     state = UiState(config=config, db_path=db_file, link=link, hub=LiveHub(link), envs=make_envs(),
-                    started_ns=time.time_ns())
+                    started_ns=time.time_ns(), config_path=Path(config_path) if config_path else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -38,6 +38,7 @@ class UiState:
     hub: LiveHub
     envs: dict[str, Environment]
     started_ns: int
+    config_path: Path | None = None
     _local: threading.local = dataclasses.field(default_factory=threading.local)
 
     def db(self) -> sqlite_utils.Database:

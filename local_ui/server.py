@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .app import create_app
 
-    app = create_app(config)
+    app = create_app(config, config_path=args.config)
     host = args.host or config.ui.host
     port = args.port or config.ui.port
     log.info("local UI on http://%s:%s (remote access %s)", host, port,

@@ -115,3 +115,8 @@ def _alerts_total(db) -> int:  # type: ignore[no-untyped-def]
 
 def _alerts_labelled(db) -> int:  # type: ignore[no-untyped-def]
     raise NotAvailable("alerts")
+
+
+# ----- models (models.registry) ----------------------------------------------------------
+def models_list(db):  # type: ignore[no-untyped-def]
+    raise NotAvailable("model registry")
