@@ -1,0 +1,478 @@
+"""Alerts: from the guard (model or rule), drivers (device lost), KPIs (OEE
+below target for a shift) and the box itself (disk, clock jump).
+
+Lifecycle: ``raised`` -> ``acknowledged`` -> ``labelled`` (true alarm / false
+alarm / unsure, optional comment) -> ``closed``. Every step is an
+``alert_events`` row and, for people, an ``audit`` row with the role.
+
+- De-duplication: raising a ``dedupe_key`` that has an open (not closed) alert
+  adds to that alert (``count``, ``last_ts``) instead of a new one.
+- Flapping: when ``flap_threshold`` alerts with the same key were created in
+  the last ``flap_window_s``, a further raise is attached to the latest of
+  them (``flapping`` = 1, ``suppressed`` += 1) instead of creating another.
+- Evidence (local only, never synced): the signal window that tripped the
+  alert (float32 BLOBs per signal) and the camera snapshot path.
+
+``AlertSink`` is what the guard thread and drivers hold: ``submit`` is
+thread-safe and never blocks on SQLite. ``AlertConsumer`` (a thread with
+``start``/``stop``) drains it into ``AlertStore``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import shutil
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlite_utils.migrations import Migrations
+
+from appliance.errors import PermissionDenied
+
+log = logging.getLogger(__name__)
+
+migrations = Migrations("werkvloer.alerts")
+
+SEVERITIES = ("info", "warning", "critical")
+LABELS = ("true", "false", "unsure")
+ROLES = ("operator", "maintenance", "coordinator", "admin")
+LABEL_ROLES = ("maintenance", "coordinator", "admin")
+NS = 1_000_000_000
+
+
+@migrations()
+def m001_alerts(db: Any) -> None:
+    db.execute("""
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            title TEXT NOT NULL,
+            detail TEXT,
+            dedupe_key TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'raised',
+            first_ts INTEGER NOT NULL,
+            last_ts INTEGER NOT NULL,
+            count INTEGER NOT NULL DEFAULT 1,
+            flapping INTEGER NOT NULL DEFAULT 0,
+            suppressed INTEGER NOT NULL DEFAULT 0,
+            ack_ts INTEGER, ack_role TEXT,
+            label TEXT, label_ts INTEGER, label_role TEXT, comment TEXT,
+            closed_ts INTEGER, closed_role TEXT
+        )""")
+    db.execute("CREATE INDEX alerts_key ON alerts(dedupe_key, first_ts)")
+    db.execute("CREATE INDEX alerts_first ON alerts(first_ts)")
+    db.execute("""
+        CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            ts INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT
+        )""")
+    db.execute("CREATE INDEX alert_events_alert ON alert_events(alert_id)")
+    # kind: window (data = float32 BLOB of one signal), snapshot (path), values (json)
+    db.execute("""
+        CREATE TABLE alert_evidence (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            kind TEXT NOT NULL,
+            name TEXT,
+            rate_hz REAL,
+            start_ts INTEGER,
+            data BLOB,
+            json TEXT,
+            path TEXT
+        )""")
+    db.execute("CREATE INDEX alert_evidence_alert ON alert_evidence(alert_id)")
+
+
+@dataclass
+class Alert:
+    id: int
+    source: str
+    kind: str
+    severity: str
+    title: str
+    detail: str | None
+    dedupe_key: str
+    state: str
+    first_ts: int
+    last_ts: int
+    count: int
+    flapping: bool
+    suppressed: int
+    ack_ts: int | None
+    ack_role: str | None
+    label: str | None
+    label_ts: int | None
+    label_role: str | None
+    comment: str | None
+    closed_ts: int | None
+    closed_role: str | None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _conn(db: Any) -> sqlite3.Connection:
+    return db.conn if hasattr(db, "conn") else db
+
+
+class AlertStore:
+    """Alert rows on one connection. Each call is its own short transaction."""
+
+    def __init__(self, db: Any, *, flap_window_s: float = 600.0, flap_threshold: int = 3) -> None:
+        self.conn = _conn(db)
+        self.flap_window_ns = int(flap_window_s * NS)
+        self.flap_threshold = flap_threshold
+        self._lock = threading.Lock()
+
+    def _tx(self) -> Any:
+        store = self
+
+        class _Tx:
+            def __enter__(self) -> sqlite3.Connection:
+                store._lock.acquire()
+                if store.conn.in_transaction:
+                    store.conn.commit()
+                store.conn.execute("BEGIN IMMEDIATE")
+                return store.conn
+
+            def __exit__(self, exc_type: Any, *_: Any) -> None:
+                try:
+                    if exc_type is None:
+                        store.conn.commit()
+                    else:
+                        store.conn.rollback()
+                finally:
+                    store._lock.release()
+
+        return _Tx()
+
+    # ------------------------------------------------------------- raise
+    def raise_alert(self, *, source: str, kind: str, severity: str, title: str, detail: str | None = None,
+                    dedupe_key: str, evidence: dict[str, Any] | None = None, ts_ns: int | None = None) -> int:
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity {severity!r}: use one of {', '.join(SEVERITIES)}")
+        for name, v in (("source", source), ("kind", kind), ("title", title), ("dedupe_key", dedupe_key)):
+            if not isinstance(v, str) or not v.strip():
+                raise ValueError(f"alert {name} must be a non-empty text")
+        title = title[:200]
+        ts = ts_ns or time.time_ns()
+        with self._tx() as c:
+            row = c.execute("SELECT id FROM alerts WHERE dedupe_key = ? AND state != 'closed' "
+                            "ORDER BY id DESC LIMIT 1", [dedupe_key]).fetchone()
+            if row is not None:
+                c.execute("UPDATE alerts SET count = count + 1, last_ts = max(last_ts, ?) WHERE id = ?", [ts, row[0]])
+                self._event(c, row[0], ts, source, "repeated", None)
+                return int(row[0])
+            recent = c.execute("SELECT id FROM alerts WHERE dedupe_key = ? AND first_ts >= ? ORDER BY id DESC",
+                               [dedupe_key, ts - self.flap_window_ns]).fetchall()
+            if len(recent) >= self.flap_threshold:
+                aid = recent[0][0]
+                c.execute("UPDATE alerts SET count = count + 1, suppressed = suppressed + 1, flapping = 1, "
+                          "last_ts = max(last_ts, ?) WHERE id = ?", [ts, aid])
+                self._event(c, aid, ts, source, "suppressed_flapping", None)
+                return int(aid)
+            cur = c.execute("INSERT INTO alerts(source, kind, severity, title, detail, dedupe_key, first_ts, last_ts) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [source, kind, severity, title, detail, dedupe_key, ts, ts])
+            aid = int(cur.lastrowid or 0)
+            self._event(c, aid, ts, source, "raised", {"severity": severity})
+            if evidence:
+                self._store_evidence(c, aid, evidence)
+            return aid
+
+    def _event(self, c: sqlite3.Connection, aid: int, ts: int, role: str, action: str, detail: Any) -> None:
+        c.execute("INSERT INTO alert_events(alert_id, ts, role, action, detail) VALUES (?, ?, ?, ?, ?)",
+                  [aid, ts, role, action, None if detail is None else json.dumps(detail, default=str)])
+
+    def _store_evidence(self, c: sqlite3.Connection, aid: int, evidence: dict[str, Any]) -> None:
+        """Evidence dict: ``window`` {signal: 1-D array}, ``rate_hz`` (float or {signal: float}),
+        ``window_start_ts`` (UTC ns), ``snapshot`` (local file path); other keys stored as JSON."""
+        ev = dict(evidence)
+        window = ev.pop("window", None) or {}
+        rate = ev.pop("rate_hz", None)
+        start = ev.pop("window_start_ts", None)
+        snapshot = ev.pop("snapshot", None)
+        for name, data in dict(window).items():
+            arr = np.asarray(data, dtype="<f4").ravel()
+            r = rate.get(name) if isinstance(rate, dict) else rate
+            c.execute("INSERT INTO alert_evidence(alert_id, kind, name, rate_hz, start_ts, data) "
+                      "VALUES (?, 'window', ?, ?, ?, ?)", [aid, str(name), r, start, arr.tobytes()])
+        if snapshot:
+            c.execute("INSERT INTO alert_evidence(alert_id, kind, path) VALUES (?, 'snapshot', ?)", [aid, str(snapshot)])
+        if ev:
+            c.execute("INSERT INTO alert_evidence(alert_id, kind, json) VALUES (?, 'values', ?)",
+                      [aid, json.dumps(ev, default=_jsonable)])
+
+    # ------------------------------------------------------------- lifecycle
+    def _load_state(self, c: sqlite3.Connection, alert_id: int) -> str:
+        row = c.execute("SELECT state FROM alerts WHERE id = ?", [alert_id]).fetchone()
+        if row is None:
+            raise ValueError(f"alert {alert_id} does not exist; list alerts to get a valid id")
+        return str(row[0])
+
+    def _user_action(self, c: sqlite3.Connection, alert_id: int, role: str, action: str, detail: Any) -> None:
+        ts = time.time_ns()
+        self._event(c, alert_id, ts, role, action, detail)
+        c.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                  [ts, role, f"alert.{action}", f"alert:{alert_id}",
+                   None if detail is None else json.dumps(detail, default=str)])
+
+    def acknowledge(self, alert_id: int, *, role: str) -> Alert:
+        _check_role(role, ROLES)
+        with self._tx() as c:
+            state = self._load_state(c, alert_id)
+            if state != "raised":
+                raise ValueError(f"alert {alert_id} is already {state}")
+            c.execute("UPDATE alerts SET state = 'acknowledged', ack_ts = ?, ack_role = ? WHERE id = ?",
+                      [time.time_ns(), role, alert_id])
+            self._user_action(c, alert_id, role, "acknowledge", None)
+        return self.get(alert_id)
+
+    def label(self, alert_id: int, label: str, *, role: str, comment: str | None = None) -> Alert:
+        _check_role(role, LABEL_ROLES)
+        if label not in LABELS:
+            raise ValueError(f"label {label!r}: use true (real problem), false (false alarm) or unsure")
+        if comment is not None and len(comment) > 1000:
+            raise ValueError("comment is longer than 1000 characters; shorten it")
+        with self._tx() as c:
+            state = self._load_state(c, alert_id)
+            if state == "closed":
+                raise ValueError(f"alert {alert_id} is closed; it can no longer be labelled")
+            now = time.time_ns()
+            c.execute("UPDATE alerts SET state = 'labelled', label = ?, label_ts = ?, label_role = ?, "
+                      "comment = coalesce(?, comment), ack_ts = coalesce(ack_ts, ?), ack_role = coalesce(ack_role, ?) "
+                      "WHERE id = ?", [label, now, role, comment, now, role, alert_id])
+            self._user_action(c, alert_id, role, "label", {"label": label, "comment": comment})
+        return self.get(alert_id)
+
+    def close(self, alert_id: int, *, role: str) -> Alert:
+        _check_role(role, LABEL_ROLES)
+        with self._tx() as c:
+            state = self._load_state(c, alert_id)
+            if state == "closed":
+                raise ValueError(f"alert {alert_id} is already closed")
+            if state != "labelled":
+                raise ValueError(f"label alert {alert_id} (true / false / unsure) before closing it")
+            c.execute("UPDATE alerts SET state = 'closed', closed_ts = ?, closed_role = ? WHERE id = ?",
+                      [time.time_ns(), role, alert_id])
+            self._user_action(c, alert_id, role, "close", None)
+        return self.get(alert_id)
+
+    # ------------------------------------------------------------- reads
+    def get(self, alert_id: int) -> Alert:
+        c = self.conn
+        rows = _dicts(c, "SELECT * FROM alerts WHERE id = ?", [alert_id])
+        if not rows:
+            raise ValueError(f"alert {alert_id} does not exist; list alerts to get a valid id")
+        a = _alert(rows[0])
+        a.events = _dicts(c, "SELECT ts, role, action, detail FROM alert_events WHERE alert_id = ? ORDER BY id",
+                          [alert_id])
+        for ev in _dicts(c, "SELECT kind, name, rate_hz, start_ts, data, json, path FROM alert_evidence "
+                            "WHERE alert_id = ? ORDER BY id", [alert_id]):
+            data = ev.pop("data")
+            if data is not None:
+                ev["values"] = np.frombuffer(data, dtype="<f4")
+            if ev["json"]:
+                ev["values"] = json.loads(ev["json"])
+            ev.pop("json")
+            a.evidence.append(ev)
+        return a
+
+    def list(self, *, state: str | None = None, open_only: bool = False, source: str | None = None,
+             kind: str | None = None, since_ns: int | None = None, until_ns: int | None = None,
+             limit: int = 200) -> list[Alert]:
+        sql, args = "SELECT * FROM alerts WHERE 1 = 1", []
+        for cond, val in (("state = ?", state), ("source = ?", source), ("kind = ?", kind),
+                          ("last_ts >= ?", since_ns), ("first_ts < ?", until_ns)):
+            if val is not None:
+                sql += f" AND {cond}"
+                args.append(val)
+        if open_only:
+            sql += " AND state != 'closed'"
+        sql += " ORDER BY last_ts DESC LIMIT ?"
+        return [_alert(r) for r in _dicts(self.conn, sql, [*args, int(limit)])]
+
+    list_alerts = list
+
+    def model_stats(self, *, since_ns: int | None = None, until_ns: int | None = None,
+                    source: str | None = None) -> list[dict[str, Any]]:
+        """Per (source, kind) — for the guard: per model or rule — alerts per day and false-alarm share."""
+        until_ns = until_ns or time.time_ns()
+        sql = ("SELECT source, kind, count(*), sum(count), min(first_ts), "
+               "sum(label = 'true'), sum(label = 'false'), sum(label = 'unsure') "
+               "FROM alerts WHERE first_ts < ?")
+        args: list[Any] = [until_ns]
+        if since_ns is not None:
+            sql += " AND first_ts >= ?"
+            args.append(since_ns)
+        if source is not None:
+            sql += " AND source = ?"
+            args.append(source)
+        out = []
+        for src, kind, n, raised, first, t, f, u in self.conn.execute(sql + " GROUP BY source, kind ORDER BY source, kind",
+                                                                       args).fetchall():
+            start = since_ns if since_ns is not None else first
+            days = max((until_ns - start) / (86_400 * NS), 1.0)
+            labelled = (t or 0) + (f or 0) + (u or 0)
+            out.append({"source": src, "kind": kind, "alerts": n, "raised": raised, "days": days,
+                        "alerts_per_day": n / days, "labelled": labelled, "true": t or 0, "false": f or 0,
+                        "unsure": u or 0, "false_share": (f or 0) / labelled if labelled else None})
+        return out
+
+
+def _check_role(role: str, allowed: tuple[str, ...]) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    if role not in allowed:
+        raise PermissionDenied(f"role {role!r} may not do this; log in as {' or '.join(allowed)}")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def _dicts(c: sqlite3.Connection, sql: str, args: list[Any]) -> list[dict[str, Any]]:
+    cur = c.execute(sql, args)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _alert(r: dict[str, Any]) -> Alert:
+    r = dict(r)
+    r["flapping"] = bool(r["flapping"])
+    return Alert(**r)
+
+
+# ----------------------------------------------------------------- sink + consumer
+class AlertSink:
+    """Thread-safe, non-blocking hand-off of alerts (guard thread, drivers, KPI engine).
+
+    ``submit`` takes the keyword arguments of ``AlertStore.raise_alert``; it
+    only appends to a bounded deque (oldest dropped and counted when full).
+    """
+
+    def __init__(self, maxlen: int = 10_000) -> None:
+        self._items: collections.deque[dict[str, Any]] = collections.deque(maxlen=maxlen)
+        self._wake = threading.Event()
+        self.dropped = 0
+        self.submitted = 0
+
+    def submit(self, **kwargs: Any) -> None:
+        kwargs.setdefault("ts_ns", time.time_ns())
+        if len(self._items) == self._items.maxlen:
+            self.dropped += 1
+        self._items.append(kwargs)
+        self.submitted += 1
+        self._wake.set()
+
+    def drain(self) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            try:
+                out.append(self._items.popleft())
+            except IndexError:
+                return out
+
+    def wait(self, timeout: float) -> bool:
+        got = self._wake.wait(timeout)
+        self._wake.clear()
+        return got
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class AlertConsumer:
+    """Drains an ``AlertSink`` into the database on its own thread (``start``/``stop``)."""
+
+    def __init__(self, sink: AlertSink, db_path: str | Path, *, poll_s: float = 0.5, **store_kw: Any) -> None:
+        self.sink = sink
+        self.db_path = Path(db_path)
+        self.poll_s = poll_s
+        self._store_kw = store_kw
+        self._store: AlertStore | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.stored = 0
+        self.rejected = 0
+
+    @property
+    def store(self) -> AlertStore:
+        if self._store is None:
+            from appliance.storage import open_db
+
+            self._store = AlertStore(open_db(self.db_path), **self._store_kw)
+        return self._store
+
+    def drain_once(self) -> int:
+        """Store everything queued now; returns how many were stored."""
+        n = 0
+        for item in self.sink.drain():
+            try:
+                self.store.raise_alert(**item)
+                n += 1
+            except (TypeError, ValueError) as exc:
+                self.rejected += 1
+                log.error("alert from %s rejected: %s", item.get("source"), exc)
+            except sqlite3.Error as exc:
+                log.error("could not store alert %s: %s", item.get("dedupe_key"), exc)
+        self.stored += n
+        return n
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sink.wait(self.poll_s)
+            self.drain_once()
+        self.drain_once()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        _ = self.store  # open (and migrate) before the thread runs
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="alert-consumer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self.sink._wake.set()
+        self._thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> AlertConsumer:
+        self.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+
+def check_disk(path: str | Path, *, sink: AlertSink, min_free_fraction: float = 0.05,
+               min_free_bytes: int = 500 * 1024 * 1024) -> bool:
+    """Raise a box alert when the data disk runs low; returns True when there is enough room."""
+    usage = shutil.disk_usage(path)
+    free_ok = usage.free >= min_free_bytes and usage.free >= min_free_fraction * usage.total
+    if not free_ok:
+        sink.submit(source="box", kind="disk_low", severity="critical",
+                    title=f"Weinig schijfruimte: {usage.free / 2**20:.0f} MB vrij / low disk space",
+                    detail=f"{path}: {usage.free} of {usage.total} bytes free; remove old exports or lower "
+                           "storage.raw_retention_days", dedupe_key="box:disk_low",
+                    evidence={"free_bytes": usage.free, "total_bytes": usage.total})
+    return free_ok

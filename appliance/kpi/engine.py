@@ -1,0 +1,532 @@
+"""The KPI engine: samples in, state intervals, stops and period aggregates out.
+
+Runs in the core process in **its own thread** (not an asyncio task): it
+drains a ``appliance.bus.SampleQueue``, keeps the machine state in memory and
+writes through its own SQLite connection in one short transaction every
+``machine.flush_s`` seconds (state intervals, stops, additive deltas to the
+minute/hour/shift/day rows).
+
+Time: durations come from the samples' monotonic timestamps; UTC for storage
+is ``mono + offset`` with the offset taken from the samples' (mono, UTC)
+pairs. A change of that offset by more than ``machine.clock_jump_s`` is a
+clock jump: a ``clock_jump`` box event and a box alert are recorded, the new
+offset is used from then on, and durations stay monotonic. At boot (a Pi has
+no RTC) writes are held until the system clock is NTP-synchronised (at most
+``machine.clock_hold_s``), so what was measured before the jump is placed on
+the corrected clock.
+
+Daemon wiring::
+
+    engine = KpiEngine(cfg, cfg.db_path, queue=bus.subscribe_queue("kpi"), alert_sink=sink)
+    engine.start()                 # or: async with engine: ...
+    daemon.register_ipc("kpi.status", engine.ipc_status)
+    ...
+    engine.stop()                  # joins the thread and writes what is pending
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from appliance.bus import Bus, SampleQueue
+from appliance.samples import Sample, now_pair
+from appliance.storage import open_db
+
+from .calendar import MINUTE_NS, NS, ShiftCalendar
+from .reasons import ReasonTree
+from .state import STOPPED, CounterTracker, StateModel
+from .store import (
+    STATE_COL,
+    apply_delta,
+    effective_state,
+    oee_now,
+    period_rows,
+    split_minutes,
+    write_tx,
+)
+
+if TYPE_CHECKING:
+    from appliance.alerts import AlertSink
+    from appliance.config import BoxConfig
+
+log = logging.getLogger(__name__)
+
+LAST_UTC_KEY = "kpi.engine_last_utc"
+
+
+def system_clock_synced() -> bool:
+    """True when systemd-timesyncd says the clock is synchronised, or when it is not in use."""
+    d = Path("/run/systemd/timesync")
+    return (d / "synchronized").exists() if d.is_dir() else True
+
+
+@dataclass
+class _Stop:
+    start_mono: int
+    state: str
+    id: int | None = None
+    end_mono: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class _Segment:
+    state: str
+    m0: int
+    m1: int
+    stop: _Stop | None
+
+
+class KpiEngine:
+    def __init__(self, config: BoxConfig, db_path: str | Path, *, queue: SampleQueue | None = None,
+                 alert_sink: AlertSink | None = None,
+                 clock: Callable[[], tuple[int, int]] = now_pair,
+                 clock_synced: Callable[[], bool] = system_clock_synced) -> None:
+        self.config = config
+        self.m = m = config.machine
+        self.calendar = ShiftCalendar(m, config.box.timezone)
+        self.tree = ReasonTree.from_config(m)
+        self.model = StateModel(m)
+        self.db = open_db(db_path)
+        self.conn = self.db.conn
+        self.queue = queue
+        self.alert_sink = alert_sink
+        self._clock = clock
+        self._clock_synced = clock_synced
+        self.trackers: dict[str, CounterTracker] = {}
+        for name in (m.counter_signal, m.good_signal, m.scrap_signal):
+            if name:
+                self.trackers[name] = CounterTracker(name, float(m.counter_wrap))
+        if m.energy_signal:
+            self.trackers[m.energy_signal] = CounterTracker(m.energy_signal, m.energy_wrap_kwh)
+        self._products_by_code = {p.code: p for p in m.products if p.code is not None}
+        self._products_by_id = {p.id: p for p in m.products}
+        self._product_code: Any = None
+        self._operator_product: str | None = None
+        self.flush_ns = int(m.flush_s * NS)
+        self.jump_ns = int(m.clock_jump_s * NS)
+        # in-memory state (owned by the engine thread)
+        self.t: int | None = None
+        self.offset: int | None = None
+        self.state = "no_data"
+        self.since = 0
+        self.stop_obj: _Stop | None = None
+        self._segs: list[_Segment] = []
+        self._counts: list[tuple[int, dict[str, float]]] = []
+        self._closed: list[_Stop] = []
+        self._last_flush = 0
+        self._start_mono: int | None = None
+        self._held_logged = False
+        self._row: tuple[int, str, int | None, int, int] | None = None  # (id, state, stop_id, end_utc, end_mono)
+        self._shift_key: str | None = None
+        self._db_failed = False
+        self.samples_seen = 0
+        self.clock_jumps = 0
+        self._snapshot: dict[str, Any] = {"state": "no_data"}
+        self._oee: dict[str, Any] = {}
+        self._thread: threading.Thread | None = None
+        self._stop_ev = threading.Event()
+        self._read_product_setting()
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        if self.queue is None:
+            raise ValueError("KpiEngine.start needs a queue (bus.subscribe_queue('kpi'))")
+        if self._thread is not None:
+            return
+        self._stop_ev.clear()
+        self._thread = threading.Thread(target=self._run, name="kpi-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self._stop_ev.set()
+            self._thread.join(timeout)
+            self._thread = None
+        else:
+            self.flush(force=True)
+
+    async def __aenter__(self) -> KpiEngine:
+        self.start()
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        await asyncio.to_thread(self.stop)
+
+    def _run(self) -> None:
+        assert self.queue is not None
+        while not self._stop_ev.is_set():
+            samples = self.queue.drain(timeout=0.5)
+            try:
+                if samples:
+                    self.process(samples)
+                self.tick()
+            except Exception:  # keep counting; one broken sample must not stop the KPIs
+                log.exception("KPI engine failed on a batch of %d samples", len(samples))
+        try:
+            rest = self.queue.drain()
+            if rest:
+                self.process(rest)
+            self.tick()
+            self.flush(force=True)
+        except Exception:
+            log.exception("KPI engine could not write its last period")
+
+    # ------------------------------------------------------------- input
+    def process(self, samples: list[Sample]) -> None:
+        """Feed samples (in arrival order). Called by the engine thread, or directly in tests."""
+        for s in samples:
+            self._on_sample(s)
+        self._publish_snapshot()
+
+    def tick(self, mono_ns: int | None = None, utc_ns: int | None = None) -> None:
+        """Advance to now without a sample (no-data detection) and write when due."""
+        if mono_ns is None or utc_ns is None:
+            mono_ns, utc_ns = self._clock()
+        self._watch_clock(utc_ns - mono_ns, utc_ns)
+        self._advance(mono_ns)
+        if self.t is not None and self.t - self._last_flush >= self.flush_ns:
+            self.flush()
+        self._publish_snapshot()
+
+    def _on_sample(self, s: Sample) -> None:
+        t = s.mono_ns if self.t is None else max(self.t, s.mono_ns)
+        self._watch_clock(s.utc_ns - s.mono_ns, s.utc_ns)
+        self._advance(t)
+        delta = 0.0
+        if s.good and s.signal in self.trackers and s.value is not None and not isinstance(s.value, str):
+            try:
+                value = float(s.value)
+            except (TypeError, ValueError):
+                value = None  # type: ignore[assignment]
+            if value is not None and value == value:
+                delta, event = self.trackers[s.signal].update(value)
+                if event == "reset":
+                    self._box_event("counter_reset", {"signal": s.signal, "value": value}, s.utc_ns)
+                if delta:
+                    self._count(s.signal, delta, t)
+        if s.signal == self.m.product_signal and s.good:
+            self._product_code = s.value
+        self.model.update(s, counter_delta=delta)
+        self._set_state(self.model.state_at(t), t)
+        self.samples_seen += 1
+        if self.t is not None and self.t - self._last_flush >= self.flush_ns:
+            self.flush()
+
+    def _ideal_cycle_s(self) -> float:
+        p = None
+        if self.m.product_signal and self._product_code is not None:
+            try:
+                p = self._products_by_code.get(int(self._product_code))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                p = None
+        if p is None and self._operator_product:
+            p = self._products_by_id.get(self._operator_product)
+        return p.ideal_cycle_s if p else self.m.ideal_cycle_s
+
+    def _count(self, signal: str, d: float, t: int) -> None:
+        m = self.m
+        out: dict[str, float] = defaultdict(float)
+        pri = self._ideal_cycle_s()
+        if signal == m.counter_signal:
+            out["pq"] += d
+            out["ideal_s"] += d * pri
+            if not m.good_signal:
+                out["gq"] += d
+        elif signal == m.good_signal:
+            out["gq"] += d
+            if not m.counter_signal:
+                out["pq"] += d
+                out["ideal_s"] += d * pri
+        elif signal == m.scrap_signal:
+            out["sq"] += d
+            if not m.good_signal:
+                out["gq"] -= d
+            if not m.counter_signal:
+                out["pq"] += d
+                out["ideal_s"] += d * pri
+        elif signal == m.energy_signal:
+            out["energy_kwh"] += d
+        self._counts.append((t, out))
+
+    # ------------------------------------------------------------- time and state
+    def _watch_clock(self, offset: int, utc_ns: int) -> None:
+        if self.offset is None:
+            self.offset = offset
+            return
+        d = offset - self.offset
+        self.offset = offset
+        if abs(d) > self.jump_ns:
+            self.clock_jumps += 1
+            log.warning("system clock jumped by %.1f s; KPI durations stay monotonic", d / NS)
+            self._box_event("clock_jump", {"delta_s": d / NS, "mono_ns": utc_ns - offset}, utc_ns)
+            self._alert(source="box", kind="clock_jump", severity="info",
+                        title=f"Klok verzet met {d / NS:+.0f} s / clock jumped",
+                        detail="The system clock changed (boot without RTC or NTP correction); "
+                               "KPI durations use the monotonic clock.",
+                        dedupe_key="box:clock_jump", evidence={"delta_s": d / NS}, ts_ns=utc_ns)
+
+    def _begin(self, t: int) -> None:
+        self.t = self.since = self._last_flush = self._start_mono = t
+        self.state = "no_data"
+        last = self.conn.execute("SELECT value FROM settings WHERE key = ?", [LAST_UTC_KEY]).fetchone()
+        if last is not None and self.offset is not None:
+            gap = t + self.offset - int(last[0])
+            if 0 < gap <= self.m.max_gap_fill_days * 86_400 * NS:
+                # The box was off or the engine was not running: show it as no-data.
+                self._segs.append(_Segment("no_data", t - gap, t, None))
+        self._box_event("kpi_engine_start", None, t + (self.offset or 0))
+
+    def _advance(self, t: int) -> None:
+        if self.t is None:
+            self._begin(t)
+            return
+        while True:
+            nxt = self.model.next_change_after(self.t)
+            if nxt is None or nxt > t:
+                break
+            self._account(self.t, nxt)
+            self.t = nxt
+            self._set_state(self.model.state_at(nxt), nxt)
+        if t > self.t:
+            self._account(self.t, t)
+            self.t = t
+
+    def _account(self, m0: int, m1: int) -> None:
+        if m1 <= m0:
+            return
+        last = self._segs[-1] if self._segs else None
+        if last and last.state == self.state and last.stop is self.stop_obj and last.m1 == m0:
+            last.m1 = m1
+        else:
+            self._segs.append(_Segment(self.state, m0, m1, self.stop_obj))
+
+    def _set_state(self, new: str, t: int) -> None:
+        old = self.state
+        if new == old:
+            return
+        if old in STOPPED and new not in STOPPED and self.stop_obj is not None:
+            self.stop_obj.end_mono = t
+            self._closed.append(self.stop_obj)
+            self.stop_obj = None
+        if new in STOPPED and old not in STOPPED:
+            self.stop_obj = _Stop(t, new)
+        self.state = new
+        self.since = t
+
+    # ------------------------------------------------------------- writing
+    def _clock_ok(self) -> bool:
+        if self._clock_synced():
+            return True
+        held = (self.t or 0) - (self._start_mono or 0)
+        if held >= self.m.clock_hold_s * NS:
+            if not self._held_logged:
+                log.warning("clock not NTP-synchronised after %.0f s; writing KPIs on the current clock",
+                            held / NS)
+                self._held_logged = True
+            return True
+        return False
+
+    def flush(self, *, force: bool = False) -> None:
+        """Write pending state time, counts and stops in one short transaction."""
+        if self.t is None or self.offset is None:
+            return
+        if not force and not self._clock_ok():
+            return
+        segs, counts, closed = self._segs, self._counts, self._closed
+        self._segs, self._counts, self._closed = [], [], []
+        inserted: list[_Stop] = []
+        row_before = self._row
+        try:
+            with write_tx(self.conn) as c:
+                self._write(c, segs, counts, closed, inserted)
+        except sqlite3.Error as exc:
+            for st in inserted:
+                st.id = None
+            self._row = row_before
+            self._segs, self._counts, self._closed = segs + self._segs, counts + self._counts, closed + self._closed
+            if not self._db_failed:
+                log.error("KPI engine cannot write to the database (%s); keeping periods in memory", exc)
+                self._db_failed = True
+            return
+        if self._db_failed:
+            log.info("KPI engine writes to the database again")
+            self._db_failed = False
+        self._last_flush = self.t
+        self._after_flush()
+
+    def _insert_stop(self, c: sqlite3.Connection, st: _Stop, inserted: list[_Stop]) -> None:
+        assert self.offset is not None
+        start = st.start_mono + self.offset
+        minute = start - start % MINUTE_NS
+        sched, inst = self.calendar.minute_info(minute)
+        cur = c.execute("INSERT INTO kpi_stops(start_ts, state, sched, day, shift_key, planned) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [start, st.state, int(sched), self.calendar.day_key(start), inst.key if inst else None,
+                         int(st.state == "planned_down")])
+        st.id = int(cur.lastrowid or 0)
+        inserted.append(st)
+
+    def _write(self, c: sqlite3.Connection, segs: list[_Segment], counts: list[tuple[int, dict[str, float]]],
+               closed: list[_Stop], inserted: list[_Stop]) -> None:
+        off = self.offset
+        assert off is not None
+        deltas: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for seg in segs:
+            st = seg.stop
+            if st is not None and st.id is None:
+                self._insert_stop(c, st, inserted)
+            reason = None
+            if st is not None:
+                r = c.execute("SELECT reason FROM kpi_stops WHERE id = ?", [st.id]).fetchone()
+                reason = self.tree.find(r[0] if r else None)
+            utc0, utc1 = seg.m0 + off, seg.m1 + off
+            row = self._row
+            stop_id = st.id if st else None
+            continues = (row is not None and row[4] == seg.m0 and abs(row[3] - utc0) <= self.jump_ns)
+            if continues:
+                utc0 = row[3]  # type: ignore[index]
+                utc1 = max(utc1, utc0)
+            dur = (seg.m1 - seg.m0) / NS
+            eff = effective_state(seg.state, reason)
+            for minute, secs in split_minutes(utc0, utc1, dur):
+                deltas[minute][STATE_COL[eff]] += secs
+            if continues and row is not None and row[1] == seg.state and row[2] == stop_id:
+                c.execute("UPDATE kpi_state SET end_ts = ?, dur_s = dur_s + ? WHERE id = ?", [utc1, dur, row[0]])
+                self._row = (row[0], seg.state, stop_id, utc1, seg.m1)
+            else:
+                cur = c.execute("INSERT INTO kpi_state(start_ts, end_ts, dur_s, state, stop_id) VALUES (?, ?, ?, ?, ?)",
+                                [utc0, utc1, dur, seg.state, stop_id])
+                self._row = (int(cur.lastrowid or 0), seg.state, stop_id, utc1, seg.m1)
+        for t, d in counts:
+            u = t + off
+            bucket = deltas[u - u % MINUTE_NS]
+            for k, v in d.items():
+                bucket[k] += v
+        if self.stop_obj is not None and self.stop_obj.id is None:
+            self._insert_stop(c, self.stop_obj, inserted)
+        for st in closed:
+            if st.id is None:
+                self._insert_stop(c, st, inserted)
+            assert st.end_mono is not None
+            dur = (st.end_mono - st.start_mono) / NS
+            micro = dur < self.m.micro_stop_s
+            c.execute("UPDATE kpi_stops SET end_ts = ?, dur_s = ?, micro = ? WHERE id = ?",
+                      [st.end_mono + off, dur, int(micro), st.id])
+            if micro:
+                start = c.execute("SELECT start_ts FROM kpi_stops WHERE id = ?", [st.id]).fetchone()[0]
+                bucket = deltas[start - start % MINUTE_NS]
+                bucket["micro_n"] += 1
+                bucket["micro_s"] += dur
+        if self.stop_obj is not None:
+            c.execute("UPDATE kpi_stops SET dur_s = ? WHERE id = ?",
+                      [(self.t - self.stop_obj.start_mono) / NS, self.stop_obj.id])  # type: ignore[operator]
+        for minute, d in deltas.items():
+            sched, inst = self.calendar.minute_info(minute)
+            apply_delta(c, minute, d, sched=sched, shift=inst, day=self.calendar.day_key(minute))
+        c.execute("INSERT INTO settings(key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) "
+                  "DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts",
+                  [LAST_UTC_KEY, str(self.t + off), self.t + off])  # type: ignore[operator]
+
+    def _after_flush(self) -> None:
+        assert self.t is not None and self.offset is not None
+        now = self.t + self.offset
+        self._read_product_setting()
+        try:
+            self._oee = {k: (v.as_dict() if v is not None else None)
+                         for k, v in oee_now(self.conn, calendar=self.calendar, now_ns=now).items()}
+        except sqlite3.Error as exc:
+            log.debug("OEE summary not available: %s", exc)
+        inst = self.calendar.shift_at(now)
+        key = inst.key if inst else None
+        if self._shift_key is not None and key != self._shift_key:
+            self._check_shift_target(self._shift_key)
+        self._shift_key = key
+        if self.stop_obj is not None and self.stop_obj.id is not None:
+            r = self.conn.execute("SELECT reason FROM kpi_stops WHERE id = ?", [self.stop_obj.id]).fetchone()
+            self.stop_obj.reason = r[0] if r else None
+
+    def _check_shift_target(self, shift_key: str) -> None:
+        row = self.conn.execute("SELECT start_ts FROM kpi_shift WHERE shift_key = ?", [shift_key]).fetchone()
+        if row is None:
+            return
+        rows = period_rows(self.conn, calendar=self.calendar, start_ns=row[0], end_ns=row[0] + 1, granularity="shift")
+        if not rows:
+            return
+        r = rows[0]
+        # At least 10 minutes of planned busy time, or the number means nothing.
+        if r.oee is None or r.pbt_s < 600 or r.oee >= self.m.oee_target:
+            return
+        self._alert(source="kpi", kind="oee_below_target", severity="warning",
+                    title=f"OEE {r.oee:.0%} onder doel {self.m.oee_target:.0%} ({shift_key}) / OEE below target",
+                    detail=f"availability {r.availability or 0:.1%}, performance {r.performance or 0:.1%}, "
+                           f"quality {r.quality or 0:.1%}; no-data {r.nodata_s / 60:.0f} min",
+                    dedupe_key=f"kpi:oee:{shift_key}",
+                    evidence={"shift": shift_key, "oee": r.oee, "availability": r.availability,
+                              "performance": r.performance, "quality": r.quality, "target": self.m.oee_target})
+
+    def _alert(self, **kw: Any) -> None:
+        if self.alert_sink is not None:
+            self.alert_sink.submit(**kw)
+            return
+        from appliance.alerts import AlertStore
+
+        try:
+            AlertStore(self.conn).raise_alert(**kw)
+        except sqlite3.Error as exc:
+            log.error("could not store KPI alert %s: %s", kw.get("dedupe_key"), exc)
+
+    def _box_event(self, kind: str, detail: Any, ts: int) -> None:
+        try:
+            with write_tx(self.conn) as c:
+                c.execute("INSERT INTO box_events(ts, kind, detail) VALUES (?, ?, ?)",
+                          [ts, kind, None if detail is None else json.dumps(detail)])
+        except sqlite3.Error as exc:
+            log.error("could not record box event %s: %s", kind, exc)
+
+    def _read_product_setting(self) -> None:
+        r = self.conn.execute("SELECT value FROM settings WHERE key = 'kpi.product'").fetchone()
+        self._operator_product = (r[0] or None) if r else None
+
+    # ------------------------------------------------------------- status
+    def _publish_snapshot(self) -> None:
+        if self.t is None:
+            return
+        off = self.offset or 0
+        st = self.stop_obj
+        stop = None
+        if st is not None:
+            dur = (self.t - st.start_mono) / NS
+            stop = {"id": st.id, "start_utc_ns": st.start_mono + off, "duration_s": dur, "reason": st.reason,
+                    "needs_reason": st.reason is None and dur >= self.m.micro_stop_s}
+        self._snapshot = {
+            "state": self.state, "since_utc_ns": self.since + off, "state_duration_s": (self.t - self.since) / NS,
+            "stop": stop, "samples": self.samples_seen, "clock_jumps": self.clock_jumps,
+            "queue_dropped": self.queue.dropped if self.queue else 0, "db_ok": not self._db_failed,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """Current state, current stop and OEE today/this shift (thread-safe, no database access)."""
+        out = dict(self._snapshot)
+        oee = self._oee
+        out["oee_today"] = oee.get("today")
+        out["oee_shift"] = oee.get("shift")
+        return out
+
+    def ipc_status(self, _args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Handler for the IPC op ``kpi.status`` (and the ``state`` part of ``live``)."""
+        return self.status()
+
+
+def kpi_engine_for(config: BoxConfig, bus: Bus, *, alert_sink: AlertSink | None = None) -> KpiEngine:
+    """The engine the daemon runs: subscribes a queue named ``kpi`` on ``bus``."""
+    return KpiEngine(config, config.db_path, queue=bus.subscribe_queue("kpi"), alert_sink=alert_sink)
