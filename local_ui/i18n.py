@@ -80,16 +80,48 @@ def compile_all() -> list[Path]:
     return out
 
 
+def update_catalogues() -> dict[str, list[str]]:
+    """Add new msgids to both catalogues and drop unused ones. English gets
+    msgstr = msgid; Dutch keeps its translations, new ones stay empty
+    (the catalogue test then fails until someone translates them)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po, write_po
+
+    ids = extract_messages()
+    missing: dict[str, list[str]] = {}
+    for lang in LANGUAGES:
+        po = po_path(lang)
+        old: dict[str, str] = {}
+        if po.exists():
+            with po.open("rb") as fh:
+                old = {m.id: m.string for m in read_po(fh, locale=lang) if m.id}  # type: ignore[misc]
+        cat = Catalog(locale=lang, project="werkvloer", version="1", fuzzy=False)
+        for mid in ids:
+            text = old.get(mid) or (mid if lang == "en" else "")
+            cat.add(mid, text)
+        po.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("wb") as fh:
+            write_po(fh, cat, width=0, omit_header=False, sort_output=True)
+        missing[lang] = [m for m in ids if not (old.get(m) or lang == "en")]
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compile"]:
         for p in compile_all():
             print(p)
         return 0
+    if argv[:1] == ["update"]:
+        for lang, ids in update_catalogues().items():
+            print(f"{lang}: {len(ids)} untranslated")
+            for m in ids:
+                print(f"  {m}")
+        return 0
     if argv[:1] == ["extract"]:
         print("\n".join(extract_messages()))
         return 0
-    print("usage: python -m local_ui.i18n compile|extract", file=sys.stderr)
+    print("usage: python -m local_ui.i18n compile|extract|update", file=sys.stderr)
     return 2
 
 
