@@ -111,7 +111,7 @@ class TkServer:
 
         self.port = port
         self.cst = cst
-        self.server = modbus_tcp.TcpServer(port=port, address="127.0.0.1")
+        self.server = modbus_tcp.TcpServer(port=port, address="127.0.0.1", timeout_in_sec=0.05)
         self.slave = self.server.add_slave(1)
         self.slave.add_block("hr", cst.HOLDING_REGISTERS, 0, 120)
         self.slave.add_block("ir", cst.ANALOG_INPUTS, 0, 20)
