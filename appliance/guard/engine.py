@@ -588,9 +588,19 @@ class Guard:
                 self._trip(cause_kind="model", cause=b.name, sample_ns=trigger_ns, signal=signal,
                            model=b.cfg.model, version=model.version, score=score, threshold=b.threshold,
                            inference_ns=done_ns, detail=f"{b.debounce.hits} of the last {b.cfg.trip_m} windows "
-                                                         f"at or above {b.threshold:g}")
+                                                         f"at or above {b.threshold:g}",
+                           evidence=self._evidence(b, window, score))
             if shadow is not None:
                 self._score_shadow(b, window, score)
+
+    @staticmethod
+    def _evidence(b: _Binding, window: dict[str, np.ndarray], score: float) -> dict[str, Any]:
+        """The window the model judged, under the box's signal names (kept with the alert for labelling)."""
+        names = dict(zip(b.names, b.cfg.inputs, strict=True))
+        rate = b.primary.rate_hz if b.primary is not None else None
+        return {"window": {names[k]: v for k, v in window.items()}, "rate_hz": {b.cfg.inputs[0]: rate},
+                "window_start_ts": time.time_ns() - b.span_ns, "score": score, "threshold": b.threshold,
+                "model": b.cfg.model, "version": b.model.version}
 
     def _score_shadow(self, b: _Binding, window: dict[str, np.ndarray], score: float) -> None:
         try:
@@ -728,7 +738,8 @@ class Guard:
     # ----- trips, outputs ----------------------------------------------------------
     def _trip(self, *, cause_kind: str, cause: str, sample_ns: int, signal: str | None = None,
               model: str | None = None, version: str | None = None, score: float | None = None,
-              threshold: float | None = None, inference_ns: int | None = None, detail: str | None = None) -> None:
+              threshold: float | None = None, inference_ns: int | None = None, detail: str | None = None,
+              evidence: dict[str, Any] | None = None) -> None:
         mode = self._mode
         if mode == "off":
             return
@@ -746,25 +757,27 @@ class Guard:
                 self._since_utc_ns = self._cause["ts"]
             elif mode != "shadow":
                 return
-        record = store.TripRecord(
-            ts=time.time_ns(), mode=mode, cause_kind=cause_kind, cause=cause, sample_mono_ns=sample_ns,
-            decided_mono_ns=decided, signal=signal, model=model, model_version=version, score=score,
-            threshold=threshold, inference_done_mono_ns=inference_ns, detail=detail, outputs=results)
+            # Queued under the lock (after the outputs fired), so a reset's record always follows its trip's.
+            record = store.TripRecord(
+                ts=time.time_ns(), mode=mode, cause_kind=cause_kind, cause=cause, sample_mono_ns=sample_ns,
+                decided_mono_ns=decided, signal=signal, model=model, model_version=version, score=score,
+                threshold=threshold, inference_done_mono_ns=inference_ns, detail=detail, outputs=results)
+            self._writer.put(record)
         self._last_trip = {
             "mode": mode, "cause_kind": cause_kind, "cause": cause, "utc_ns": record.ts,
             "inference_ms": None if inference_ns is None else (inference_ns - sample_ns) / 1e6,
             "decision_ms": (decided - sample_ns) / 1e6,
             "outputs": [{"name": r.name, "kind": r.kind, "ok": r.ok,
                          "latency_ms": (r.done_mono_ns - sample_ns) / 1e6, "error": r.error} for r in results]}
-        self._writer.put(record)
         what = f"model {model} ({cause})" if cause_kind == "model" else f"rule {cause}"
         if mode == "armed":
             self._alert(kind="guard.trip", severity="critical", dedupe_key=f"guard.trip.{cause}",
-                        title=f"Guard stopped the machine: {what}", detail=detail, ts_ns=record.ts)
+                        title=f"Guard stopped the machine: {what}", detail=detail, ts_ns=record.ts,
+                        evidence=evidence)
         else:
             self._alert(kind="guard.trip", severity="warning", dedupe_key=f"guard.shadow.{cause}",
                         title=f"Guard (shadow mode) would have stopped the machine: {what}", detail=detail,
-                        ts_ns=record.ts)
+                        ts_ns=record.ts, evidence=evidence)
         for r in results:
             if not r.ok:
                 self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{r.name}",
@@ -942,4 +955,12 @@ def _models_from_registry(registry: Any, cfg: ModelBinding) -> tuple[Any, Any]:
     if registry is None:
         raise ModelError(f"no model registry: model {cfg.model} cannot be loaded; install it with "
                          "'werkvloer models install'")
-    return registry.load_for_guard(cfg.model, num_threads=cfg.threads)
+    # models.registry.ModelRegistry.load validates (identifier, checksum, shapes, a test inference)
+    # and raises ModelError; each LoadedModel is then used only by this binding's inference thread.
+    active = registry.load(cfg.model, slot="active", num_threads=cfg.threads)
+    try:
+        shadow = registry.load(cfg.model, slot="shadow", num_threads=cfg.threads)
+    except ModelError as exc:
+        log.error("guard: shadow candidate of %s not loaded (%s); running the active model alone", cfg.model, exc)
+        shadow = None
+    return active, shadow
