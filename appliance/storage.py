@@ -92,6 +92,7 @@ MIGRATION_SET_MODULES = [
     "appliance.kpi.store:migrations",
     "appliance.guard.store:migrations",
     "content.progress:migrations",
+    "models.store:migrations",
 ]
 
 
