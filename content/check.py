@@ -75,13 +75,13 @@ def check_pack(path: str | Path, *, library_dirs: list[str | Path] | None = None
     known: dict[str, dict[str, Item]] = {}
     for pid in scope:  # the checked pack comes first
         for item in context[pid].all_items():
-            by_id = known.setdefault(item.kind, {})
+            by_id = known.setdefault(item.item_kind, {})
             first = by_id.get(item.id)
             if first is None:
                 by_id[item.id] = item
             elif pack.id in (first.pack, item.pack) and first is not item:
                 problems.append(Problem(_path_of(first), "id",
-                                        f"{item.kind} {item.id!r} is also in pack {item.pack!r}; ids must be unique"))
+                                        f"{item.item_kind} {item.id!r} is also in pack {item.pack!r}; ids must be unique"))
 
     problems += _dangling_links(pack, known)
     problems += _orphan_cards(pack, context)

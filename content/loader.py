@@ -83,7 +83,7 @@ class Item:
     """One item in all its languages. Language-neutral fields are attributes
     (``step.prerequisites``); text is per language (``step.text("nl").title``)."""
 
-    kind: str
+    item_kind: str  # "step", "card", "statement" or "advice" (a step's own ``kind`` is quick-win/strategic)
     meta: BaseModel
     texts: Mapping[str, BaseModel]
     pack: str
@@ -95,7 +95,7 @@ class Item:
 
     @property
     def ref(self) -> str:
-        return f"{self.kind}:{self.id}"
+        return f"{self.item_kind}:{self.id}"
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the dataclass does not have: the meta fields.
@@ -266,7 +266,7 @@ def read_pack(pack_dir: str | Path) -> tuple[Pack | None, list[Problem]]:
             texts = {lang: text_model.model_validate(got[lang][1].model_dump(include=set(text_model.model_fields)))
                      for lang in langs}
             pack.items[kind][item_id] = ITEM_CLASS[kind](
-                kind=kind, meta=metas[ref_lang], texts=texts, pack=manifest.id,
+                item_kind=kind, meta=metas[ref_lang], texts=texts, pack=manifest.id,
                 paths={lang: got[lang][0] for lang in langs})
     return pack, problems
 
