@@ -8,6 +8,7 @@ resize is the same average-of-the-cell filter as ``models.features`` uses for
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -153,9 +154,9 @@ def read_image(path: str | Path) -> np.ndarray:
     require("PIL", extra=None, package="pillow", why=f"reading {p.suffix} images")
     from PIL import Image
 
-    with Image.open(p) as img:
-        if img.mode not in ("L", "RGB"):
-            img = img.convert("RGB" if img.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA") else "L")
+    with Image.open(p) as opened:
+        img = opened if opened.mode in ("L", "RGB") else opened.convert(
+            "RGB" if opened.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA") else "L")
         return normalise(np.asarray(img))
 
 
@@ -183,11 +184,9 @@ def write_image(path: str | Path, frame: np.ndarray, *, quality: int = 90) -> Pa
 
 def _write_with_library(tmp: Path, suffix: str, frame: np.ndarray, quality: int) -> None:
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(suffix, suffix[1:].upper())
-    try:
+    if importlib.util.find_spec("PIL") is not None:
         from PIL import Image
-    except ImportError:
-        Image = None  # noqa: N806
-    if Image is not None:
+
         img = Image.fromarray(frame)
         if fmt == "JPEG":
             img.save(tmp, format=fmt, quality=quality)

@@ -134,7 +134,9 @@ class CameraSource:
             self._triggers.put_nowait(mono_ns)
         except asyncio.QueueFull:
             self.triggers_dropped += 1
-            log.warning("camera %s: trigger dropped, captures are slower than the triggers", self.name)
+            if self.triggers_dropped % 100 == 1:  # the first, then every 100th: no log flood
+                log.warning("camera %s: %d trigger(s) dropped, captures are slower than the triggers",
+                            self.name, self.triggers_dropped)
 
     async def _open(self) -> None:
         await asyncio.to_thread(self.backend.open)

@@ -50,6 +50,8 @@ class MockADC(MockSPIDevice):
     The master aligns its request so the result ends on the last clocked bit.
     """
 
+    rx_buf: list[int]  # set by MockSPIDevice
+
     def __init__(self, *, pin_factory: MockFactory, chip: str = "MCP3008", spi_device: int = 0,
                  vref: float = 3.3) -> None:
         if chip not in ("MCP3008", "MCP3208"):
