@@ -70,6 +70,9 @@ def make_envs() -> dict[str, Environment]:
         env.globals["role_label"] = lambda role: fmt.ROLE_LABELS.get(role or "", role or "")
         env.globals["state_labels"] = fmt.STATE_LABELS
         env.globals["guard_labels"] = fmt.GUARD_LABELS
+        env.globals["alert_states"] = fmt.ALERT_STATES
+        env.globals["severity_labels"] = fmt.SEVERITY_LABELS
+        env.globals["label_names"] = fmt.LABEL_NAMES
         envs[lang] = env
     return envs
 

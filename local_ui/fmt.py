@@ -30,6 +30,16 @@ ROLE_LABELS = {
     "coordinator": N_("coordinator"),
     "admin": N_("admin"),
 }
+ALERT_STATES = {
+    "open": N_("Open"),
+    "raised": N_("New"),
+    "acknowledged": N_("Acknowledged"),
+    "labelled": N_("Labelled"),
+    "closed": N_("Closed"),
+    "all": N_("All"),
+}
+SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Information")}
+LABEL_NAMES = {"true": N_("True alarm"), "false": N_("False alarm"), "unsure": N_("Unsure")}
 NAV_ITEMS = [
     ("/", N_("Home"), "view"),
     ("/stops", N_("Stops"), "stops"),

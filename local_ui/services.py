@@ -32,27 +32,77 @@ def need(module: str, part: str) -> ModuleType:
 
 
 # ----- KPIs (appliance.kpi) -------------------------------------------------------
-def _kpi():  # type: ignore[no-untyped-def]
-    return need("appliance.kpi.queries", "KPIs")
+_kpi_cache: dict = {}
+
+
+def kpi_store():  # type: ignore[no-untyped-def]
+    return need("appliance.kpi.store", "KPIs")
+
+
+def calendar(config):  # type: ignore[no-untyped-def]
+    key = ("cal", id(config))
+    if key not in _kpi_cache:
+        cal = need("appliance.kpi.calendar", "KPIs")
+        _kpi_cache[key] = cal.ShiftCalendar(config.machine, config.box.timezone)
+    return _kpi_cache[key]
+
+
+def reason_tree(config):  # type: ignore[no-untyped-def]
+    key = ("tree", id(config))
+    if key not in _kpi_cache:
+        reasons = need("appliance.kpi.reasons", "KPIs")
+        _kpi_cache[key] = reasons.ReasonTree.from_config(config.machine)
+    return _kpi_cache[key]
+
+
+def _has_kpi_tables(db) -> bool:  # type: ignore[no-untyped-def]
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'kpi_stops'").fetchone() is not None
 
 
 def oee_today(db, config):  # type: ignore[no-untyped-def]
     """{"oee", "availability", "performance", "quality", "parts_per_hour", "good", "scrap"}."""
-    raise NotAvailable("KPIs")
+    store = kpi_store()
+    if not _has_kpi_tables(db):
+        raise NotAvailable("KPIs", "no KPI data yet")
+    row = store.oee_now(db, calendar=calendar(config))["today"]
+    return {"oee": row.oee, "availability": row.availability, "performance": row.performance,
+            "quality": row.quality, "parts_per_hour": row.parts_per_hour, "good": row.gq, "scrap": row.sq,
+            "no_data_share": row.no_data_share}
 
 
-def current_state(db, config):  # type: ignore[no-untyped-def]
-    """{"state": key, "since_utc_ns": int|None}"""
-    raise NotAvailable("KPIs")
+def stop_view(stop, lang, now_ns=None):  # type: ignore[no-untyped-def]
+    import time
+
+    now_ns = now_ns or time.time_ns()
+    dur = stop.dur_s if stop.end_ts is not None else max(stop.dur_s, (now_ns - stop.start_ts) / 1e9)
+    label = stop.reason_label_nl if lang == "nl" else stop.reason_label_en
+    return {"id": stop.id, "start_utc_ns": stop.start_ts, "end_utc_ns": stop.end_ts, "duration_s": dur,
+            "state": stop.state, "reason": stop.reason, "reason_label": label or stop.reason,
+            "open": stop.end_ts is None, "comment": stop.comment, "split_from": stop.split_from}
 
 
-def current_stop(db, config):  # type: ignore[no-untyped-def]
-    """{"start_utc_ns", "duration_s", "reason"} or None."""
-    raise NotAvailable("KPIs")
+def current_stop(db, config, lang="nl"):  # type: ignore[no-untyped-def]
+    """The open stop (or None)."""
+    store = kpi_store()
+    if not _has_kpi_tables(db):
+        raise NotAvailable("KPIs", "no KPI data yet")
+    s = store.current_stop(db, tree=reason_tree(config))
+    return stop_view(s, lang) if s else None
 
 
-def stops_needing_reason(db, config):  # type: ignore[no-untyped-def]
-    raise NotAvailable("KPIs")
+def stops_needing_reason(db, config, lang="nl"):  # type: ignore[no-untyped-def]
+    store = kpi_store()
+    if not _has_kpi_tables(db):
+        raise NotAvailable("KPIs", "no KPI data yet")
+    return [stop_view(s, lang) for s in
+            store.stops_needing_reason(db, micro_stop_s=config.machine.micro_stop_s, tree=reason_tree(config))]
+
+
+def _reasons_entered(db) -> int:  # type: ignore[no-untyped-def]
+    kpi_store()
+    if not _has_kpi_tables(db):
+        return 0
+    return int(db.execute("SELECT count(*) FROM kpi_stops WHERE reason IS NOT NULL").fetchone()[0])
 
 
 # ----- content ---------------------------------------------------------------------
@@ -105,18 +155,46 @@ def box_facts(db, config, guard_mode: str | None = None) -> dict:  # type: ignor
     return facts
 
 
-def _reasons_entered(db) -> int:  # type: ignore[no-untyped-def]
-    raise NotAvailable("KPIs")
+def alert_store(db):  # type: ignore[no-untyped-def]
+    alerts = need("appliance.alerts", "alerts")
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alerts'").fetchone() is None:
+        raise NotAvailable("alerts", "alert tables not created yet (start the core once)")
+    return alerts.AlertStore(db)
 
 
 def _alerts_total(db) -> int:  # type: ignore[no-untyped-def]
-    raise NotAvailable("alerts")
+    alert_store(db)
+    return int(db.execute("SELECT count(*) FROM alerts").fetchone()[0])
 
 
 def _alerts_labelled(db) -> int:  # type: ignore[no-untyped-def]
-    raise NotAvailable("alerts")
+    alert_store(db)
+    return int(db.execute("SELECT count(*) FROM alerts WHERE label IS NOT NULL").fetchone()[0])
 
 
 # ----- models (models.registry) ----------------------------------------------------------
 def models_list(db):  # type: ignore[no-untyped-def]
     raise NotAvailable("model registry")
+
+
+def baseline_report(db, config):  # type: ignore[no-untyped-def]
+    """Baseline vs pilot report from the KPI area when it provides one; else None."""
+    for mod_name, fn in (("appliance.kpi.report", "baseline_vs_pilot"), ("appliance.kpi.compare", "compare")):
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError:
+            continue
+        func = getattr(mod, fn, None)
+        if func is not None:
+            return func(db, config=config)
+    raise NotAvailable("baseline vs pilot report")
+
+
+def export_rows(rows, *, fmt: str) -> str:  # type: ignore[no-untyped-def]
+    """KPI rows as CSV / Dutch-Excel CSV / JSON through appliance.kpi.export."""
+    export = need("appliance.kpi.export", "KPI export")
+    for name in ("render", "export_rows", "to_text"):
+        func = getattr(export, name, None)
+        if func is not None:
+            return func(rows, fmt=fmt)  # type: ignore[no-any-return]
+    raise NotAvailable("KPI export", "no render function in appliance.kpi.export")

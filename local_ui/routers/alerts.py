@@ -1,5 +1,211 @@
+"""Alerts for maintenance: list with filters, detail with the signal window and
+snapshot, acknowledge, label true/false/unsure with a comment, close;
+per-model false-alarm share."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, HTTPException
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+
+from .. import charts, fmt, services
+from ..app import api_guard, page_guard
+from ..context import Req, ReqDep
 
 router = APIRouter()
+
+STATES = ("open", "raised", "acknowledged", "labelled", "closed", "all")
+SEVERITIES = ("critical", "warning", "info")
+
+
+def _store(r: Req) -> Any:
+    try:
+        return services.alert_store(r.db)
+    except services.NotAvailable as exc:
+        raise HTTPException(503, r._("Alerts are not available yet.")) from exc
+
+
+def alert_dict(a: Any, *, full: bool = False) -> dict[str, Any]:
+    d = {k: getattr(a, k) for k in ("id", "source", "kind", "severity", "title", "detail", "state", "first_ts",
+                                    "last_ts", "count", "flapping", "ack_ts", "ack_role", "label", "label_role",
+                                    "comment", "closed_ts")}
+    if full:
+        d["events"] = a.events
+        d["evidence"] = []
+        for ev in a.evidence:
+            e = {k: v for k, v in ev.items() if k != "values"}
+            vals = ev.get("values")
+            if vals is not None:
+                e["values"] = vals.tolist() if hasattr(vals, "tolist") else vals
+            d["evidence"].append(e)
+    return d
+
+
+def _list(r: Req, state: str, source: str | None, severity: str | None) -> list[Any]:
+    store = _store(r)
+    kw: dict[str, Any] = {"limit": 200}
+    if state == "open":
+        kw["open_only"] = True
+    elif state in STATES and state != "all":
+        kw["state"] = state
+    if source:
+        kw["source"] = source
+    items = store.list(**kw)
+    if severity:
+        items = [a for a in items if a.severity == severity]
+    return items  # type: ignore[no-any-return]
+
+
+def _stats(r: Req) -> list[dict[str, Any]]:
+    return _store(r).model_stats()  # type: ignore[no-any-return]
+
+
+@router.get("/alerts", include_in_schema=False)
+def alerts_page(state: str = "open", source: str | None = None, severity: str | None = None,
+                r: Req = ReqDep) -> Response:
+    page_guard(r, "alerts")
+    try:
+        items = _list(r, state, source or None, severity or None)
+        stats = _stats(r)
+        sources = sorted({s["source"] for s in stats})
+        error = None
+    except HTTPException:
+        items, stats, sources, error = [], [], [], r._("Alerts are not available yet.")
+    f = fmt.Formatter(r.lang, r.state.config.box.timezone)
+    rows = [{**alert_dict(a), "when": f.time(a.last_ts, date=True)} for a in items]
+    return r.render("alerts.html", alerts=rows, stats=stats, sources=sources, states=STATES, severities=SEVERITIES,
+                    chosen={"state": state, "source": source or "", "severity": severity or ""}, error=error)
+
+
+@router.get("/alerts/{alert_id}", include_in_schema=False)
+def alert_page(alert_id: int, r: Req = ReqDep) -> Response:
+    page_guard(r, "alerts")
+    store = _store(r)
+    try:
+        a = store.get(alert_id)
+    except ValueError as exc:
+        raise HTTPException(404, r._("No such alert.")) from exc
+    f = fmt.Formatter(r.lang, r.state.config.box.timezone)
+    windows, snapshots, values = [], [], []
+    for i, ev in enumerate(a.evidence):
+        if ev["kind"] == "window" and ev.get("values") is not None:
+            vals = [float(x) for x in ev["values"]]
+            windows.append({"name": ev.get("name") or "signal",
+                            "svg": charts.signal(vals, label=f"{ev.get('name')}: {len(vals)} samples",
+                                                 rate_hz=ev.get("rate_hz"))})
+        elif ev["kind"] == "snapshot" and ev.get("path"):
+            snapshots.append(f"/alerts/{alert_id}/evidence/{i}")
+        elif ev["kind"] == "values" and isinstance(ev.get("values"), dict):
+            values += [(k, json.dumps(v) if isinstance(v, dict | list) else v) for k, v in ev["values"].items()]
+    events = [{"when": f.time(e["ts"], date=True), "role": e["role"], "action": e["action"]} for e in a.events]
+    return r.render("alert.html", a=alert_dict(a), first=f.time(a.first_ts, date=True),
+                    last=f.time(a.last_ts, date=True), windows=windows, snapshots=snapshots, values=values,
+                    events=events)
+
+
+@router.get("/alerts/{alert_id}/evidence/{index}", include_in_schema=False)
+def alert_snapshot(alert_id: int, index: int, r: Req = ReqDep) -> Response:
+    page_guard(r, "alerts")
+    a = _store(r).get(alert_id)
+    if not 0 <= index < len(a.evidence) or a.evidence[index]["kind"] != "snapshot":
+        raise HTTPException(404, r._("No such snapshot."))
+    path = Path(a.evidence[index]["path"]).resolve()
+    data_dir = Path(r.state.config.box.data_dir).resolve()
+    # Only files the box wrote under its data directory (never an arbitrary path).
+    if not path.is_file() or data_dir not in path.parents:
+        raise HTTPException(404, r._("The snapshot file is gone."))
+    return FileResponse(path)
+
+
+def _act(r: Req, alert_id: int, action: str, label: str | None = None, comment: str | None = None) -> Any:
+    role = r.require("alerts")
+    store = _store(r)
+    try:
+        if action == "ack":
+            return store.acknowledge(alert_id, role=role)
+        if action == "label":
+            return store.label(alert_id, label or "", role=role, comment=comment or None)
+        if action == "close":
+            return store.close(alert_id, role=role)
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    raise HTTPException(404, "unknown action")
+
+
+@router.post("/alerts/{alert_id}/ack", include_in_schema=False)
+def alert_ack_form(alert_id: int, r: Req = ReqDep) -> Response:
+    page_guard(r, "alerts")
+    _act(r, alert_id, "ack")
+    r.flash(r._("Alert acknowledged."))
+    return r.redirect(f"/alerts/{alert_id}")
+
+
+@router.post("/alerts/{alert_id}/label", include_in_schema=False)
+def alert_label_form(alert_id: int, label: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
+                     r: Req = ReqDep) -> Response:
+    page_guard(r, "alerts")
+    _act(r, alert_id, "label", label, comment)
+    r.flash(r._("Label saved."))
+    return r.redirect(f"/alerts/{alert_id}")
+
+
+@router.post("/alerts/{alert_id}/close", include_in_schema=False)
+def alert_close_form(alert_id: int, r: Req = ReqDep) -> Response:
+    page_guard(r, "alerts")
+    _act(r, alert_id, "close")
+    r.flash(r._("Alert closed."))
+    return r.redirect("/alerts")
+
+
+# ----- JSON API ------------------------------------------------------------------
+class LabelIn(BaseModel):
+    label: Literal["true", "false", "unsure"] = Field(..., title="true alarm, false alarm or unsure")
+    comment: str | None = Field(None, title="Comment", max_length=1000)
+
+
+@router.get("/api/v1/alerts", tags=["alerts"])
+def api_alerts(state: str = "open", source: str | None = None, severity: str | None = None,
+               r: Req = ReqDep) -> list[dict[str, Any]]:
+    """Alerts, newest first; state = open|raised|acknowledged|labelled|closed|all."""
+    api_guard(r, "alerts")
+    return [alert_dict(a) for a in _list(r, state, source, severity)]
+
+
+@router.get("/api/v1/alerts/stats", tags=["alerts"])
+def api_alert_stats(r: Req = ReqDep) -> list[dict[str, Any]]:
+    """Per model or rule: alerts per day and false-alarm share from labels."""
+    api_guard(r, "alerts")
+    return _stats(r)
+
+
+@router.get("/api/v1/alerts/{alert_id}", tags=["alerts"])
+def api_alert(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
+    api_guard(r, "alerts")
+    try:
+        return alert_dict(_store(r).get(alert_id), full=True)
+    except ValueError as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.post("/api/v1/alerts/{alert_id}/ack", tags=["alerts"])
+def api_alert_ack(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
+    api_guard(r, "alerts")
+    return alert_dict(_act(r, alert_id, "ack"))
+
+
+@router.post("/api/v1/alerts/{alert_id}/label", tags=["alerts"])
+def api_alert_label(alert_id: int, body: LabelIn, r: Req = ReqDep) -> dict[str, Any]:
+    api_guard(r, "alerts")
+    return alert_dict(_act(r, alert_id, "label", body.label, body.comment))
+
+
+@router.post("/api/v1/alerts/{alert_id}/close", tags=["alerts"])
+def api_alert_close(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
+    api_guard(r, "alerts")
+    return alert_dict(_act(r, alert_id, "close"))

@@ -9,12 +9,13 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from .. import services
+from ..i18n import N_
 from ..app import api_guard, page_guard
 from ..context import Req, ReqDep
 
 router = APIRouter()
 
-STATUS_LABELS = {"not_started": "Not started", "busy": "Busy", "done": "Done"}
+STATUS_LABELS = {"not_started": N_("Not started"), "busy": N_("Busy"), "done": N_("Done")}
 
 
 def _lib(r: Req) -> Any:

@@ -39,8 +39,8 @@ async def home_data(r: Req) -> dict[str, Any]:
     cfg = r.state.config
     f = fmt.Formatter(r.lang, cfg.box.timezone)
     db = r.db
-    state, _err = attempt(services.current_state, db, cfg)
     live = r.state.hub.latest
+    state = live.get("state") if live.get("core") == "up" else None
     key = fmt.state_key((state or {}).get("state"))
     if key == "unknown" and live.get("core") == "up":
         # The KPI engine's state when it runs, else the PLC's own state word.
@@ -68,11 +68,11 @@ async def home_data(r: Req) -> dict[str, Any]:
         rate_ctx = {"error": None, "parts_per_hour": oee.get("parts_per_hour"),
                     "good": oee.get("good"), "scrap": oee.get("scrap")}
 
-    current, err = attempt(services.current_stop, db, cfg)
-    needing, _ = attempt(services.stops_needing_reason, db, cfg)
+    current, err = attempt(services.current_stop, db, cfg, r.lang)
+    needing, _ = attempt(services.stops_needing_reason, db, cfg, r.lang)
     stop_ctx: dict[str, Any] = {"error": err, "current": None, "needing": len(needing or [])}
     if current:
-        stop_ctx["current"] = {"duration": f.duration(current.get("duration_s")), "reason": current.get("reason")}
+        stop_ctx["current"] = {"duration": f.duration(current.get("duration_s")), "reason": current.get("reason_label")}
 
     gs = await guard_status(r)
     guard = {"key": fmt.guard_key(gs), "cause": gs.get("cause") if gs.get("tripped") else None}

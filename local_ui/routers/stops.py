@@ -1,5 +1,165 @@
+"""Stops that need a reason: one tap per reason from the tree; split a stop."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from .. import fmt, services
+from ..app import api_guard, page_guard
+from ..context import Req, ReqDep
 
 router = APIRouter()
+
+
+def _tree(r: Req) -> Any:
+    try:
+        return services.reason_tree(r.state.config)
+    except services.NotAvailable as exc:
+        raise HTTPException(503, r._("Stops are not available yet.")) from exc
+
+
+def tree_view(r: Req) -> list[dict[str, Any]]:
+    out = []
+    for g in _tree(r).as_dicts():
+        kids = [{"code": c["code"], "label": c[r.lang], "planned": c["planned"]} for c in g["children"]]
+        if not kids:
+            kids = [{"code": g["code"], "label": g[r.lang], "planned": g["planned"]}]
+        out.append({"code": g["code"], "label": g[r.lang], "planned": g["planned"], "reasons": kids})
+    return out
+
+
+def _decorate(r: Req, stops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    f = fmt.Formatter(r.lang, r.state.config.box.timezone)
+    for s in stops:
+        s["start"] = f.time(s["start_utc_ns"], date=True)
+        s["end"] = f.time(s["end_utc_ns"]) if s["end_utc_ns"] else None
+        s["duration"] = f.duration(s["duration_s"])
+    return stops
+
+
+def _assign(r: Req, stop_id: int, reason: str, comment: str | None) -> dict[str, Any]:
+    role = r.role or "operator"
+    store = services.kpi_store()
+    try:
+        stop = store.assign_reason(r.db, stop_id=stop_id, reason=reason, role=role,
+                                   calendar=services.calendar(r.state.config), tree=_tree(r), comment=comment)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return services.stop_view(stop, r.lang)
+
+
+def _split(r: Req, stop_id: int, at_ns: int) -> list[dict[str, Any]]:
+    store = services.kpi_store()
+    try:
+        a, b = store.split_stop(r.db, stop_id=stop_id, at_ns=at_ns, role=r.role or "operator")
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return [services.stop_view(a, r.lang), services.stop_view(b, r.lang)]
+
+
+@router.get("/stops", include_in_schema=False)
+def stops_page(r: Req = ReqDep) -> Response:
+    page_guard(r, "stops")
+    try:
+        stops = _decorate(r, services.stops_needing_reason(r.db, r.state.config, r.lang))
+        current = services.current_stop(r.db, r.state.config, r.lang)
+        error = None
+    except services.NotAvailable as exc:
+        stops, current, error = [], None, str(exc)
+    if current:
+        _decorate(r, [current])
+    return r.render("stops.html", stops=stops, current=current, error=error,
+                    tree=tree_view(r) if not error else [])
+
+
+@router.get("/stops/{stop_id}", include_in_schema=False)
+def stop_page(stop_id: int, r: Req = ReqDep) -> Response:
+    page_guard(r, "stops")
+    store = services.kpi_store()
+    try:
+        stop = services.stop_view(store.get_stop(r.db, stop_id, tree=_tree(r)), r.lang)
+    except ValueError as exc:
+        raise HTTPException(404, r._("No such stop.")) from exc
+    _decorate(r, [stop])
+    tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz
+    mid = None
+    if stop["end_utc_ns"]:
+        mid = dt.datetime.fromtimestamp((stop["start_utc_ns"] + stop["end_utc_ns"]) / 2e9, tz).strftime("%H:%M:%S")
+    return r.render("stop.html", stop=stop, tree=tree_view(r), split_default=mid)
+
+
+@router.post("/stops/{stop_id}/reason", include_in_schema=False)
+def stop_reason_form(stop_id: int, reason: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
+                     r: Req = ReqDep) -> Response:
+    page_guard(r, "stops")
+    s = _assign(r, stop_id, reason, comment or None)
+    r.flash(r._("Reason saved: %(reason)s") % {"reason": s["reason_label"]})
+    return r.redirect("/stops")
+
+
+@router.post("/stops/{stop_id}/split", include_in_schema=False)
+def stop_split_form(stop_id: int, at: Annotated[str, Form()], r: Req = ReqDep) -> Response:
+    page_guard(r, "stops")
+    store = services.kpi_store()
+    try:
+        stop = store.get_stop(r.db, stop_id)
+    except ValueError as exc:
+        raise HTTPException(404, r._("No such stop.")) from exc
+    tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz
+    try:
+        t = dt.time.fromisoformat(at)
+    except ValueError as exc:
+        raise HTTPException(422, r._("Give the split time as HH:MM or HH:MM:SS.")) from exc
+    start_local = dt.datetime.fromtimestamp(stop.start_ts / 1e9, tz)
+    at_dt = dt.datetime.combine(start_local.date(), t, tzinfo=tz)
+    if at_dt < start_local:
+        at_dt += dt.timedelta(days=1)  # a stop across midnight
+    _split(r, stop_id, int(at_dt.timestamp() * 1e9))
+    r.flash(r._("Stop split in two. Give each part its reason."))
+    return r.redirect("/stops")
+
+
+# ----- JSON API ------------------------------------------------------------------
+class ReasonIn(BaseModel):
+    reason: str = Field(..., title="Reason code from the tree, e.g. breakdown.mechanical", max_length=80)
+    comment: str | None = Field(None, title="Comment", max_length=500)
+
+
+class SplitIn(BaseModel):
+    at_utc_ns: int = Field(..., title="Split time, UTC ns (inside the stop)")
+
+
+@router.get("/api/v1/reasons", tags=["stops"])
+def api_reasons(r: Req = ReqDep) -> list[dict[str, Any]]:
+    """The downtime reason tree (two levels, Dutch and English labels)."""
+    api_guard(r, "stops")
+    return _tree(r).as_dicts()  # type: ignore[no-any-return]
+
+
+@router.get("/api/v1/stops", tags=["stops"])
+def api_stops(needs_reason: bool = True, r: Req = ReqDep) -> list[dict[str, Any]]:
+    """Stops needing a reason (unplanned, longer than the micro-stop limit, newest first)."""
+    api_guard(r, "stops")
+    try:
+        return services.stops_needing_reason(r.db, r.state.config, r.lang)  # type: ignore[no-any-return]
+    except services.NotAvailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+
+
+@router.post("/api/v1/stops/{stop_id}/reason", tags=["stops"])
+def api_stop_reason(stop_id: int, body: ReasonIn, r: Req = ReqDep) -> dict[str, Any]:
+    """Assign a downtime reason to a stop (operator and up; audited)."""
+    api_guard(r, "stops")
+    return _assign(r, stop_id, body.reason, body.comment)
+
+
+@router.post("/api/v1/stops/{stop_id}/split", tags=["stops"])
+def api_stop_split(stop_id: int, body: SplitIn, r: Req = ReqDep) -> list[dict[str, Any]]:
+    """Split a finished stop in two at a time inside it."""
+    api_guard(r, "stops")
+    return _split(r, stop_id, body.at_utc_ns)
