@@ -823,9 +823,11 @@ class Guard:
                         log.error("guard: could not withdraw the run permit on %s (%s): %s", out.name, why, exc)
 
     def _output_failed(self, out: _Output, exc: BaseException, *, when: str) -> None:
-        if out.ok is not False:
-            log.error("guard: stop output %s failed on %s: %s", out.name, when, exc)
+        first = out.ok is not False
         out.ok, out.last_error = False, str(exc)
+        if not first:
+            return
+        log.error("guard: stop output %s failed on %s: %s", out.name, when, exc)
         if when != "fire":  # fire failures are alerted with their trip
             self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{out.name}",
                         title=f"Stop output {out.name} does not answer ({when})", detail=str(exc))
