@@ -214,7 +214,7 @@ async def test_server_killed_and_restarted_mid_poll(collector: Collector, port: 
     caplog.set_level(logging.INFO, logger="drivers.modbus")
     signals = [{"name": "counter", "address": 3}]
     async with ModbusSource(make_device(port, signals, poll_interval_ms=10), collector.bus) as src:
-        for cycle, value in enumerate((7, 8, 9)):
+        for value in (7, 8, 9):
             async with pymodbus_server(port, simdata(value)):
                 await collector.wait_value("counter", lambda s, v=value: s.good and s.value == v)
                 assert src.health.available
