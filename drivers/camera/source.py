@@ -204,12 +204,16 @@ class CameraSource:
             if not await self._capture():
                 return
 
+    def _read_and_prepare(self) -> tuple[np.ndarray, np.ndarray]:
+        """In a worker thread: the resize of a full-HD frame takes tens of ms."""
+        raw = self.backend.read()
+        return raw, prepare(raw, width=self.cfg.width, height=self.cfg.height, grayscale=self.cfg.grayscale)
+
     async def _capture(self) -> bool:
         """One frame; False when a replay has ended for good."""
         mono_ns, utc_ns = time.monotonic_ns(), time.time_ns()
         try:
-            raw = await asyncio.to_thread(self.backend.read)
-            frame = prepare(raw, width=self.cfg.width, height=self.cfg.height, grayscale=self.cfg.grayscale)
+            raw, frame = await asyncio.to_thread(self._read_and_prepare)
         except EOFError as exc:
             log.info("camera %s: %s", self.name, exc)
             self.health.state = "stopped"
