@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAST_UTC_KEY = "kpi.engine_last_utc"
+OEE_REFRESH_NS = 30 * NS  # status() OEE today/shift refresh
 
 
 def system_clock_synced() -> bool:
@@ -133,6 +134,7 @@ class KpiEngine:
         self.clock_jumps = 0
         self._snapshot: dict[str, Any] = {"state": "no_data"}
         self._oee: dict[str, Any] = {}
+        self._oee_at = 0
         self._thread: threading.Thread | None = None
         self._stop_ev = threading.Event()
         self._read_product_setting()
@@ -337,7 +339,11 @@ class KpiEngine:
         return False
 
     def flush(self, *, force: bool = False) -> None:
-        """Write pending state time, counts and stops in one short transaction."""
+        """Write pending state time, counts and stops in one short transaction.
+
+        ``force`` writes even while the clock is not yet trusted and refreshes the OEE summary."""
+        if force:
+            self._oee_at = -OEE_REFRESH_NS * 2 if self.t is None else self.t - OEE_REFRESH_NS
         if self.t is None or self.offset is None:
             return
         if not force and not self._clock_ok():
@@ -441,11 +447,13 @@ class KpiEngine:
         assert self.t is not None and self.offset is not None
         now = self.t + self.offset
         self._read_product_setting()
-        try:
-            self._oee = {k: (v.as_dict() if v is not None else None)
-                         for k, v in oee_now(self.conn, calendar=self.calendar, now_ns=now).items()}
-        except sqlite3.Error as exc:
-            log.debug("OEE summary not available: %s", exc)
+        if self.t - self._oee_at >= OEE_REFRESH_NS or not self._oee:
+            self._oee_at = self.t
+            try:
+                self._oee = {k: (v.as_dict() if v is not None else None)
+                             for k, v in oee_now(self.conn, calendar=self.calendar, now_ns=now).items()}
+            except sqlite3.Error as exc:
+                log.debug("OEE summary not available: %s", exc)
         inst = self.calendar.shift_at(now)
         key = inst.key if inst else None
         if self._shift_key is not None and key != self._shift_key:

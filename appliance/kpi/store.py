@@ -282,13 +282,12 @@ class KpiRow:
         self.outside_shift_energy_kwh += r["energy_kwh"]
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("extra")
+        d = {name: getattr(self, name) for name in KPI_FIELDS}
         d.update(self.extra)
         return d
 
 
-KPI_FIELDS = [f.name for f in fields(KpiRow) if f.name != "extra"]
+KPI_FIELDS: list[str] = [f.name for f in fields(KpiRow) if f.name != "extra"]
 RATIO_KPIS = ("availability", "performance", "quality", "oee", "scrap_rate", "no_data_share")
 
 
