@@ -54,6 +54,10 @@ class CameraSource:
         self._raw: np.ndarray | None = None
         self._frame: np.ndarray | None = None
         self._frame_lock = threading.Lock()
+        # One backend call at a time: a cancelled capture's worker thread may
+        # still be reading when shutdown closes the device (OpenCV must not
+        # release a capture mid-read).
+        self._backend_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._triggers: asyncio.Queue[int] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -139,8 +143,7 @@ class CameraSource:
                             self.name, self.triggers_dropped)
 
     async def _open(self) -> None:
-        await asyncio.to_thread(self.backend.open)
-        self._opened = True
+        await asyncio.to_thread(self._open_backend)
         self.health.state = "ok"
         self.health.available = True
         if self._failing:
@@ -149,13 +152,21 @@ class CameraSource:
         else:
             log.info("camera %s: %s", self.name, self.backend.description)
 
+    def _open_backend(self) -> None:
+        # _opened is set under the lock, in the worker: if shutdown cancels
+        # the awaiting task mid-open, _close_backend still sees the device.
+        with self._backend_lock:
+            self.backend.open()
+            self._opened = True
+
     def _close_backend(self) -> None:
-        if self._opened:
-            self._opened = False
-            try:
-                self.backend.close()
-            except Exception as exc:  # closing a broken device may fail too
-                log.debug("camera %s: close failed: %s", self.name, exc)
+        with self._backend_lock:
+            if self._opened:
+                self._opened = False
+                try:
+                    self.backend.close()
+                except Exception as exc:  # closing a broken device may fail too
+                    log.debug("camera %s: close failed: %s", self.name, exc)
 
     def _fail(self, exc: BaseException) -> None:
         if not self._failing:
@@ -206,7 +217,8 @@ class CameraSource:
 
     def _read_and_prepare(self) -> tuple[np.ndarray, np.ndarray]:
         """In a worker thread: the resize of a full-HD frame takes tens of ms."""
-        raw = self.backend.read()
+        with self._backend_lock:
+            raw = self.backend.read()
         return raw, prepare(raw, width=self.cfg.width, height=self.cfg.height, grayscale=self.cfg.grayscale)
 
     async def _capture(self) -> bool:
