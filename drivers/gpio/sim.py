@@ -113,6 +113,7 @@ class MachineSimPins:
         self.clock = clock
         self.backlog = 0
         self.pulses = 0  # pulses completed
+        self._last_part_count: int | None = None
         self._pulse_started: int | None = None
         self._idle_since = clock() - self.gap_ns
         for inp in (part_input, door_input):
@@ -132,10 +133,25 @@ class MachineSimPins:
         return cls(pin_factory=pin_factory, part_input=part, door_input=door, **kwargs)  # type: ignore[arg-type]
 
     def step(self, sim: object) -> None:
-        """Bring the pins up to date with ``sim`` (a MachineSim)."""
-        now = self.clock()
+        """Bring the pins up to date with ``sim`` (a MachineSim in this process)."""
         self.backlog += int(sim.part_events)  # type: ignore[attr-defined]
         sim.part_events = 0  # type: ignore[attr-defined]
+        self._drive(bool(sim.door_open), sim.values)  # type: ignore[attr-defined]
+
+    def step_values(self, values: dict[str, object]) -> None:
+        """Same as :meth:`step` from ``MachineSim.values()`` as another process
+        reports them (the simulator's control channel): new parts are the
+        increase of ``part_count`` since the last call (32-bit wrap handled)."""
+        count = int(values["part_count"])  # type: ignore[call-overload]
+        if self._last_part_count is not None:
+            delta = (count - self._last_part_count) & 0xFFFFFFFF
+            # A huge jump is the simulator restarting (counter reset), not parts.
+            self.backlog += delta if delta <= 10_000 else 0
+        self._last_part_count = count
+        self._drive(bool(values.get("door_open", False)), lambda: values)
+
+    def _drive(self, door_open: bool, values: Callable[[], dict[str, object]]) -> None:
+        now = self.clock()
         part = self.part_input
         if part is None:
             self.backlog = 0
@@ -151,11 +167,11 @@ class MachineSimPins:
             self.backlog -= 1
         door = self.door_input
         if door is not None:
-            drive(self.factory, door.pin, active=bool(sim.door_open), pull_up=door.pull_up)  # type: ignore[attr-defined]
+            drive(self.factory, door.pin, active=door_open, pull_up=door.pull_up)
         if self.adc is not None and self.adc_channels:
-            values = sim.values()  # type: ignore[attr-defined]
+            current = values()
             for channel, (name, volts_per_unit) in self.adc_channels.items():
-                self.adc.volts[channel] = float(values[name]) * volts_per_unit
+                self.adc.volts[channel] = float(current[name]) * volts_per_unit  # type: ignore[arg-type]
 
     async def run(self, sim: object, *, period_s: float = 0.01) -> None:
         """Step forever (cancel to stop). The caller advances ``sim``."""

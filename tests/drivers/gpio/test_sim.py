@@ -69,6 +69,25 @@ async def test_run_task_with_the_real_clock(factory, bus, recorder):
         task.cancel()
 
 
+async def test_values_from_a_simulator_in_another_process(factory, clock, bus):
+    """The simulator runs in its own process; its control channel reports values()."""
+    pins = MachineSimPins.from_config(CFG, pin_factory=factory, clock=clock)
+    async with GpioSource(CFG, bus, pin_factory=factory, clock=clock) as src:
+        reports = [{"part_count": 0xFFFFFFFE, "door_open": False},  # first report: a baseline
+                   {"part_count": 0xFFFFFFFF, "door_open": False},
+                   {"part_count": 1, "door_open": True},  # wrapped: two more parts
+                   {"part_count": 0, "door_open": True}]  # simulator restarted: no parts
+        for values in reports:
+            for _ in range(10):
+                pins.step_values(values)
+                clock.advance_ms(10)
+        for _ in range(20):
+            pins.step_values(reports[-1])
+            clock.advance_ms(10)
+        assert src.read("part_count") == 3
+        assert src.read("door_open") is True
+
+
 def test_pulse_shorter_than_debounce_is_refused(factory):
     with pytest.raises(ValueError, match="debounce"):
         MachineSimPins.from_config(CFG, pin_factory=factory, pulse_ms=5)
