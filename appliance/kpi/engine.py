@@ -120,6 +120,7 @@ class KpiEngine:
         self.offset: int | None = None
         self.state = "no_data"
         self.since = 0
+        self._left_no_data_at: int | None = None
         self.stop_obj: _Stop | None = None
         self._segs: list[_Segment] = []
         self._counts: list[tuple[int, dict[str, float]]] = []
@@ -205,6 +206,10 @@ class KpiEngine:
         self._watch_clock(s.utc_ns - s.mono_ns, s.utc_ns)
         self._advance(t)
         delta = 0.0
+        # Parts that show up on the first sample after no-data were made while
+        # unobserved: they count in PQ/GQ but not in performance (their time is
+        # not in APT either).
+        catch_up = self.state == "no_data" or self._left_no_data_at == t
         if s.good and s.signal in self.trackers and s.value is not None and not isinstance(s.value, str):
             try:
                 value = float(s.value)
@@ -215,7 +220,7 @@ class KpiEngine:
                 if event == "reset":
                     self._box_event("counter_reset", {"signal": s.signal, "value": value}, s.utc_ns)
                 if delta:
-                    self._count(s.signal, delta, t)
+                    self._count(s.signal, delta, t, catch_up=catch_up)
         if s.signal == self.m.product_signal and s.good:
             self._product_code = s.value
         self.model.update(s, counter_delta=delta)
@@ -235,10 +240,10 @@ class KpiEngine:
             p = self._products_by_id.get(self._operator_product)
         return p.ideal_cycle_s if p else self.m.ideal_cycle_s
 
-    def _count(self, signal: str, d: float, t: int) -> None:
+    def _count(self, signal: str, d: float, t: int, *, catch_up: bool = False) -> None:
         m = self.m
         out: dict[str, float] = defaultdict(float)
-        pri = self._ideal_cycle_s()
+        pri = 0.0 if catch_up else self._ideal_cycle_s()
         if signal == m.counter_signal:
             out["pq"] += d
             out["ideal_s"] += d * pri
@@ -316,6 +321,8 @@ class KpiEngine:
         old = self.state
         if new == old:
             return
+        if old == "no_data":
+            self._left_no_data_at = t
         if old in STOPPED and new not in STOPPED and self.stop_obj is not None:
             self.stop_obj.end_mono = t
             self._closed.append(self.stop_obj)

@@ -17,7 +17,7 @@ T0 = utc_ns("2026-06-01T06:00")  # Monday, whole UTC hour
 def _engine(tmp_path, **machine):
     m = dict(state_signal="machine_state", state_codes=SIM_CODES, counter_signal="part_count",
              scrap_signal="scrap_count", product_signal="product_id", energy_signal="energy_kwh",
-             products=PRODUCTS, micro_stop_s=120)
+             products=PRODUCTS, micro_stop_s=120, flush_s=60)
     m.update(machine)
     cfg = box_config(tmp_path, **m)
     return KpiEngine(cfg, cfg.db_path, clock_synced=lambda: True)
