@@ -53,10 +53,12 @@ class ModbusSimServer:
         self._server: ModbusTcpServer | None = None
         self._watch: asyncio.Task[None] | None = None
         self._killed = False
+        self._lock = asyncio.Lock()  # start/stop from the test verbs and the fault watcher never overlap
 
     # ----- lifecycle and test verbs
     async def __aenter__(self) -> ModbusSimServer:
-        await self._listen()
+        async with self._lock:
+            await self._listen()
         self._watch = asyncio.create_task(self._watch_fault(), name="modbus-simserver-fault")
         return self
 
@@ -65,7 +67,8 @@ class ModbusSimServer:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
-        await self._close()
+        async with self._lock:
+            await self._close()
 
     @property
     def listening(self) -> bool:
@@ -73,14 +76,16 @@ class ModbusSimServer:
 
     async def kill(self) -> None:
         """Drop every connection and stop listening (a PLC switched off)."""
-        self._killed = True
-        await self._close()
+        async with self._lock:
+            self._killed = True
+            await self._close()
 
     async def restart(self) -> None:
         """Listen again after ``kill`` (a PLC switched back on)."""
-        self._killed = False
-        if self._server is None and self.sim.plc_connected:
-            await self._listen()
+        async with self._lock:
+            self._killed = False
+            if self._server is None and self.sim.plc_connected:
+                await self._listen()
 
     async def _listen(self) -> None:
         nbits = 16
@@ -106,10 +111,14 @@ class ModbusSimServer:
 
     async def _watch_fault(self) -> None:
         while True:
-            if not self.sim.plc_connected and self._server is not None:
-                await self._close()
-            elif self.sim.plc_connected and self._server is None and not self._killed:
-                await self._listen()
+            try:
+                async with self._lock:
+                    if not self.sim.plc_connected and self._server is not None:
+                        await self._close()
+                    elif self.sim.plc_connected and self._server is None and not self._killed:
+                        await self._listen()
+            except (OSError, RuntimeError) as exc:  # port still taken: try again on the next tick
+                log.warning("modbus sim server cannot listen on %s:%s: %s", self.host, self.port, exc)
             await asyncio.sleep(0.05)
 
     # ----- the datastore
@@ -144,7 +153,9 @@ class ModbusSimServer:
                       registers: list[int], set_values: list[int] | list[bool] | None) -> ExcCodes | None:
         self.requests += 1
         if not self.sim.plc_connected:
-            await self._close()
+            if not self._lock.locked():
+                async with self._lock:
+                    await self._close()
             return ExcCodes.GATEWAY_NO_RESPONSE
         table = _WRITE_FC.get(function_code) if set_values is not None else _READ_FC.get(function_code)
         if set_values is not None:

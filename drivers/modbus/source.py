@@ -114,6 +114,18 @@ class _Link:
             self.close()
             where = self.cfg.serial_port if self.is_serial else f"{self.cfg.host}:{self.cfg.port}"
             raise _NoAnswer(f"cannot connect to {where}")
+        if not self.is_serial and self._connected_to_itself():
+            # TCP simultaneous open: with no listener on a local port in the
+            # ephemeral range the kernel may pick that port as our source port.
+            # Holding the connection would keep the server from binding again.
+            self.close()
+            raise _NoAnswer("no listener (connected to itself)")
+
+    def _connected_to_itself(self) -> bool:
+        transport = getattr(getattr(self.client, "ctx", None), "transport", None)
+        if transport is None:
+            return False
+        return transport.get_extra_info("sockname") == transport.get_extra_info("peername")
 
     def close(self) -> None:
         if self.client is not None:

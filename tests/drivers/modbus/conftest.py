@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
 import socket
 import subprocess
@@ -18,9 +19,19 @@ from appliance.samples import Sample
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below Linux's ephemeral range (32768-60999): a client that
+    connects to a port in that range while nobody listens can be handed the
+    same port as its source and connect to itself, and then the restarted
+    server cannot bind."""
+    for _ in range(200):
+        candidate = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return candidate
+    raise RuntimeError("no free port in 20000-32000")
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:

@@ -68,7 +68,11 @@ def make_device(port: int, signals: list[dict], **kw: object) -> ModbusDevice:
 
 async def check_types(collector: Collector, port: int, signals: list[dict], expect: dict[str, object]) -> None:
     async with ModbusSource(make_device(port, signals), collector.bus) as src:
-        await wait_until(lambda: set(expect) <= set(collector.bus.latest()), 10, "every signal")
+        def all_good() -> bool:
+            latest = collector.bus.latest()
+            return all(n in latest and latest[n].good for n in expect)
+
+        await wait_until(all_good, 10, "every signal, good")
         assert src.health.available and src.health.state == "ok"
     latest = collector.bus.latest()
     for name, value in expect.items():
@@ -112,7 +116,7 @@ async def test_pymodbus_encoder_agrees_on_big_endian(collector: Collector, port:
                hr, [SimData(0, values=0, datatype=DataType.REGISTERS)])
     async with pymodbus_server(port, simdata):
         async with ModbusSource(make_device(port, signals, max_gap=4), collector.bus):
-            await wait_until(lambda: set(values) <= set(collector.bus.latest()), 10, "values")
+            await wait_until(lambda: all(collector.last(k) and collector.last(k).good for k in values), 10, "values")
     assert {k: collector.bus.latest()[k].value for k in values} == values
 
 
