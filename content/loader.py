@@ -46,6 +46,10 @@ from content.schema import (
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "packs"
 
+# libyaml when present (it is in the PyYAML wheels): ~20x faster than the pure
+# Python parser, which matters on a Pi that reads ~200 files at UI start.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Inline links in Markdown bodies: [text](step:mb-prod-01), [text](card:card-x)
 LINK_RE = re.compile(r"\]\((step|card|statement|advice):([a-z0-9-]+)\)")
 FILE_RE = re.compile(r"^(?P<id>[a-z0-9-]+)\.(?P<lang>[a-z]{2})\.md$")
@@ -282,7 +286,7 @@ def _read_item_file(path: Path, item_id: str, file_model: type[BaseModel], probl
         problems.append(Problem(path, "(file)", "no front matter: start the file with a line '---', the YAML fields, and a line '---'"))
         return None
     try:
-        front = yaml.safe_load(split[0])
+        front = yaml.load(split[0], Loader=_YamlLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         problems.append(Problem(path, "(front matter)", f"not valid YAML: {exc}".replace("\n", " ")))
         return None

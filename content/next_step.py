@@ -138,6 +138,12 @@ def _fact_done(step: Any, facts: Mapping[str, Any]) -> bool:
         return facts.get("guard_mode") in ("shadow", "armed")
     if fact == "guard_armed":
         return facts.get("guard_mode") == "armed"
+    if fact == "downtime_reasons_entered":
+        # Reasons entered once do not make the habit: too much unexplained
+        # downtime means the step is not done yet.
+        n, share = facts.get(fact), facts.get("unexplained_downtime_share")
+        unexplained = isinstance(share, int | float) and share > UNEXPLAINED_DOWNTIME_LIMIT
+        return isinstance(n, int) and n > 0 and not unexplained
     if fact == "alerts_labelled":
         n = facts.get("alerts_labelled")
         return isinstance(n, int) and n >= LABELS_BEFORE_ARMING
