@@ -20,6 +20,7 @@ What is checked (issue 6):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from content.loader import LINK_RE, SHIPPED_DIR, Item, Pack, Problem, pack_dirs, read_pack
@@ -178,7 +179,7 @@ def _assessment_complete(pack: Pack, known: dict[str, dict[str, Item]]) -> list[
     return problems
 
 
-def check_packs(paths: list[str | Path] | None = None) -> dict[Path, list[Problem]]:
+def check_packs(paths: Sequence[str | Path] | None = None) -> dict[Path, list[Problem]]:
     """Check several packs (default: every shipped pack)."""
     dirs = [Path(p) for p in paths] if paths else pack_dirs(SHIPPED_DIR)
     return {d: check_pack(d) for d in dirs}
