@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.toml
 
-.PHONY: run test bench lint venv clean image models help
+.PHONY: run test bench lint venv clean image docs help
 
 help:
 	@echo "make run    - set up and start the demo (simulator + core + ui), prints the URL"
@@ -41,3 +41,6 @@ image:
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+docs: $(STAMP)
+	$(PY) -m appliance.cli config-reference --update README.md

@@ -83,8 +83,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_config_reference(args: argparse.Namespace) -> int:
-    from .config_doc import reference_markdown
+    from .config_doc import reference_markdown, update_readme
 
+    if args.update:
+        print("README updated" if update_readme(args.update) else "README already current")
+        return 0
     print(reference_markdown())
     return 0
 
@@ -122,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("check-config", "Validate a config file: list every problem with its key path, or print a summary.", cmd_check_config)
     sp.add_argument("config_file")
 
-    add("config-reference", "Print the config reference (every key, type, default, bounds) as Markdown.", cmd_config_reference)
+    sp = add("config-reference", "Print the config reference (every key, type, default, bounds) as Markdown.", cmd_config_reference)
+    sp.add_argument("--update", metavar="README", help="rewrite the generated block in this README instead")
 
     for name, help_, module in [
         ("export", "Export KPIs as CSV (also Dutch Excel) or JSON for a period and granularity.", "appliance.kpi.export"),

@@ -102,3 +102,16 @@ def reference_markdown() -> str:
         lines.append(f"| `{path}` | {tp} | {default} | {bounds} | {desc.replace('|', '/')} |")
     lines += ["", END]
     return "\n".join(lines)
+
+
+def update_readme(path: str) -> bool:
+    """Rewrite the generated block in README.md; True when it changed."""
+    from pathlib import Path
+
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    new = text[:start] + reference_markdown() + text[end:]
+    if new != text:
+        p.write_text(new, encoding="utf-8")
+    return new != text

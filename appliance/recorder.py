@@ -26,6 +26,16 @@ from .storage import connect, open_db, signal_ids
 log = logging.getLogger(__name__)
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+_NUMERIC = frozenset({float, int, bool})
+
+
+def _as_float(v: object) -> float:
+    if v is None:
+        return math.nan
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
 
 
 class Recorder:
@@ -43,7 +53,9 @@ class Recorder:
         self.retention_every_s = retention_every_s
         self.max_db_mb = max_db_mb
         self._ids: dict[str, int] = {}
-        self._pending_rows: list[tuple] = []
+        self._pending_chunks: list[tuple] = []
+        self._pending_n = 0
+        self._pending_texts: list[tuple] = []
         self._pending_blocks: list[tuple] = []
         self._retry_samples: list[Sample] = []
         self._limit_changed = False
@@ -74,9 +86,9 @@ class Recorder:
         if self._conn is not None:
             try:
                 self._flush(self.queue.drain())
-                if self._pending_rows or self._retry_samples:
+                if self._pending_n or self._retry_samples:
                     log.error("recorder: %d samples could not be written at shutdown",
-                              len(self._pending_rows) + len(self._retry_samples))
+                              self._pending_n + len(self._retry_samples))
             finally:
                 self._conn.close()
                 self._conn = None
@@ -107,7 +119,7 @@ class Recorder:
     def health(self) -> dict:
         state = "failing" if self._failing else ("ok" if self.alive else "stopped")
         return {"name": "recorder", "state": state, "written": self.written, "dropped": self.dropped + self.queue.dropped,
-                "pending": len(self._pending_rows) + len(self._pending_blocks) + len(self.queue),
+                "pending": self._pending_n + len(self._pending_texts) + len(self.queue),
                 "last_good_utc_ns": self.last_write_utc_ns, "last_error": self.last_error}
 
     # ----- work ----------------------------------------------------------------
@@ -142,33 +154,52 @@ class Recorder:
         return sid
 
     def _to_rows(self, samples: list[Sample]) -> None:
-        """Turn samples into pending rows. A new signal that cannot be
-        registered (disk full) leaves it and the rest for the next batch."""
-        rows = self._pending_rows
-        blocks = self._pending_blocks
-        sid_of = self._signal_id
-        for i, s in enumerate(samples):
+        """Group samples per signal into pending chunk rows. A new signal that
+        cannot be registered (disk full) stays queued for the next batch."""
+        groups: dict[str, list[Sample]] = {}
+        other: list[Sample] = []
+        fast = _NUMERIC
+        for s in samples:  # the hot loop: keep it to a type check and an append
+            if s.block is None and s.value.__class__ in fast:
+                try:
+                    groups[s.signal].append(s)
+                except KeyError:
+                    groups[s.signal] = [s]
+            else:
+                other.append(s)
+        for s in other:
             try:
-                sid = sid_of(s.signal)
+                sid = self._signal_id(s.signal)
             except sqlite3.Error as exc:
                 self._fail(exc)
-                self._retry_samples = samples[i:]
-                return
-            v = s.value
+                self._retry_samples.append(s)
+                continue
             if s.block is not None:
                 arr = np.asarray(s.block)
-                if arr.ndim == 1:  # vibration-like block; frames are kept only with alerts
-                    blocks.append((sid, s.utc_ns, s.seq, None, arr.astype("<f4").tobytes(), int(s.quality)))
+                if arr.ndim == 1:  # vibration-like block; camera frames are kept only with alerts
+                    self._pending_blocks.append(
+                        (sid, s.utc_ns, s.seq, None, arr.astype("<f4").tobytes(), int(s.quality)))
+            v = s.value
             if isinstance(v, str):
-                rows.append((sid, s.utc_ns, None, v, int(s.quality)))
-            elif v is None:
-                rows.append((sid, s.utc_ns, None, None, int(s.quality)))
-            else:
-                fv = float(v)
-                if math.isfinite(fv):
-                    rows.append((sid, s.utc_ns, fv, None, int(s.quality)))
-                else:  # NaN/inf are not values; keep the reading as bad quality
-                    rows.append((sid, s.utc_ns, None, None, int(Quality.BAD)))
+                self._pending_texts.append((sid, s.utc_ns, v, int(s.quality)))
+            elif s.block is None or v is not None:
+                groups.setdefault(s.signal, []).append(s)
+        for name, group in groups.items():
+            try:
+                sid = self._signal_id(name)
+            except sqlite3.Error as exc:
+                self._fail(exc)
+                self._retry_samples.extend(group)
+                continue
+            n = len(group)
+            stamps = np.fromiter([s.utc_ns for s in group], "<i8", n)
+            values = np.fromiter([_as_float(s.value) for s in group], "<f8", n)
+            quality = np.fromiter([s.quality for s in group], "u1", n)
+            # NaN/inf are not values: keep the reading, as bad quality.
+            quality[~np.isfinite(values) & (quality == Quality.GOOD)] = Quality.BAD
+            self._pending_chunks.append((sid, int(stamps.min()), int(stamps.max()), n,
+                                         stamps.tobytes(), values.tobytes(), quality.tobytes()))
+            self._pending_n += n
 
     def _flush(self, samples: list[Sample]) -> None:
         assert self._conn is not None
@@ -176,15 +207,19 @@ class Recorder:
             self._apply_size_limit()
         samples, self._retry_samples = self._retry_samples + samples, []
         self._to_rows(samples)
-        if not self._pending_rows and not self._pending_blocks:
+        if not (self._pending_chunks or self._pending_blocks or self._pending_texts):
             self.progress_mono = time.monotonic()
             return
-        n = len(self._pending_rows)
+        n = self._pending_n + len(self._pending_texts)
         try:
             with self._conn:
                 self._conn.executemany(
-                    "INSERT INTO samples(signal_id, ts, value, text, quality) VALUES (?, ?, ?, ?, ?)",
-                    self._pending_rows)
+                    "INSERT INTO sample_chunks(signal_id, ts_first, ts_last, n, ts, value, quality) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending_chunks)
+                if self._pending_texts:
+                    self._conn.executemany(
+                        "INSERT INTO text_samples(signal_id, ts, text, quality) VALUES (?, ?, ?, ?)",
+                        self._pending_texts)
                 if self._pending_blocks:
                     self._conn.executemany(
                         "INSERT INTO blocks(signal_id, ts, seq, rate_hz, data, quality) VALUES (?, ?, ?, ?, ?, ?)",
@@ -194,14 +229,16 @@ class Recorder:
             self._bound_pending()
             return
         self.written += n
-        self._pending_rows = []
+        self._pending_chunks = []
+        self._pending_texts = []
         self._pending_blocks = []
+        self._pending_n = 0
         self.last_write_utc_ns = time.time_ns()
         self.progress_mono = time.monotonic()
         if self._failing:
             self._failing = False
             self.last_error = None
-            log.info("recorder: writing samples again (%d rows caught up)", n)
+            log.info("recorder: writing samples again (%d samples caught up)", n)
 
     def _fail(self, exc: Exception) -> None:
         self.last_error = str(exc)
@@ -211,25 +248,31 @@ class Recorder:
                       "Free disk space on the data partition.", exc, self.max_pending)
 
     def _bound_pending(self) -> None:
-        over = len(self._pending_rows) - self.max_pending
-        if over > 0:  # oldest go first; the guard and KPIs never depend on them
-            del self._pending_rows[:over]
+        """While writes fail, keep at most ``max_pending`` samples; the oldest go
+        first (the guard and KPIs never depend on them)."""
+        while self._pending_n > self.max_pending and self._pending_chunks:
+            dropped = self._pending_chunks.pop(0)
+            self._pending_n -= dropped[3]
+            self.dropped += dropped[3]
+        over = len(self._pending_blocks) - self.max_pending // 100
+        if over > 0:
+            del self._pending_blocks[:over]
             self.dropped += over
-        over_b = len(self._pending_blocks) - self.max_pending // 100
-        if over_b > 0:
-            del self._pending_blocks[:over_b]
-            self.dropped += over_b
+        over = len(self._pending_texts) - self.max_pending // 100
+        if over > 0:
+            del self._pending_texts[:over]
+            self.dropped += over
 
     def prune(self, now_ns: int | None = None) -> int:
-        """Delete raw samples and blocks older than the retention period; returns rows deleted."""
+        """Delete raw sample chunks and blocks older than the retention period; returns rows (chunks) deleted."""
         assert self._conn is not None
         cutoff = (now_ns or time.time_ns()) - self.retention_days * NS_PER_DAY
         total = 0
-        for table in ("samples", "blocks"):
-            while True:  # small chunks keep each write lock short
+        for table, ts in (("sample_chunks", "ts_last"), ("text_samples", "ts"), ("blocks", "ts")):
+            while True:  # small deletes keep each write lock short
                 with self._conn:
                     cur = self._conn.execute(
-                        f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE ts < ? LIMIT 20000)",
+                        f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {ts} < ? LIMIT 20000)",
                         [cutoff])
                 total += cur.rowcount
                 if cur.rowcount < 20000:

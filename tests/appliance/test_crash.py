@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from appliance.storage import count_samples
 from tests.conftest import PY, ROOT
 
 
@@ -29,7 +30,7 @@ def test_kill_9_twenty_times_keeps_the_database_intact(tmp_path: Path, cli_env: 
         proc.wait()
         with sqlite3.connect(db) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-            rows = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+            rows = count_samples(conn)
         # Everything reported as committed (this run and before) is there.
         assert rows >= committed_total + reported, f"round {round_}: lost committed samples"
         committed_total = rows

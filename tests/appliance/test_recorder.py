@@ -14,7 +14,7 @@ import pytest
 from appliance.bus import Bus
 from appliance.recorder import NS_PER_DAY, Recorder
 from appliance.samples import Quality, Sample
-from appliance.storage import open_db
+from appliance.storage import open_db, read_samples
 
 
 def wait_for(cond, timeout_s: float = 10.0) -> None:
@@ -38,9 +38,12 @@ def test_samples_are_written_in_batches(tmp_path: Path) -> None:
             bus.publish(Sample("spindle_speed", float(i)))
         bus.publish(Sample("product", "flens_a"))
         wait_for(lambda: rec.written >= 1001)
-    got = rows(db, "SELECT s.name, count(*), max(value) FROM samples JOIN signals s ON s.id = signal_id GROUP BY s.name ORDER BY s.name")
-    assert got == [("product", 1, None), ("spindle_speed", 1000, 999.0)]
-    assert rows(db, "SELECT text FROM samples WHERE text IS NOT NULL") == [("flens_a",)]
+    with sqlite3.connect(db) as conn:
+        ts, values, quality = read_samples(conn, "spindle_speed", 0, time.time_ns() + 1)
+    assert values.tolist() == [float(i) for i in range(1000)]  # in order, none lost
+    assert (quality == Quality.GOOD).all() and (ts > 0).all()
+    assert rows(db, "SELECT sum(n) FROM sample_chunks")[0][0] == 1000
+    assert rows(db, "SELECT text FROM text_samples") == [("flens_a",)]
 
 
 def test_nan_and_inf_are_kept_as_bad_quality(tmp_path: Path) -> None:
@@ -51,8 +54,10 @@ def test_nan_and_inf_are_kept_as_bad_quality(tmp_path: Path) -> None:
         bus.publish(Sample("temperature", math.inf))
         bus.publish(Sample("temperature", 21.5))
         wait_for(lambda: rec.written >= 3)
-    assert rows(db, "SELECT value, quality FROM samples ORDER BY rowid") == [
-        (None, Quality.BAD), (None, Quality.BAD), (21.5, Quality.GOOD)]
+    with sqlite3.connect(db) as conn:
+        _, values, quality = read_samples(conn, "temperature", 0, time.time_ns() + 1)
+    assert np.isnan(values[0]) and np.isinf(values[1]) and values[2] == 21.5
+    assert quality.tolist() == [Quality.BAD, Quality.BAD, Quality.GOOD]
 
 
 def test_vibration_blocks_round_trip(tmp_path: Path) -> None:
@@ -73,6 +78,7 @@ def test_retention_deletes_old_raw_samples_only(tmp_path: Path) -> None:
     now = time.time_ns()
     with Recorder(db_path, bus.subscribe_queue("rec"), batch_interval_s=0.05, retention_days=14) as rec:
         bus.publish(Sample("x", 1.0, utc_ns=now - 15 * NS_PER_DAY))
+        wait_for(lambda: rec.written >= 1)  # one batch (chunk) each
         bus.publish(Sample("x", 2.0, utc_ns=now - 13 * NS_PER_DAY))
         wait_for(lambda: rec.written >= 2)
         db = open_db(db_path)
@@ -80,7 +86,8 @@ def test_retention_deletes_old_raw_samples_only(tmp_path: Path) -> None:
             db.execute("INSERT INTO audit(ts, role, action) VALUES (?, 'admin', 'old entry')", [now - 400 * NS_PER_DAY])
         deleted = rec.prune(now)
     assert deleted == 1
-    assert rows(db_path, "SELECT value FROM samples") == [(2.0,)]
+    with sqlite3.connect(db_path) as conn:
+        assert read_samples(conn, "x", 0, now)[1].tolist() == [2.0]
     assert rows(db_path, "SELECT action FROM audit") == [("old entry",)]
 
 
@@ -109,6 +116,7 @@ def test_full_disk_logs_once_keeps_samples_and_resumes(tmp_path: Path, caplog: p
         wait_for(lambda: rec.health()["state"] == "ok" and rec.written >= 40001)
     finally:
         rec.stop()
-    (n, lo, hi), = rows(db_path, "SELECT count(*), min(value), max(value) FROM samples")
-    assert (n, lo, hi) == (40001, 0.0, 40000.0)  # nothing lost
+    with sqlite3.connect(db_path) as conn:
+        values = read_samples(conn, "x", 0, time.time_ns() + 1)[1]
+    assert sorted(values.tolist()) == [float(i) for i in range(40001)]  # nothing lost, nothing doubled
     assert rows(db_path, "PRAGMA integrity_check") == [("ok",)]
