@@ -298,14 +298,18 @@ class Guard:
     ``loaded_models`` (binding name -> model object with ``manifest``,
     ``version`` and ``score``) bypasses it, for the bench and for tests.
     ``alert_sink``: an :class:`appliance.alerts.AlertSink` (``submit`` never blocks).
+    ``trip_listener(last_trip)`` is called in the tripping thread after the
+    outputs fired (the bench waits on it; it must not block).
     """
 
     def __init__(self, config: GuardConfig, *, registry: Any = None, outputs: Sequence[Any] = (),
                  alert_sink: Any = None, db_path: str | Path,
                  loaded_models: Mapping[str, Any] | None = None,
                  shadow_models: Mapping[str, Any] | None = None,
-                 gpio_factory: Any = None) -> None:
+                 gpio_factory: Any = None,
+                 trip_listener: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.cfg = config
+        self._trip_listener = trip_listener
         self.db_path = Path(db_path)
         self._registry = registry
         self._alerts = alert_sink
@@ -769,6 +773,12 @@ class Guard:
             "decision_ms": (decided - sample_ns) / 1e6,
             "outputs": [{"name": r.name, "kind": r.kind, "ok": r.ok,
                          "latency_ms": (r.done_mono_ns - sample_ns) / 1e6, "error": r.error} for r in results]}
+        if self._trip_listener is not None:
+            # After the outputs fired: a listener (bench, live view) never delays a stop.
+            try:
+                self._trip_listener(self._last_trip)
+            except Exception:
+                log.exception("guard: trip listener failed")
         what = f"model {model} ({cause})" if cause_kind == "model" else f"rule {cause}"
         if mode == "armed":
             self._alert(kind="guard.trip", severity="critical", dedupe_key=f"guard.trip.{cause}",
