@@ -45,7 +45,7 @@ async def health_data(r: Req) -> dict[str, Any]:
     out: dict[str, Any] = {"ui": {"state": "ok", "since_utc_ns": r.state.started_ns}}
     try:
         status = await r.state.link.request("status")
-    except CoreDown as exc:
+    except (CoreDown, ValueError) as exc:
         out["core"] = {"state": "unavailable", "detail": str(exc)}
         out["parts"] = []
         return out
@@ -104,6 +104,8 @@ async def guard_status(r: Req) -> dict[str, Any]:
     try:
         st = await r.state.link.request("guard.status")
     except CoreDown as exc:
+        return {"available": False, "detail": str(exc)}
+    except (ValueError, PermissionError) as exc:  # e.g. the core runs without a guard
         return {"available": False, "detail": str(exc)}
     st = dict(st.get("status", st)) if isinstance(st, dict) else {}
     st.pop("ok", None)

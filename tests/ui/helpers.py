@@ -1,0 +1,184 @@
+"""Shared helpers of the UI tests: free ports, configs, real processes, seeded data."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "configs" / "demo.toml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], Any], *, timeout_s: float = 20.0, what: str = "condition", every_s: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = cond()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+            last_exc = exc
+        time.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+def demo_config_text(*, data_dir: Path, modbus_port: int, ui_port: int) -> str:
+    """configs/demo.toml with this test's ports and data directory."""
+    text = DEMO.read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^data_dir = .*$', f'data_dir = "{data_dir}"', text)
+    text = re.sub(r'(?m)^port = 5020\b.*$', f"port = {modbus_port}", text)
+    text = re.sub(r'(?m)^port = 8080\b.*$', f"port = {ui_port}", text)
+    # Round-the-clock planned time: the tests run at any hour and weekday.
+    text = re.sub(r'(?ms)^\[\[machine\.shifts\]\].*?(?=^\[|\Z)', "", text)
+    return text
+
+
+def seed_stops(config: Any, db_path: Path, *, minutes: int = 40, now_ns: int | None = None) -> None:
+    """Drive the real KPI engine over a past timeline so the DB holds finished
+    stops that need a reason: run 10 min, stop 4 min, run 10 min, stop 3 min, run."""
+    from appliance.kpi.engine import KpiEngine
+    from appliance.samples import Sample
+
+    now_ns = now_ns or time.time_ns()
+    t0_utc = now_ns - minutes * 60 * 10**9
+    clock = {"mono": 10**12, "utc": t0_utc}
+    eng = KpiEngine(config, db_path, clock=lambda: (clock["mono"], clock["utc"]), clock_synced=lambda: True)
+    stops = [(10 * 60, 14 * 60), (24 * 60, 27 * 60)]
+    parts = 0
+    for sec in range(0, minutes * 60 - 30, 3):
+        running = not any(a <= sec < b for a, b in stops)
+        mono, utc = 10**12 + sec * 10**9, t0_utc + sec * 10**9
+        clock.update(mono=mono, utc=utc)
+        batch = [Sample("running", running, mono_ns=mono, utc_ns=utc)]
+        if running and sec % 12 < 3:
+            parts += 1
+        batch += [Sample("part_count", parts, mono_ns=mono, utc_ns=utc),
+                  Sample("good_count", parts, mono_ns=mono, utc_ns=utc),
+                  Sample("scrap_count", 0, mono_ns=mono, utc_ns=utc),
+                  Sample("energy_kwh", 1000.0 + sec / 3600, mono_ns=mono, utc_ns=utc)]
+        eng.process(batch)
+        if sec % 120 == 0:
+            eng.tick(mono, utc)  # writes when due; every 2 min keeps seeding fast
+    eng.flush(force=True)
+    eng.conn.close()
+
+
+class Proc:
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log = log
+        self.fh = log.open("wb")
+        self.p = subprocess.Popen(argv, cwd=REPO, stdout=self.fh, stderr=subprocess.STDOUT,
+                                  env={**os.environ, **(env or {})})
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(8)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+        self.fh.close()
+
+    def tail(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+
+class Stack:
+    """Simulator + core + ui as real processes through the CLI."""
+
+    def __init__(self, tmp: Path, *, seed: Callable[[Any, Path], None] | None = None) -> None:
+        self.tmp = tmp
+        self.data = tmp / "data"
+        self.modbus_port, self.control_port, self.ui_port = free_port(), free_port(), free_port()
+        self.config_path = tmp / "box.toml"
+        self.config_path.write_text(demo_config_text(data_dir=self.data, modbus_port=self.modbus_port,
+                                                     ui_port=self.ui_port), encoding="utf-8")
+        self.url = f"http://127.0.0.1:{self.ui_port}"
+        self.procs: dict[str, Proc] = {}
+        self.seed = seed
+
+    def config(self) -> Any:
+        from appliance.config import load_config
+
+        return load_config(self.config_path)
+
+    def start(self) -> Stack:
+        py = sys.executable
+        self.data.mkdir(parents=True, exist_ok=True)
+        if self.seed is not None:
+            from appliance.storage import open_db
+
+            cfg = self.config()
+            open_db(cfg.db_path).conn.close()
+            self.seed(cfg, cfg.db_path)
+        self.procs["sim"] = Proc("sim", [py, "-m", "appliance.cli", "simulate", "--modbus-port", str(self.modbus_port),
+                                         "--opcua-port", "0", "--control-port", str(self.control_port)],
+                                 self.tmp / "sim.log")
+        self.procs["core"] = Proc("core", [py, "-m", "appliance.cli", "core", "--config", str(self.config_path)],
+                                  self.tmp / "core.log")
+        self.procs["ui"] = Proc("ui", [py, "-m", "appliance.cli", "ui", "--config", str(self.config_path)],
+                                self.tmp / "ui.log")
+        try:
+            wait_for(lambda: self.get_json("/api/v1/health")["core"]["state"] == "ok", timeout_s=120,
+                     what="ui and core up")
+        except AssertionError:
+            self.stop()
+            raise AssertionError("stack did not start:\n" + "\n".join(f"--- {n}\n{p.tail()}" for n, p in self.procs.items())) from None
+        return self
+
+    def stop(self) -> None:
+        for name in ("ui", "core", "sim"):
+            if name in self.procs:
+                self.procs[name].stop()
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def sim(self, **msg: Any) -> dict[str, Any]:
+        """One JSON-lines request to the simulator's control port."""
+        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
+            s.sendall((json.dumps(msg) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        return json.loads(buf) if buf else {}
+
+    def ipc(self, op: str, **args: Any) -> dict[str, Any]:
+        from appliance.ipc import request_sync
+
+        return request_sync(self.data / "core.sock", op, **args)
+
+
+@contextlib.contextmanager
+def running_stack(tmp: Path, **kw: Any) -> Iterator[Stack]:
+    st = Stack(tmp, **kw).start()
+    try:
+        yield st
+    finally:
+        st.stop()
