@@ -133,8 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("content", "Check content packs (blueprint steps, skills cards, assessment).", "content.cli"),
         ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", "drivers.opcua.browse"),
         ("model", "Model tools: list, validate, install, activate, roll back.", "models.cli"),
+        ("provision", "First boot: install the company config and secrets the hub put on the boot partition.", "appliance.provision:main_provision"),
+        ("wipe", "After a loan: delete all company data, config and secrets (needs --yes).", "appliance.provision:main_wipe"),
     ]:
-        sp = add(name, help_, _delegate(module))
+        module, _, func = module.partition(":")
+        sp = add(name, help_, _delegate(module, func or "main"))
         sp.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the subcommand (try --help)")
     return p
 
