@@ -190,11 +190,15 @@ class GuardWriter:
         """Wait until everything queued so far is written (tests, shutdown)."""
         return self._idle.wait(timeout)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then end the thread."""
         if self._thread is None:
             return
         self._q.put(None)
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("guard: the trip writer did not finish within %.0f s; %d record(s) not stored",
+                      timeout, self._pending)
         self._thread = None
 
     @property
@@ -205,82 +209,88 @@ class GuardWriter:
         from appliance.storage import open_db
 
         db = open_db(self.db_path)
-        last_trip_id: int | None = None
+        stop = False
         try:
-            while True:
-                record = self._q.get()
-                if record is None:
-                    return
-                while True:
+            while not stop:
+                batch = [self._q.get()]
+                # Everything queued meanwhile goes into the same transaction (a burst of
+                # trips and resets costs one commit, not one per record).
+                while len(batch) < 1000:
                     try:
-                        last_trip_id = _write(db, record, last_trip_id)
+                        batch.append(self._q.get_nowait())
+                    except queue.Empty:
+                        break
+                if None in batch:
+                    stop = True
+                    batch = [r for r in batch if r is not None]
+                while batch:
+                    try:
+                        with db.conn:
+                            for record in batch:
+                                _write(db, record)
                         break
                     except Exception as exc:  # sqlite3.OperationalError: locked, disk full
                         if not self._failing:
-                            log.error("guard: could not store a %s (%s); keeping it and retrying",
-                                      type(record).__name__, exc)
+                            log.error("guard: could not store %d record(s) (%s); keeping them and retrying",
+                                      len(batch), exc)
                             self._failing = True
                         time.sleep(0.5)
                 if self._failing:
                     log.info("guard: storing trips works again")
                     self._failing = False
-                self._written += 1
+                self._written += len(batch)
                 with self._lock:
-                    self._pending -= 1
+                    self._pending -= len(batch)
                     if self._pending == 0:
                         self._idle.set()
         finally:
             db.conn.close()
 
 
-def _write(db: sqlite_utils.Database, record: Any, last_trip_id: int | None) -> int | None:
+def _write(db: sqlite_utils.Database, record: Any) -> None:
+    """One record, inside the caller's transaction."""
     conn = db.conn
     if isinstance(record, TripRecord):
-        with conn:
-            cur = conn.execute(
-                "INSERT INTO guard_trips(ts, mode, cause_kind, cause, signal, model, model_version, score, "
-                "threshold, sample_mono_ns, inference_done_mono_ns, decided_mono_ns, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [record.ts, record.mode, record.cause_kind, record.cause, record.signal, record.model,
-                 record.model_version, _finite(record.score), _finite(record.threshold), record.sample_mono_ns,
-                 record.inference_done_mono_ns, record.decided_mono_ns, record.detail])
-            trip_id = int(cur.lastrowid or 0)
-            conn.executemany(
-                "INSERT INTO guard_trip_outputs(trip_id, output, kind, done_mono_ns, latency_ns, ok, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(trip_id, o.name, o.kind, o.done_mono_ns, o.done_mono_ns - record.sample_mono_ns,
-                  int(o.ok), o.error) for o in record.outputs])
+        cur = conn.execute(
+            "INSERT INTO guard_trips(ts, mode, cause_kind, cause, signal, model, model_version, score, "
+            "threshold, sample_mono_ns, inference_done_mono_ns, decided_mono_ns, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [record.ts, record.mode, record.cause_kind, record.cause, record.signal, record.model,
+             record.model_version, _finite(record.score), _finite(record.threshold), record.sample_mono_ns,
+             record.inference_done_mono_ns, record.decided_mono_ns, record.detail])
+        trip_id = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO guard_trip_outputs(trip_id, output, kind, done_mono_ns, latency_ns, ok, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(trip_id, o.name, o.kind, o.done_mono_ns, o.done_mono_ns - record.sample_mono_ns,
+              int(o.ok), o.error) for o in record.outputs])
         record.trip_id = trip_id
-        return trip_id
+        return
     if isinstance(record, ResetRecord):
-        with conn:
-            conn.execute("UPDATE guard_trips SET reset_ts = ?, reset_role = ?, reset_source = ? "
-                         "WHERE mode = 'armed' AND reset_ts IS NULL", [record.ts, record.role, record.source])
-        return last_trip_id
+        conn.execute("UPDATE guard_trips SET reset_ts = ?, reset_role = ?, reset_source = ? "
+                     "WHERE mode = 'armed' AND reset_ts IS NULL", [record.ts, record.role, record.source])
+        return
     if isinstance(record, AuditRecord):
-        with conn:
-            conn.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                         [record.ts, record.role, record.action, record.target, record.detail])
-        return last_trip_id
+        conn.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                     [record.ts, record.role, record.action, record.target, record.detail])
+        return
     if isinstance(record, SettingRecord):
-        with conn:
-            conn.execute("INSERT INTO settings(key, value, updated_ts) VALUES (?, ?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ts=excluded.updated_ts",
-                         [record.key, record.value, time.time_ns()])
-        return last_trip_id
+        conn.execute("INSERT INTO settings(key, value, updated_ts) VALUES (?, ?, ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ts=excluded.updated_ts",
+                     [record.key, record.value, time.time_ns()])
+        return
     if isinstance(record, ShadowStatsRecord):
-        with conn:
-            conn.execute(
-                "INSERT INTO guard_shadow_stats(binding, model, active_version, shadow_version, windows, both_hit, "
-                "active_only, shadow_only, neither, active_trips, shadow_trips, mean_abs_diff, updated_ts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(binding, active_version, shadow_version) "
-                "DO UPDATE SET windows=excluded.windows, both_hit=excluded.both_hit, active_only=excluded.active_only, "
-                "shadow_only=excluded.shadow_only, neither=excluded.neither, active_trips=excluded.active_trips, "
-                "shadow_trips=excluded.shadow_trips, mean_abs_diff=excluded.mean_abs_diff, updated_ts=excluded.updated_ts",
-                [record.binding, record.model, record.active_version, record.shadow_version, record.windows,
-                 record.both_hit, record.active_only, record.shadow_only, record.neither, record.active_trips,
-                 record.shadow_trips, _finite(record.mean_abs_diff), time.time_ns()])
-        return last_trip_id
+        conn.execute(
+            "INSERT INTO guard_shadow_stats(binding, model, active_version, shadow_version, windows, both_hit, "
+            "active_only, shadow_only, neither, active_trips, shadow_trips, mean_abs_diff, updated_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(binding, active_version, shadow_version) "
+            "DO UPDATE SET windows=excluded.windows, both_hit=excluded.both_hit, active_only=excluded.active_only, "
+            "shadow_only=excluded.shadow_only, neither=excluded.neither, active_trips=excluded.active_trips, "
+            "shadow_trips=excluded.shadow_trips, mean_abs_diff=excluded.mean_abs_diff, updated_ts=excluded.updated_ts",
+            [record.binding, record.model, record.active_version, record.shadow_version, record.windows,
+             record.both_hit, record.active_only, record.shadow_only, record.neither, record.active_trips,
+             record.shadow_trips, _finite(record.mean_abs_diff), time.time_ns()])
+        return
     raise TypeError(f"guard writer got an unknown record {record!r}")
 
 
