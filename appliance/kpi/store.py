@@ -260,27 +260,6 @@ class KpiRow:
         self.no_data_share = div(self.nodata_s, self.pot_s)
         return self
 
-    def add_sched(self, r: dict[str, float]) -> None:
-        self.pot_s += sum(r[c] for c in ("run_s", "idle_s", "down_s", "pdown_s", "setup_s", "nodata_s"))
-        self.pdot_s += r["pdown_s"]
-        self.nodata_s += r["nodata_s"]
-        self.apt_s += r["run_s"]
-        self.setup_s += r["setup_s"]
-        self.down_s += r["down_s"]
-        self.idle_s += r["idle_s"]
-        self.micro_n += int(round(r["micro_n"]))
-        self.micro_s += r["micro_s"]
-        self.pq += r["pq"]
-        self.gq += r["gq"]
-        self.sq += r["sq"]
-        self.ideal_s += r["ideal_s"]
-        self.energy_kwh += r["energy_kwh"]
-
-    def add_unsched(self, r: dict[str, float]) -> None:
-        self.outside_shift_run_s += r["run_s"]
-        self.outside_shift_pq += r["pq"]
-        self.outside_shift_energy_kwh += r["energy_kwh"]
-
     def as_dict(self) -> dict[str, Any]:
         d = {name: getattr(self, name) for name in KPI_FIELDS}
         d.update(self.extra)
@@ -303,42 +282,50 @@ def _failures(conn: sqlite3.Connection, key: str, start_ns: int, end_ns: int) ->
     return {r[0]: (r[1], r[2] or 0.0) for r in conn.execute(sql, [start_ns, end_ns]).fetchall()}
 
 
+# One SQL row per period: planned sums of every column, then the outside-shift sums.
+_SCHED_SUMS = ", ".join(f"sum(CASE WHEN sched = 1 THEN {c} ELSE 0 END)" for c in COLS)
+_UNSCHED_SUMS = ", ".join(f"sum(CASE WHEN sched = 0 THEN {c} ELSE 0 END)" for c in ("run_s", "pq", "energy_kwh"))
+
+
+def _make_row(period: str, start: int, end: int, v: tuple[Any, ...], fails: tuple[int, float]) -> KpiRow:
+    run, idle, down, pdown, setup, nodata, micro_n, micro_s, pq, gq, sq, ideal, energy = v[:13]
+    return KpiRow(period, start, end, pot_s=run + idle + down + pdown + setup + nodata, pdot_s=pdown,
+                  nodata_s=nodata, apt_s=run, setup_s=setup, down_s=down, idle_s=idle, micro_n=int(round(micro_n)),
+                  micro_s=micro_s, pq=pq, gq=gq, sq=sq, ideal_s=ideal, energy_kwh=energy,
+                  failures=fails[0], failure_down_s=fails[1], outside_shift_run_s=v[13], outside_shift_pq=v[14],
+                  outside_shift_energy_kwh=v[15]).derive()
+
+
 def period_rows(db: Any, *, calendar: ShiftCalendar, start_ns: int, end_ns: int,
                 granularity: str = "hour") -> list[KpiRow]:
-    """KPI rows per hour (UTC hours), shift or local day in [start_ns, end_ns)."""
+    """KPI rows per hour (UTC hours, labelled in local time), shift or local day in [start_ns, end_ns)."""
+    import datetime as dt
+
     conn = raw_conn(db)
-    out: dict[Any, KpiRow] = {}
+    none = (0, 0.0)
     if granularity == "hour":
         start_ns -= start_ns % HOUR_NS
-        for r in _rows(conn, "SELECT * FROM kpi_hour WHERE ts >= ? AND ts < ? ORDER BY ts", [start_ns, end_ns]):
-            row = out.setdefault(r["ts"], KpiRow(_local_label(calendar, r["ts"]), r["ts"], r["ts"] + HOUR_NS))
-            (row.add_sched if r["sched"] else row.add_unsched)(r)
         fails = _failures(conn, f"start_ts - start_ts % {HOUR_NS}", start_ns, end_ns)
-    elif granularity == "day":
-        d0, d1 = calendar.day_key(start_ns), calendar.day_key(end_ns - 1)
-        for r in _rows(conn, "SELECT * FROM kpi_day WHERE day >= ? AND day <= ? ORDER BY day", [d0, d1]):
-            if r["day"] not in out:
-                import datetime as dt
-
-                b0, b1 = calendar.day_bounds(dt.date.fromisoformat(r["day"]))
-                out[r["day"]] = KpiRow(r["day"], b0, b1)
-            row = out[r["day"]]
-            (row.add_sched if r["sched"] else row.add_unsched)(r)
-        lo, hi = calendar.day_bounds(calendar.local_date(start_ns))[0], calendar.day_bounds(calendar.local_date(end_ns - 1))[1]
-        fails = _failures(conn, "day", lo, hi)
-    elif granularity == "shift":
-        for r in _rows(conn, "SELECT * FROM kpi_shift WHERE start_ts >= ? AND start_ts < ? ORDER BY start_ts",
-                       [start_ns, end_ns]):
-            row = out[r["shift_key"]] = KpiRow(r["shift_key"], r["start_ts"], r["end_ts"])
-            row.add_sched(r)
+        sql = f"SELECT ts, {_SCHED_SUMS}, {_UNSCHED_SUMS} FROM kpi_hour WHERE ts >= ? AND ts < ? GROUP BY ts ORDER BY ts"
+        return [_make_row(_local_label(calendar, r[0]), r[0], r[0] + HOUR_NS, r[1:], fails.get(r[0], none))
+                for r in conn.execute(sql, [start_ns, end_ns]).fetchall()]
+    if granularity == "day":
+        d0, d1 = calendar.local_date(start_ns), calendar.local_date(end_ns - 1)
+        fails = _failures(conn, "day", calendar.day_bounds(d0)[0], calendar.day_bounds(d1)[1])
+        sql = (f"SELECT day, {_SCHED_SUMS}, {_UNSCHED_SUMS} FROM kpi_day WHERE day >= ? AND day <= ? "
+               "GROUP BY day ORDER BY day")
+        out = []
+        for r in conn.execute(sql, [d0.isoformat(), d1.isoformat()]).fetchall():
+            b0, b1 = calendar.day_bounds(dt.date.fromisoformat(r[0]))
+            out.append(_make_row(r[0], b0, b1, r[1:], fails.get(r[0], none)))
+        return out
+    if granularity == "shift":
         fails = _failures(conn, "shift_key", start_ns - 86_400 * NS, end_ns + 86_400 * NS)
-    else:
-        raise ValueError(f"granularity {granularity!r}: use hour, shift or day")
-    for k, row in out.items():
-        n, s = fails.get(k, (0, 0.0))
-        row.failures, row.failure_down_s = n, s
-        row.derive()
-    return list(out.values())
+        sql = (f"SELECT shift_key, start_ts, end_ts, {', '.join(COLS)}, 0, 0, 0 FROM kpi_shift "
+               "WHERE start_ts >= ? AND start_ts < ? ORDER BY start_ts")
+        return [_make_row(r[0], r[1], r[2], r[3:], fails.get(r[0], none))
+                for r in conn.execute(sql, [start_ns, end_ns]).fetchall()]
+    raise ValueError(f"granularity {granularity!r}: use hour, shift or day")
 
 
 def _local_label(calendar: ShiftCalendar, ts: int) -> str:
@@ -361,8 +348,14 @@ def summarize(rows: list[KpiRow], *, period: str = "total") -> KpiRow:
 
 
 def kpi_total(db: Any, *, calendar: ShiftCalendar, start_ns: int, end_ns: int) -> KpiRow:
-    """One row for [start_ns, end_ns), from hour rows (start floored to the hour)."""
-    return summarize(period_rows(db, calendar=calendar, start_ns=start_ns, end_ns=end_ns, granularity="hour"))
+    """One row for [start_ns, end_ns), summed from hour rows (start floored to the hour)."""
+    conn = raw_conn(db)
+    start_ns -= start_ns % HOUR_NS
+    r = conn.execute(f"SELECT {_SCHED_SUMS}, {_UNSCHED_SUMS} FROM kpi_hour WHERE ts >= ? AND ts < ?",
+                     [start_ns, end_ns]).fetchone()
+    f = conn.execute("SELECT count(*), coalesce(sum(dur_s), 0) FROM kpi_stops WHERE start_ts >= ? AND start_ts < ? "
+                     "AND end_ts IS NOT NULL AND micro = 0 AND planned = 0 AND sched = 1", [start_ns, end_ns]).fetchone()
+    return _make_row("total", start_ns, end_ns, tuple(x or 0.0 for x in r), (f[0], f[1]))
 
 
 def oee_now(db: Any, *, calendar: ShiftCalendar, now_ns: int | None = None) -> dict[str, Any]:
