@@ -48,6 +48,7 @@ class Core:
         self.guard: Any = None
         self.kpi: Any = None
         self.alert_sink: Any = None
+        self.gpio_factory: Any = None
         self.ipc: IpcServer | None = None
         self.started_mono = time.monotonic()
         self.ready = asyncio.Event()
@@ -90,7 +91,10 @@ class Core:
             self._status("starting drivers")
             from drivers.base import build_sources
 
-            self.sources = build_sources(self.config, self.bus)
+            from .secrets import load_secrets
+
+            self.sources = build_sources(self.config, self.bus, gpio_factory=self.gpio_factory,
+                                         secrets=load_secrets())
             for source in self.sources:
                 await stack.enter_async_context(source)
 

@@ -1,21 +1,95 @@
-"""Wiring of the optional parts (alerts, KPI engine, guard) into the core.
+"""Wiring of the alert sink, KPI engine and guard into the core.
 
-Kept apart from ``daemon.py`` so each area's start/stop lives in one place.
+Kept apart from ``daemon.py`` so each area's start and stop live in one
+place. Each ``stack.callback`` runs at shutdown in reverse order: the guard
+stops (and de-energises a run-permit relay) before the KPI engine and the
+alert consumer, which drain what the guard handed them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .daemon import Core
 
 log = logging.getLogger(__name__)
 
+DISK_CHECK_S = 60.0
+
+
+def needs_pins(core: Core) -> bool:
+    cfg = core.config
+    return (cfg.sources.gpio is not None or cfg.guard.reset_pin is not None
+            or any(o.kind == "gpio" for o in cfg.guard.outputs))
+
 
 async def start_all(core: Core, stack: AsyncExitStack) -> None:
-    """Start every part whose package exists, in dependency order."""
-    # Filled in as the alerts, KPI and guard packages land.
-    return None
+    cfg = core.config
+    from .alerts import AlertConsumer, AlertSink, check_disk
+
+    sink = AlertSink()
+    core.alert_sink = sink
+    consumer = AlertConsumer(sink, core.db_path)
+    consumer.start()
+    stack.callback(consumer.stop)
+
+    from .kpi.engine import kpi_engine_for
+
+    kpi = kpi_engine_for(cfg, core.bus, alert_sink=sink)
+    kpi.start()
+    stack.callback(kpi.stop)
+    core.kpi = kpi
+    core.register_ipc("kpi.status", kpi.ipc_status)
+
+    if needs_pins(core):
+        from drivers.gpio import make_pin_factory
+
+        core.gpio_factory = make_pin_factory(cfg.sources.gpio.pin_factory if cfg.sources.gpio else "auto")
+
+    guard = await asyncio.to_thread(_build_guard, core, sink)
+    await asyncio.to_thread(guard.start)  # opens the stop outputs before the first sample
+    stack.callback(guard.stop)
+    core.bus.subscribe_fast(guard.on_sample)
+    core.guard = guard
+    core.watch_progress("guard", guard.progress)
+    from .guard import handlers
+
+    for op, handler in handlers(guard).items():
+        core.register_ipc(op, handler)
+
+    async def watch_disk() -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(check_disk, core.data_dir, sink=sink)
+            await asyncio.sleep(DISK_CHECK_S)
+
+    task = asyncio.create_task(watch_disk(), name="disk-check")
+    stack.push_async_callback(_cancel, task)
+
+
+def _build_guard(core: Core, sink: Any) -> Any:
+    from models.registry import ModelRegistry
+
+    from .guard import Guard, build_outputs
+    from .storage import open_db
+
+    cfg = core.config
+    db = open_db(core.db_path)
+    try:
+        registry = ModelRegistry(db, data_dir=cfg.box.data_dir)
+        outputs = build_outputs(cfg.guard, gpio_factory=core.gpio_factory, data_dir=cfg.box.data_dir)
+        return Guard(cfg.guard, registry=registry, outputs=outputs, alert_sink=sink, db_path=core.db_path,
+                     gpio_factory=core.gpio_factory)
+    finally:
+        db.conn.close()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

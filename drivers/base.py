@@ -53,10 +53,14 @@ class StopOutput(Protocol):
     def close(self) -> None: ...
 
 
-def build_sources(config: object, bus: Bus) -> list[Source]:
-    """One source per configured device, in config order."""
+def build_sources(config: object, bus: Bus, *, gpio_factory: object = None,
+                  secrets: dict[str, str] | None = None) -> list[Source]:
+    """One source per configured device, in config order. ``gpio_factory`` is
+    the pin factory the daemon shares between the GPIO source and the guard's
+    GPIO outputs."""
     sources: list[Source] = []
     cfg = config.sources  # type: ignore[attr-defined]
+    data_dir = config.box.data_dir  # type: ignore[attr-defined]
     if cfg.modbus:
         from drivers.modbus import ModbusSource
 
@@ -64,11 +68,12 @@ def build_sources(config: object, bus: Bus) -> list[Source]:
     if cfg.opcua:
         from drivers.opcua import OpcuaSource
 
-        sources += [OpcuaSource(srv, bus) for srv in cfg.opcua]
+        sources += [OpcuaSource(srv, bus, data_dir=data_dir, secrets=secrets or {},
+                                key_path=f"sources.opcua[{i}]") for i, srv in enumerate(cfg.opcua)]
     if cfg.gpio is not None:
         from drivers.gpio import GpioSource
 
-        sources.append(GpioSource(cfg.gpio, bus))
+        sources.append(GpioSource(cfg.gpio, bus, pin_factory=gpio_factory))  # type: ignore[arg-type]
     if cfg.camera:
         from drivers.camera import CameraSource
 

@@ -98,9 +98,16 @@ class BlockRing:
         """Append a block; returns samples accepted (0 = the block was refused and the window restarts)."""
         n = int(block.shape[0])
         if seq is not None:
-            if self.next_seq is not None and seq != self.next_seq:
-                # A lost or repeated block: the window would splice two moments
-                # together and the spectrum would show a step that is not there.
+            if self.next_seq is not None and seq < self.next_seq:
+                # Polled faster than the block fills (as it should be, so that no
+                # sample is lost): keep only the samples not seen yet.
+                fresh = seq + n - self.next_seq
+                if fresh <= 0:
+                    return 0
+                block, seq, n = block[n - fresh:], self.next_seq, fresh
+            elif self.next_seq is not None and seq != self.next_seq:
+                # A lost block: the window would splice two moments together
+                # and the spectrum would show a step that is not there.
                 self.gaps += 1
                 self.clear()
             self.next_seq = seq + n

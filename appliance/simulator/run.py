@@ -173,7 +173,12 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     if args.action == "run":
-        return asyncio.run(_serve(args))
+        try:
+            return asyncio.run(_serve(args))
+        except (OSError, RuntimeError) as exc:
+            print(f"werkvloer simulate: cannot start ({exc}). Is another simulator running? "
+                  "Stop it, or choose other ports with --modbus-port/--opcua-port/--control-port.")
+            return 1
     req: dict[str, Any] = {"op": args.action}
     if args.action == "inject":
         req.update(fault=args.arg, severity=args.severity)
