@@ -64,8 +64,8 @@ async def test_dead_unit_does_not_stall_the_live_one(rtu_unit1: tuple[str, objec
         assert {s.quality for s in collector.of("oven_count")} == {Quality.BAD}
         slave.set_values("hr", 0, [43])  # type: ignore[attr-defined]
         await collector.wait_value("press_count", lambda s: s.value == 43)
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and "oven" in errors[0].getMessage()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert sum("modbus oven" in m for m in errors) == 1  # once, however many probes
 
 
 async def test_unit_that_comes_back_is_polled_again(pty_pair: tuple[str, str], collector: Collector) -> None:
