@@ -242,22 +242,26 @@ class KpiRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def derive(self) -> KpiRow:
-        def div(a: float, b: float) -> float | None:
-            return a / b if b > 1e-9 else None
-
-        self.pbt_s = max(0.0, self.pot_s - self.pdot_s - self.nodata_s)
-        self.availability = div(self.apt_s, self.pbt_s)
-        self.performance = div(self.ideal_s, self.apt_s)
-        self.quality = div(self.gq, self.pq)
-        parts = (self.availability, self.performance, self.quality)
-        self.oee = parts[0] * parts[1] * parts[2] if None not in parts else (0.0 if self.pbt_s > 0 and self.apt_s == 0 else None)  # type: ignore[operator]
-        self.scrap_rate = div(self.sq, self.pq)
-        self.mtbf_s = div(self.apt_s, self.failures) if self.apt_s > 0 else None
-        self.mttr_s = div(self.failure_down_s, self.failures)
-        self.energy_per_good_kwh = div(self.energy_kwh, self.gq)
-        self.parts_per_hour = div(self.pq * 3600, self.pbt_s)
-        self.good_per_hour = div(self.gq * 3600, self.pbt_s)
-        self.no_data_share = div(self.nodata_s, self.pot_s)
+        """Fill the ratios from the time elements and counts (ISO 22400-2; see the README)."""
+        pbt = self.pot_s - self.pdot_s - self.nodata_s
+        self.pbt_s = pbt = pbt if pbt > 0 else 0.0
+        apt, pq, gq = self.apt_s, self.pq, self.gq
+        a = apt / pbt if pbt > 1e-9 else None
+        p = self.ideal_s / apt if apt > 1e-9 else None
+        q = gq / pq if pq > 1e-9 else None
+        self.availability, self.performance, self.quality = a, p, q
+        if a is not None and p is not None and q is not None:
+            self.oee = a * p * q
+        elif pbt > 0 and apt == 0:
+            self.oee = 0.0  # planned, but nothing ran
+        self.scrap_rate = self.sq / pq if pq > 1e-9 else None
+        n = self.failures
+        self.mtbf_s = apt / n if n and apt > 0 else None
+        self.mttr_s = self.failure_down_s / n if n else None
+        self.energy_per_good_kwh = self.energy_kwh / gq if gq > 1e-9 else None
+        self.parts_per_hour = pq * 3600 / pbt if pbt > 1e-9 else None
+        self.good_per_hour = gq * 3600 / pbt if pbt > 1e-9 else None
+        self.no_data_share = self.nodata_s / self.pot_s if self.pot_s > 1e-9 else None
         return self
 
     def as_dict(self) -> dict[str, Any]:
