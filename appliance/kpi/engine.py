@@ -31,6 +31,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,6 +137,8 @@ class KpiEngine:
         self._snapshot: dict[str, Any] = {"state": "no_data"}
         self._oee: dict[str, Any] = {}
         self._oee_at = 0
+        self._last_write_utc: int | None = None
+        self._progress = time.monotonic()
         self._thread: threading.Thread | None = None
         self._stop_ev = threading.Event()
         self._read_product_setting()
@@ -168,6 +171,7 @@ class KpiEngine:
     def _run(self) -> None:
         assert self.queue is not None
         while not self._stop_ev.is_set():
+            self._progress = time.monotonic()
             samples = self.queue.drain(timeout=0.5)
             try:
                 if samples:
@@ -375,6 +379,7 @@ class KpiEngine:
             log.info("KPI engine writes to the database again")
             self._db_failed = False
         self._last_flush = self.t
+        self._last_write_utc = self.t + self.offset
         self._after_flush()
 
     def _insert_stop(self, c: sqlite3.Connection, st: _Stop, inserted: list[_Stop]) -> None:
@@ -536,6 +541,18 @@ class KpiEngine:
         out["oee_today"] = oee.get("today")
         out["oee_shift"] = oee.get("shift")
         return out
+
+    def health(self) -> dict[str, Any]:
+        """For the core's ``status`` op: is the engine alive and writing?"""
+        alive = self._thread is not None and self._thread.is_alive()
+        return {"name": "kpi", "state": "running" if alive else "stopped", "available": alive and not self._db_failed,
+                "last_good_utc_ns": self._last_write_utc, "machine_state": self.state,
+                "samples": self.samples_seen, "queue_dropped": self.queue.dropped if self.queue else 0,
+                "clock_jumps": self.clock_jumps, "clock_trusted": self._clock_synced()}
+
+    def progress(self) -> float:
+        """Monotonic time (s) of the engine thread's last loop, for the core's watchdog."""
+        return self._progress
 
     def ipc_status(self, _args: dict[str, Any] | None = None) -> dict[str, Any]:
         """Handler for the IPC op ``kpi.status`` (and the ``state`` part of ``live``)."""

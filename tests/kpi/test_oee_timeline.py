@@ -128,6 +128,8 @@ def test_engine_thread_consumes_a_bus_queue(tmp_path):
         while eng.status().get("samples", 0) < 122 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert eng.status()["state"] == "down"
+        h = eng.health()
+        assert h["available"] and h["samples"] == 122 and h["queue_dropped"] == 0
     finally:
         eng.stop()
     tot = kpi_total(eng.conn, calendar=eng.calendar, start_ns=T0, end_ns=T0 + 3600 * NS)
