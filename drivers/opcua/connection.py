@@ -57,7 +57,9 @@ def check_security(endpoint: Endpoint, *, key_path: str) -> None:
 
 async def connect(endpoint: Endpoint) -> Client:
     """A connected client (session activated). Raises DeviceUnavailable with a hint."""
-    client = Client(endpoint.url, timeout=endpoint.timeout_s)
+    # asyncua probes ServerStatus every watchdog interval, with that interval as
+    # the probe's timeout; a busy PLC may take longer than asyncua's 1 s default.
+    client = Client(endpoint.url, timeout=endpoint.timeout_s, watchdog_intervall=endpoint.timeout_s)
     client.session_timeout = int(endpoint.session_timeout_s * 1000)
     client.name = client.description = "Werkvloer"
     if endpoint.username is not None:

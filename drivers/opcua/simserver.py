@@ -283,10 +283,6 @@ class OpcuaSimServer:
             self._vib_seq = seq
             values["vibration_seq"] = first
             values["vibration_block"] = block
-        if self.extra_items:
-            now_s = time.time()
-            for i in range(self.extra_items):
-                values[f"load_{i}"] = now_s
         for key, value in values.items():
             if good and self._last.get(key, _MISSING) == value and key != "vibration_block":
                 continue
@@ -297,6 +293,19 @@ class OpcuaSimServer:
             dv = ua.DataValue(ua.Variant(value if good else None, vtype if good else ua.VariantType.Null),
                               StatusCode=status, SourceTimestamp=stamp, ServerTimestamp=stamp)
             await server.write_attribute_value(self._nodes[key], dv)
+        if self.extra_items:
+            await self._update_load_items(server, status, good)
+
+    async def _update_load_items(self, server: Server, status: ua.StatusCode, good: bool) -> None:
+        # Each item's value is the UTC time (s) at which it is written, equal to
+        # its SourceTimestamp: the benchmark measures source -> box delay from it.
+        for i in range(self.extra_items):
+            now_ns = time.time_ns()
+            stamp = datetime.fromtimestamp(now_ns / 1e9, UTC)
+            dv = ua.DataValue(ua.Variant(now_ns / 1e9 if good else None,
+                                         ua.VariantType.Double if good else ua.VariantType.Null),
+                              StatusCode=status, SourceTimestamp=stamp, ServerTimestamp=stamp)
+            await server.write_attribute_value(self._nodes[f"load_{i}"], dv)
 
 
 _MISSING = object()
