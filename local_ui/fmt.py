@@ -40,6 +40,12 @@ ALERT_STATES = {
 }
 SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Information")}
 LABEL_NAMES = {"true": N_("True alarm"), "false": N_("False alarm"), "unsure": N_("Unsure")}
+KPI_LABELS = {
+    "oee": N_("OEE"), "availability": N_("Availability"), "performance": N_("Performance"),
+    "quality": N_("Quality"), "good_per_hour": N_("Good parts per hour"), "parts_per_hour": N_("Parts per hour"),
+    "scrap_rate": N_("Scrap rate"), "mtbf_s": N_("Mean time between failures"),
+    "mttr_s": N_("Mean time to repair"), "energy_per_good_kwh": N_("Energy per good part"),
+}
 NAV_ITEMS = [
     ("/", N_("Home"), "view"),
     ("/stops", N_("Stops"), "stops"),

@@ -177,24 +177,34 @@ def models_list(db):  # type: ignore[no-untyped-def]
     raise NotAvailable("model registry")
 
 
-def baseline_report(db, config):  # type: ignore[no-untyped-def]
-    """Baseline vs pilot report from the KPI area when it provides one; else None."""
-    for mod_name, fn in (("appliance.kpi.report", "baseline_vs_pilot"), ("appliance.kpi.compare", "compare")):
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError:
-            continue
-        func = getattr(mod, fn, None)
-        if func is not None:
-            return func(db, config=config)
-    raise NotAvailable("baseline vs pilot report")
+def baseline_report(db, config, lang="nl"):  # type: ignore[no-untyped-def]
+    """Baseline vs pilot (bootstrap interval over days) and the ROI estimate, or None
+    when no period is marked yet."""
+    from .fmt import KPI_LABELS
+    from .i18n import translations
+
+    baseline = need("appliance.kpi.baseline", "baseline vs pilot report")
+    periods = kpi_store().get_periods(db)
+    if not periods.get("baseline") or not periods.get("pilot"):
+        return None
+    rep = baseline.baseline_report(db, calendar=calendar(config))
+    roi = baseline.roi_estimate(rep, db=db)
+    t = translations(lang)
+    kpis = [{"kpi": k.kpi, "label": t.gettext(KPI_LABELS.get(k.kpi, k.kpi)), "baseline": k.baseline,
+             "pilot": k.pilot, "change_pct": k.change_pct, "change_lo_pct": k.ci_low_pct,
+             "change_hi_pct": k.ci_high_pct, "significant": k.significant, "improved": k.improved,
+             "ratio": k.kpi in ("oee", "availability", "performance", "quality", "scrap_rate")}
+            for k in rep.kpis]
+    return {"kpis": kpis, "baseline_days": rep.baseline_days, "pilot_days": rep.pilot_days, "note": rep.note,
+            "roi": vars(roi)}
 
 
-def export_rows(rows, *, fmt: str) -> str:  # type: ignore[no-untyped-def]
-    """KPI rows as CSV / Dutch-Excel CSV / JSON through appliance.kpi.export."""
+def export_text(db, config, *, start_ns: int, end_ns: int, granularity: str, fmt: str) -> str:  # type: ignore[no-untyped-def]
+    """KPI rows as CSV / Dutch-Excel CSV / JSON through appliance.kpi.export (same rows as the API)."""
     export = need("appliance.kpi.export", "KPI export")
-    for name in ("render", "export_rows", "to_text"):
-        func = getattr(export, name, None)
-        if func is not None:
-            return func(rows, fmt=fmt)  # type: ignore[no-any-return]
-    raise NotAvailable("KPI export", "no render function in appliance.kpi.export")
+    if not _has_kpi_tables(db):
+        raise NotAvailable("KPIs", "no KPI data yet")
+    rows = export.export_rows(db, calendar=calendar(config), start_ns=start_ns, end_ns=end_ns, granularity=granularity)
+    if fmt == "json":
+        return export.to_json(rows, meta={"granularity": granularity, "start_ns": start_ns, "end_ns": end_ns})  # type: ignore[no-any-return]
+    return export.to_csv(rows, dutch=fmt == "csv-nl")  # type: ignore[no-any-return]

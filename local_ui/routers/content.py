@@ -9,9 +9,9 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from .. import services
-from ..i18n import N_
 from ..app import api_guard, page_guard
 from ..context import Req, ReqDep
+from ..i18n import N_
 
 router = APIRouter()
 

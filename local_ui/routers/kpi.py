@@ -109,12 +109,12 @@ def baseline_view(r: Req) -> dict[str, Any]:
         out["periods"] = {k: ({"start": day(v[0]), "end": day(v[1], end=True)} if v else None)
                           for k, v in periods.items()}
         out["roi_inputs"] = store.get_roi_inputs(r.db)
-        report = services.baseline_report(r.db, r.state.config)
+        report = services.baseline_report(r.db, r.state.config, r.lang)
         if report is not None:
             out["report"] = report
             out["chart"] = charts.interval(
-                [(k.get("label", k.get("kpi", "")), k.get("change_lo_pct"), k.get("change_pct"), k.get("change_hi_pct"))
-                 for k in report.get("kpis", [])], label=r._("Change pilot vs baseline, with uncertainty"))
+                [(k["label"], k["change_lo_pct"], k["change_pct"], k["change_hi_pct"]) for k in report["kpis"]],
+                label=r._("Change pilot vs baseline, with uncertainty"))
     except services.NotAvailable as exc:
         out["error"] = str(exc)
     return out
@@ -239,8 +239,7 @@ def api_export(format: Literal["csv", "csv-nl", "json"] = "csv", granularity: Gr
     tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz
     try:
         s, e = _range(granularity, start, end, tz)
-        data = rows(r, granularity, s, e)
-        text = services.export_rows(data, fmt=format)
+        text = services.export_text(r.db, r.state.config, start_ns=s, end_ns=e, granularity=granularity, fmt=format)
     except services.NotAvailable as exc:
         raise HTTPException(503, str(exc)) from exc
     except ValueError as exc:

@@ -55,7 +55,7 @@
       var b = ev.target.closest("button");
       if (!b || !active) return;
       var k = b.dataset.key;
-      if (k === "done") { kb.hidden = true; active.blur(); return; }
+      if (k === "done") { hide(); active.blur(); return; }
       if (k === "shift") { shift = !shift; kb.querySelectorAll("button[data-key]").forEach(function (x) {
         if (x.dataset.key.length === 1) x.textContent = shift ? x.dataset.key.toUpperCase() : x.dataset.key; }); return; }
       if (k === "space") { insert(active, " "); return; }
@@ -70,9 +70,13 @@
       if (!coarse && !document.body.classList.contains("kiosk")) return;
       if (!kb) build();
       active = el; kb.hidden = false;
+      // Room below the page so every button can scroll above the keyboard.
+      document.body.style.paddingBottom = kb.offsetHeight + "px";
+      el.scrollIntoView({block: "center"});
     });
   });
+  function hide() { if (kb) { kb.hidden = true; document.body.style.paddingBottom = ""; } }
   document.addEventListener("focusin", function (ev) {
-    if (kb && !ev.target.matches("[data-osk=text]")) kb.hidden = true;
+    if (kb && !ev.target.matches("[data-osk=text]")) hide();
   });
 })();

@@ -93,6 +93,9 @@ def test_maintenance_acknowledges_and_labels_an_alert(stack: Any, page_factory: 
     page.locator("#alert-ack").click()
     page.wait_for_selector(".banner-ok")
     page.locator("#comment").fill("deur stond open, geen lagerschade")
+    osk = page.locator(".osk button[data-key=done]")
+    if osk.is_visible():  # the on-screen keyboard of the touch display: close it with its ✓
+        osk.tap()
     page.locator("#label-false").click()
     page.wait_for_selector("#alert-label")
     a = AlertStore(db).get(aid)
@@ -113,7 +116,8 @@ def test_coordinator_downloads_csv_matching_the_api(stack: Any, page_factory: An
         pytest.skip("KPI export (appliance.kpi.export) is not installed yet")
     with page.expect_download() as dl:
         page.locator("#export-csv").click()
-    text = open(dl.value.path(), encoding="utf-8-sig").read()
+    with open(dl.value.path(), encoding="utf-8-sig") as fh:
+        text = fh.read()
     rows = list(csv.DictReader(io.StringIO(text)))
     api = page.request.get(stack.url + "/api/v1/kpi/periods?granularity=hour").json()
     assert rows and len(rows) == len(api)
