@@ -156,11 +156,10 @@ def test_roles_are_checked_on_every_change(app: Any, db: Any) -> None:
 def test_wrong_pins_lock_the_login_screen(app: Any) -> None:
     _setup_admin(app)
     c = _client(app)
-    for i in range(security.MAX_FAILURES):
+    for _ in range(security.MAX_FAILURES):
         page = c.get("/login")
         r = c.post("/login", data={"role": "admin", "pin": "0000", "csrf": _csrf(page.text), "next": "/"})
         assert r.status_code == 401
-    assert "30" not in r.text or True
     page = c.get("/login")
     r = c.post("/login", data={"role": "admin", "pin": "1234", "csrf": _csrf(page.text), "next": "/"})
     assert r.status_code == 401 and "Te vaak" in r.text
