@@ -20,6 +20,7 @@ thread-safe and never blocks on SQLite. ``AlertConsumer`` (a thread with
 
 from __future__ import annotations
 
+import builtins
 import collections
 import json
 import logging
@@ -306,7 +307,7 @@ class AlertStore:
     list_alerts = list
 
     def model_stats(self, *, since_ns: int | None = None, until_ns: int | None = None,
-                    source: str | None = None) -> list[dict[str, Any]]:
+                    source: str | None = None) -> builtins.list[dict[str, Any]]:
         """Per (source, kind) — for the guard: per model or rule — alerts per day and false-alarm share."""
         until_ns = until_ns or time.time_ns()
         sql = ("SELECT source, kind, count(*), sum(count), min(first_ts), "

@@ -17,7 +17,7 @@ from .config import MachineConfig, Reason, ReasonGroup
 def _g(code: str, nl: str, en: str, children: list[tuple[str, str, str]], *,
        planned: bool = False, setup: bool = False) -> ReasonGroup:
     return ReasonGroup(code=code, nl=nl, en=en, planned=planned, setup=setup,
-                       children=[Reason(code=c, nl=n, en=e) for c, n, e in children])
+                       children=[Reason(code=c, nl=n, en=e, planned=None) for c, n, e in children])
 
 
 DEFAULT_REASONS: list[ReasonGroup] = [

@@ -45,7 +45,7 @@ class StateModel:
 
     def __init__(self, machine: MachineConfig) -> None:
         self.m = machine
-        rule = machine.running_rule
+        rule: str = machine.running_rule
         if rule == "auto":
             rule = ("state_signal" if machine.state_signal else "running_signal" if machine.running_signal
                     else "speed" if machine.speed_signal else "counter" if machine.counter_signal else "none")
@@ -60,7 +60,7 @@ class StateModel:
             if not parts[rule]:
                 raise ValueError(f"machine.running_rule {rule!r} needs its signal configured")
             self.parts = [rule]
-        self.deciding = {parts[p] for p in self.parts if parts[p]}
+        self.deciding: set[str] = {v for p in self.parts if (v := parts[p])}
         if machine.state_signal:
             self.deciding.add(machine.state_signal)
         self.no_data_ns = int(machine.no_data_after_s * NS)

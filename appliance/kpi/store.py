@@ -520,7 +520,7 @@ def split_stop(db: Any, *, stop_id: int, at_ns: int, role: str) -> tuple[Stop, S
             "reason_role, reason_ts, comment, split_from) VALUES (?, ?, 0, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [at_ns, s["end_ts"], s["state"], s["sched"], s["day"], s["shift_key"], s["reason"], s["planned"],
              s["reason_role"], s["reason_ts"], s["comment"], stop_id])
-        new_id = cur.lastrowid
+        new_id = int(cur.lastrowid or 0)
         first = 0.0
         second = 0.0
         for iid, start, end, dur, state in conn.execute(

@@ -135,3 +135,32 @@ def test_engine_thread_consumes_a_bus_queue(tmp_path):
     tot = kpi_total(eng.conn, calendar=eng.calendar, start_ns=T0, end_ns=T0 + 3600 * NS)
     # running [0, 40) s, down [40, 60] s; 10 parts (counter 0 -> 10)
     assert tot.apt_s == pytest.approx(40) and tot.down_s == pytest.approx(20) and tot.pq == 10
+
+
+def test_operator_chooses_the_product(tmp_path):
+    from appliance.kpi.store import set_product
+    from appliance.storage import open_db
+
+    cfg = box_config(tmp_path, running_signal="running", counter_signal="part_count", products=PRODUCTS,
+                     ideal_cycle_s=30, flush_s=10)
+    eng = KpiEngine(cfg, cfg.db_path, clock_synced=lambda: True)
+    f = Feeder(eng, None, utc0=T0, step_s=1)
+    f.values = {"running": True, "part_count": 0}
+    f.emit()
+    for t in range(20, 101, 20):  # no product chosen yet: default PRI 30 s
+        f.run_until(t)
+        f.values["part_count"] += 1
+    ui = open_db(cfg.db_path)
+    set_product(ui, product_id="as_b", role="operator", known=[p.id for p in cfg.machine.products])
+    with pytest.raises(ValueError, match="unknown product"):
+        set_product(ui, product_id="kaas", role="operator", known=[p.id for p in cfg.machine.products])
+    for t in range(120, 201, 20):  # the engine reads the choice at its next write (within flush_s)
+        f.run_until(t)
+        f.values["part_count"] += 1
+    f.run_until(220)
+    eng.flush(force=True)
+    tot = kpi_total(eng.conn, calendar=eng.calendar, start_ns=T0, end_ns=T0 + 3600 * NS)
+    # counts seen at 21, 41, 61, 81, 101 s with PRI 30 s (the choice at 100 s is read at the write at 110 s);
+    # counts at 121 .. 201 s (5 parts) with PRI 18 s: ideal = 5 x 30 + 5 x 18 = 240 s over APT 220 s
+    assert tot.pq == 10 and tot.ideal_s == pytest.approx(240)
+    assert ui.execute("SELECT role, action, target FROM audit").fetchall() == [("operator", "kpi.set_product", "as_b")]
