@@ -1,5 +1,8 @@
 """``werkvloer opcua browse URL``: list a server's address space so a person can write the config.
 
+``werkvloer opcua certificate`` (same entry point) shows the box's client
+certificate and its thumbprints (``drivers.opcua.pki``).
+
 Prints the tree under the Objects folder (node id, data type, access) and a
 TOML snippet with one ``[[sources.opcua.signals]]`` per variable found.
 The standard ``Server`` object (ns=0) is skipped unless ``--all`` is given.
@@ -135,6 +138,13 @@ def toml_snippet(tree: BrowsedNode, *, url: str, server_name: str = "plc") -> st
 
 
 def main(argv: list[str]) -> int:
+    """``werkvloer opcua [browse] URL ...`` and ``werkvloer opcua certificate ...``."""
+    if argv[:1] == ["certificate"]:
+        from .pki import main as certificate_main
+
+        return certificate_main(argv[1:])
+    if argv[:1] == ["browse"]:
+        argv = argv[1:]
     p = argparse.ArgumentParser(prog="werkvloer opcua browse",
                                 description="List an OPC UA server's address space and print a config snippet.")
     p.add_argument("url", help="endpoint URL, e.g. opc.tcp://192.168.0.10:4840")
