@@ -34,11 +34,11 @@ def _t(x: float, y: float, text: str, *, anchor: str = "start", size: int = 14, 
 
 
 def hbars(items: Sequence[tuple[str, float | None, str]], *, label: str, fmt: callable = None,  # type: ignore[valid-type]
-          w: int = 320) -> Markup:
+          w: int = 380) -> Markup:
     """Horizontal 0..1 bars, e.g. availability / performance / quality."""
     row = 34
     h = row * len(items) + 4
-    lw = 120
+    lw = 150
     body = []
     for i, (name, value, colour) in enumerate(items):
         y = i * row + 4
