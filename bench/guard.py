@@ -285,6 +285,7 @@ def model_trips(outputs_cfg: list[dict[str, Any]], db_path: Path, *, trips: int,
                     else:
                         failures += 1
             guard.reset("admin", source="bench")
+        guard.flush(120)
     finally:
         guard.stop()
     out: dict[str, Any] = {kind: _stats(v) for kind, v in per_kind.items()}

@@ -89,6 +89,13 @@ def m001_trips(db: sqlite_utils.Database) -> None:
         )""")
 
 
+@migrations()
+def m002_open_trip_index(db: sqlite_utils.Database) -> None:
+    # Latched trips (armed, not reset): a reset updates them, the status reads them.
+    # Partial, so it stays tiny however many trips the table holds.
+    db.execute("CREATE INDEX guard_trips_latched ON guard_trips(id) WHERE mode = 'armed' AND reset_ts IS NULL")
+
+
 # ----- records handed from the guard to the writer ---------------------------------
 
 @dataclasses.dataclass(slots=True)
