@@ -70,19 +70,34 @@ async def connect(endpoint: Endpoint) -> Client:
         if endpoint.security_mode != "None":
             if endpoint.data_dir is None:
                 raise DeviceUnavailable("security needs a data directory for the client certificate")
-            cert = await asyncio.to_thread(ensure_client_certificate, endpoint.data_dir)
+            try:
+                cert = await asyncio.to_thread(ensure_client_certificate, endpoint.data_dir)
+            except OSError as exc:
+                raise _CertificateProblem(
+                    f"cannot create or read the client certificate in {endpoint.data_dir}/pki ({exc}); "
+                    "check that box.data_dir exists and is writable") from exc
             client.application_uri = cert.application_uri
             await asyncio.wait_for(client.set_security(
                 _POLICIES[endpoint.security_policy], str(cert.cert_path), str(cert.key_path),
                 mode=_MODES[endpoint.security_mode]), endpoint.timeout_s * 2)
         await asyncio.wait_for(client.connect(), endpoint.timeout_s * 2)
+    except asyncio.CancelledError:
+        # Stopped while connecting: do not leave asyncua's background tasks and a session behind.
+        await asyncio.shield(close_quietly(client, timeout_s=1.0))
+        raise
     except Exception as exc:  # the stack raises many kinds; all mean "not connected"
         await close_quietly(client, timeout_s=endpoint.timeout_s)
         raise DeviceUnavailable(_hint(endpoint, exc)) from exc
     return client
 
 
+class _CertificateProblem(Exception):
+    pass
+
+
 def _hint(endpoint: Endpoint, exc: BaseException) -> str:
+    if isinstance(exc, _CertificateProblem):
+        return str(exc)
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if "Untrusted" in text or "CertificateInvalid" in text or "SecurityChecksFailed" in text:
         return (f"OPC UA server {endpoint.url} rejected the box's certificate ({text}); trust it on the PLC "

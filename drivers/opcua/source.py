@@ -111,25 +111,30 @@ class OpcuaSource:
         while True:
             try:
                 client = await connect(self.endpoint)
-            except DeviceUnavailable as exc:
-                self._lost(str(exc))
+            except Exception as exc:  # DeviceUnavailable with a hint; anything else must not end the loop
+                self._lost(str(exc) if isinstance(exc, DeviceUnavailable) else f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.reconnect_max_s)
                 continue
             self.sessions_opened += 1
             self._client = client
+            was_up = False
             try:
                 reason = await self._run_session(client)
             except Exception as exc:  # any failure of the session means: rebuild it
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self._client = None
+                was_up = self._connected.is_set()
                 self._connected.clear()
                 # Shielded: leaving the `async with` must still close the session.
                 await asyncio.shield(close_quietly(client, timeout_s=self.cfg.timeout_s))
             self._lost(reason)
-            delay = self.cfg.reconnect_min_s  # the session worked: the first retry is quick
+            if was_up:  # the session worked: the first retry is quick
+                delay = self.cfg.reconnect_min_s
             await asyncio.sleep(delay)
+            if not was_up:  # failed while subscribing (e.g. server limits): back off further
+                delay = min(delay * 2, self.cfg.reconnect_max_s)
 
     async def _run_session(self, client: Client) -> str:
         """Subscribe and watch; returns why the session must be rebuilt."""

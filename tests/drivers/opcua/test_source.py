@@ -242,3 +242,14 @@ def test_value_conversion_rules():
     value, block, problem = _convert(plain, [3.0, -3.0, 3.0, -3.0])
     assert problem is None and value == pytest.approx(3.0) and block.dtype == np.float32
     assert _convert(plain, [1.0, math.nan])[2] is not None
+
+
+async def test_unusable_data_dir_is_reported_not_fatal(sim_peer, tmp_path):
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("a file where the data directory should be")
+    cfg = server_cfg(sim_peer.url, [sig("motor_current")], security_mode="Sign")
+    async with OpcuaSource(cfg, Bus(), data_dir=not_a_dir) as source:
+        await until(lambda: source.health.last_error, what="a certificate error")
+        assert "client certificate" in source.health.last_error and "data_dir" in source.health.last_error
+        await until(lambda: source.sessions_opened == 0 and source._task is not None and not source._task.done(),
+                    what="the supervisor keeps trying")
