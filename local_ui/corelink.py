@@ -124,7 +124,7 @@ class LiveHub:
                         self.core_up = True
                     out = dict(msg)
                     out["core"] = "up"
-                    out.setdefault("ui_ts", time.time_ns())
+                    out["ui_ts"] = time.time_ns()
                     self._publish(out)
                 raise CoreDown("core closed the live stream")
             except asyncio.CancelledError:

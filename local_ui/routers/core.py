@@ -99,8 +99,16 @@ async def live(r: Req = ReqDep) -> StreamingResponse:
 
 
 # ----- guard -------------------------------------------------------------------
+LIVE_FRESH_NS = 1_500_000_000
+
+
 async def guard_status(r: Req) -> dict[str, Any]:
-    """The guard's status from the core, or {"available": False}."""
+    """The guard's status from the core, or {"available": False}. Uses the
+    live stream's copy when it is fresh (saves an IPC round trip per page)."""
+    live = r.state.hub.latest
+    if live.get("core") == "up" and isinstance(live.get("guard"), dict) and \
+            time.time_ns() - int(live.get("ui_ts", 0)) < LIVE_FRESH_NS:
+        return {**live["guard"], "available": True}
     try:
         st = await r.state.link.request("guard.status")
     except CoreDown as exc:
