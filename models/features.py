@@ -148,6 +148,11 @@ def image_features(frame: np.ndarray, *, size: int) -> np.ndarray:
     return np.clip(np.rint(total / area), 0, 255).astype(np.uint8)
 
 
+def image_to_unit(img: np.ndarray) -> np.ndarray:
+    """uint8 image -> float32 in 0..1 (what the vision network sees before quantization)."""
+    return np.asarray(img, dtype=np.float32) / np.float32(255.0)
+
+
 # ----- one entry point -----------------------------------------------------
 
 def compute_features(pipeline: str, params: Mapping[str, float | int], window: Mapping[str, np.ndarray],

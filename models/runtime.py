@@ -176,7 +176,7 @@ class LoadedModel:
         """Features -> the float tensor the network sees (normalised / scaled to 0..1)."""
         if self._mean is not None:
             return features.normalise(feats, self._mean, self._std)
-        return np.asarray(feats, dtype=np.float32) * np.float32(1.0 / 255.0)
+        return features.image_to_unit(feats)
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         """Model input (float, see :meth:`model_input`) -> dequantized output, 1-D."""
