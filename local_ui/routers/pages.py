@@ -75,7 +75,10 @@ async def home_data(r: Req) -> dict[str, Any]:
         stop_ctx["current"] = {"duration": f.duration(current.get("duration_s")), "reason": current.get("reason_label")}
 
     gs = await guard_status(r)
-    guard = {"key": fmt.guard_key(gs), "cause": gs.get("cause") if gs.get("tripped") else None}
+    cause = gs.get("cause") if gs.get("tripped") else None
+    if isinstance(cause, dict):  # {kind, name, signal, ts} from the guard
+        cause = f"{cause.get('name') or cause.get('kind') or ''}" + (f" ({cause['signal']})" if cause.get("signal") else "")
+    guard = {"key": fmt.guard_key(gs), "cause": cause}
     guard["label"] = fmt.GUARD_LABELS[guard["key"]]
 
     step, err = attempt(services.next_step, db, cfg, r.lang, gs.get("mode"))

@@ -44,6 +44,13 @@
     tile.dataset.state = key;
   }
 
+  // The guard's cause: {kind: "rule"|"model", name, signal} -> "vastgelopen (motor_current)".
+  function causeText(c) {
+    if (!c) return "";
+    if (typeof c !== "object") return String(c);
+    return (c.name || c.kind || "") + (c.signal ? " (" + c.signal + ")" : "");
+  }
+
   function updateGuard(g) {
     var tile = document.getElementById("guard-tile");
     if (!tile || !g) return;
@@ -55,7 +62,7 @@
     var text = tile.getAttribute("data-label-" + key);
     if (mode && text) mode.textContent = text;
     var cause = document.getElementById("guard-cause");
-    if (cause) cause.textContent = g.tripped ? (g.cause || "") : "";
+    if (cause) cause.textContent = g.tripped ? causeText(g.cause) : "";
     var reset = document.getElementById("guard-reset-form");
     if (reset) reset.hidden = !g.tripped;
   }
