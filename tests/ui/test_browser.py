@@ -148,6 +148,8 @@ def test_admin_arms_guard_fault_trips_and_reset(stack: Any, page_factory: Any) -
         shown_at = time.time_ns()
         # The requirement: TRIPPED on screen within 1 s of the trip.
         assert (shown_at - tripped_at) / 1e9 < 1.0
+        cause = page.locator("#guard-cause").inner_text()
+        assert cause and "object" not in cause  # the rule's name, readable
         page.screenshot(path=str(SCREENSHOTS / "tripped-800x480.png"))
     finally:
         stack.sim(op="clear")
