@@ -1,5 +1,10 @@
 """Building a connected asyncua client the same way for the source, the stop
-output and ``opcua browse``: security mode, certificate, user and password."""
+output and ``opcua browse``: security mode, certificate, user and password.
+
+Timeouts use ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python
+3.11 ``wait_for`` can swallow a cancellation that arrives as the inner call
+completes (cpython gh-86296), and a poll loop then never stops.
+"""
 
 from __future__ import annotations
 
@@ -77,10 +82,12 @@ async def connect(endpoint: Endpoint) -> Client:
                     f"cannot create or read the client certificate in {endpoint.data_dir}/pki ({exc}); "
                     "check that box.data_dir exists and is writable") from exc
             client.application_uri = cert.application_uri
-            await asyncio.wait_for(client.set_security(
-                _POLICIES[endpoint.security_policy], str(cert.cert_path), str(cert.key_path),
-                mode=_MODES[endpoint.security_mode]), endpoint.timeout_s * 2)
-        await asyncio.wait_for(client.connect(), endpoint.timeout_s * 2)
+            async with asyncio.timeout(endpoint.timeout_s * 2):
+                await client.set_security(
+                    _POLICIES[endpoint.security_policy], str(cert.cert_path), str(cert.key_path),
+                    mode=_MODES[endpoint.security_mode])
+        async with asyncio.timeout(endpoint.timeout_s * 2):
+            await client.connect()
     except asyncio.CancelledError:
         # Stopped while connecting: do not leave asyncua's background tasks and a session behind.
         await asyncio.shield(close_quietly(client, timeout_s=1.0))
@@ -118,7 +125,8 @@ async def close_quietly(client: Client, *, timeout_s: float) -> None:
     is dropped anyway and the server expires the session itself.
     """
     try:
-        await asyncio.wait_for(client.disconnect(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await client.disconnect()
     except Exception:  # includes TimeoutError
         log.debug("closing OPC UA session to %s failed; dropping the socket", client.server_url.geturl(),
                   exc_info=True)

@@ -155,8 +155,8 @@ class OpcuaStopOutput:
                 client = await connect(self.endpoint)
                 try:
                     node = client.get_node(self._nodeid)
-                    self._vtype = await asyncio.wait_for(node.read_data_type_as_variant_type(),
-                                                         self.connect_timeout_s)
+                    async with asyncio.timeout(self.connect_timeout_s):
+                        self._vtype = await node.read_data_type_as_variant_type()
                 except Exception:
                     await close_quietly(client, timeout_s=1.0)
                     raise

@@ -22,7 +22,6 @@ and marks the client disconnected when the transport is gone or frozen.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -78,6 +77,7 @@ class OpcuaSource:
         # client handle (1-based index) -> signal; handles stay the same across reconnects
         self._by_handle: dict[int, OpcuaSignal] = {i + 1: s for i, s in enumerate(self._subscribed)}
         self._task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
         self._client: Client | None = None
         self._broken = False  # an ERROR was logged and no recovery yet
         self._warned: dict[str, str] = {}  # signal -> last logged problem (log once per change)
@@ -96,14 +96,20 @@ class OpcuaSource:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=2 * self.cfg.timeout_s + 1)
+            if not task.done():
+                log.error("OPC UA %s: reader did not stop within %.0f s", self.name, 2 * self.cfg.timeout_s + 1)
+        closing = self._closing
+        if closing is not None and not closing.done():
+            # The session's CloseSession may still be in flight (shielded from the cancel).
+            await asyncio.wait({closing}, timeout=self.cfg.timeout_s + 1)
         self.health.state = "stopped"
         self.health.available = False
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until a session with every subscription is up (tests, CLI)."""
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
 
     # ----- supervisor ----------------------------------------------------
     async def _supervise(self) -> None:
@@ -127,8 +133,9 @@ class OpcuaSource:
                 self._client = None
                 was_up = self._connected.is_set()
                 self._connected.clear()
-                # Shielded: leaving the `async with` must still close the session.
-                await asyncio.shield(close_quietly(client, timeout_s=self.cfg.timeout_s))
+                # Shielded: leaving the `async with` must still close the session (__aexit__ waits for it).
+                self._closing = asyncio.ensure_future(close_quietly(client, timeout_s=self.cfg.timeout_s))
+                await asyncio.shield(self._closing)
             self._lost(reason)
             if was_up:  # the session worked: the first retry is quick
                 delay = self.cfg.reconnect_min_s
@@ -152,9 +159,12 @@ class OpcuaSource:
         finally:
             for t in tasks:
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
+            if tasks:
+                # Bounded: a child that swallowed its cancellation must not keep the
+                # session (or the box's shutdown) hanging.
+                _done, pending = await asyncio.wait(tasks, timeout=self.cfg.timeout_s)
+                if pending:
+                    log.warning("OPC UA %s: %d task(s) did not stop when cancelled", self.name, len(pending))
 
     async def _watch(self, client: Client, sub: Subscription | None, tasks: list[asyncio.Task[Any]]) -> str:
         stall_s = self.stall_timeout_s or math.inf
@@ -245,8 +255,8 @@ class OpcuaSource:
         nodeids = [ua.NodeId.from_string(s.node_id) for s in self._polled]
         next_t = time.monotonic()
         while True:
-            values = await asyncio.wait_for(
-                client.uaclient.read_attributes(nodeids, ua.AttributeIds.Value), self.cfg.timeout_s)
+            async with asyncio.timeout(self.cfg.timeout_s):  # not wait_for: see connection.py
+                values = await client.uaclient.read_attributes(nodeids, ua.AttributeIds.Value)
             for sig, dv in zip(self._polled, values, strict=True):
                 self.bus.publish(self._to_sample(sig, dv))
             next_t += period

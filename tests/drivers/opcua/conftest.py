@@ -20,13 +20,18 @@ from typing import Any, TypeVar
 
 import pytest
 
-from appliance.simulator.machine import MachineSim
+from appliance.simulator.machine import MachineSim, MachineState, TimelineStep
 from drivers.opcua.simserver import OpcuaSimServer
 from tests.conftest import PY, ROOT, free_port
 
 T = TypeVar("T")
 
 USER, PASSWORD = "operator", "geheim"
+
+
+def running_sim(seed: int) -> MachineSim:
+    """A sim that keeps running (no random idle spells): energy and temperature keep changing."""
+    return MachineSim(seed=seed, timeline=[TimelineStep(at_s=0.0, state=MachineState.RUNNING)])
 
 
 class ServerThread:
@@ -76,7 +81,7 @@ class Peer:
 @pytest.fixture(scope="session")
 def sim_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
     thread = ServerThread()
-    sim = MachineSim(seed=3)
+    sim = running_sim(3)
     server = OpcuaSimServer(sim, port=free_port(), rate_hz=20, advance=True,
                             security=("None", "Sign", "SignAndEncrypt"),
                             pki_dir=tmp_path_factory.mktemp("sim-pki"), users={USER: PASSWORD})
@@ -92,7 +97,7 @@ def sim_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
 def restartable_peer() -> Iterator[Peer]:
     """A server of its own (the test stops and restarts it on the same port)."""
     thread = ServerThread()
-    sim = MachineSim(seed=5)
+    sim = running_sim(5)
     server = OpcuaSimServer(sim, port=free_port(), rate_hz=20, advance=True)
     thread.run(server.start())
     try:

@@ -45,6 +45,7 @@ def test_stop_output_writes_from_a_plain_thread_and_the_sim_stops(sim_peer):
         assert sim_peer.sim.stop_active is False
     finally:
         out.close()
+        sim_peer.call(lambda: sim_peer.sim.set_state("running"))  # the sim's timeline does not restart itself
     deadline = time.monotonic() + 10
     while sim_peer.server.session_count and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -50,21 +50,23 @@ class Collector:
 async def test_subscription_values_arrive(sim_peer):
     bus = Bus()
     got = Collector(bus)
-    cfg = server_cfg(sim_peer.url, [sig("spindle_speed"), sig("running"), sig("part_count"),
-                                    sig("machine_state")])
+    cfg = server_cfg(sim_peer.url, [sig("energy_kwh"), sig("running"), sig("part_count"),
+                                    sig("spindle_speed")])
     source = OpcuaSource(cfg, bus)
     assert isinstance(source, Source)
     async with source:
-        await until(lambda: len(got.of("spindle_speed", Quality.GOOD)) >= 5, what="spindle speed samples")
-        await until(lambda: got.of("running") and got.of("part_count"), what="initial values")
+        await until(lambda: len(got.of("energy_kwh", Quality.GOOD)) >= 5, what="energy samples")
+        await until(lambda: got.of("running") and got.of("part_count") and got.of("spindle_speed"),
+                    what="initial values")
         assert source.health.available and source.health.state == "ok"
         assert source.health.last_good_utc_ns is not None
-    speeds = got.of("spindle_speed")
-    assert all(isinstance(s.value, float) for s in speeds)
-    assert len({s.value for s in speeds}) > 1, "the simulated spindle ramps, so values change"
+    energy = got.of("energy_kwh")
+    assert all(isinstance(s.value, float) for s in energy)
+    assert len({s.value for s in energy}) >= 5, "the running cell's energy meter counts up"
+    assert got.of("running")[0].value is True
     assert isinstance(got.of("running")[0].value, bool)
     assert isinstance(got.of("part_count")[0].value, int)
-    monos = [s.mono_ns for s in speeds]
+    monos = [s.mono_ns for s in energy]
     assert monos == sorted(monos)
     assert source.health.state == "stopped" and not source.health.available
     await until(lambda: sim_peer.server.session_count == 0, what="session closed on exit")
@@ -171,16 +173,16 @@ async def test_reconnects_after_server_restart_on_same_port(restartable_peer, ca
     bus = Bus()
     got = Collector(bus)
     caplog.set_level(logging.INFO, logger="drivers.opcua.source")
-    cfg = server_cfg(peer.url, [sig("spindle_speed"), sig("part_count", mode="poll")], poll_interval_ms=100)
+    cfg = server_cfg(peer.url, [sig("energy_kwh"), sig("part_count", mode="poll")], poll_interval_ms=100)
     async with OpcuaSource(cfg, bus) as source:
-        await until(lambda: got.of("spindle_speed", Quality.GOOD) and got.of("part_count", Quality.GOOD),
+        await until(lambda: got.of("energy_kwh", Quality.GOOD) and got.of("part_count", Quality.GOOD),
                     what="values before the outage")
         peer.thread.run(peer.server.stop())
         await until(lambda: not source.health.available, what="loss detected")
-        await until(lambda: got.of("spindle_speed", Quality.STALE), what="signals marked stale")
+        await until(lambda: got.of("energy_kwh", Quality.STALE), what="signals marked stale")
         got.clear()
         peer.thread.run(peer.server.start())
-        await until(lambda: len(got.of("spindle_speed", Quality.GOOD)) >= 3, what="values after the restart")
+        await until(lambda: len(got.of("energy_kwh", Quality.GOOD)) >= 3, what="values after the restart")
         await until(lambda: got.of("part_count", Quality.GOOD), what="polled values after the restart")
         assert source.health.available and source.sessions_opened >= 2
     records = [r for r in caplog.records if r.name == "drivers.opcua.source"]
@@ -212,9 +214,11 @@ async def test_frozen_server_process_is_detected_and_recovered(server_process):
     proc, url = server_process
     bus = Bus()
     got = Collector(bus)
-    cfg = server_cfg(url, [sig("energy_kwh")], stall_intervals=5, stall_min_s=0.2, timeout_s=0.5)
+    # The vibration block changes on every server update, whatever the free-running sim does.
+    cfg = server_cfg(url, [{"name": "vibration", "node_id": "ns=2;s=Cell.Vibration.Block"}],
+                     stall_intervals=5, stall_min_s=0.2, timeout_s=0.5)
     async with OpcuaSource(cfg, bus) as source:
-        await until(lambda: got.of("energy_kwh", Quality.GOOD), what="values before the freeze")
+        await until(lambda: got.of("vibration", Quality.GOOD), what="values before the freeze")
         proc.send_signal(signal.SIGSTOP)
         try:
             await until(lambda: not source.health.available, what="frozen server detected")
@@ -222,7 +226,7 @@ async def test_frozen_server_process_is_detected_and_recovered(server_process):
         finally:
             proc.send_signal(signal.SIGCONT)
         got.clear()
-        await until(lambda: len(got.of("energy_kwh", Quality.GOOD)) >= 3, what="values after the thaw")
+        await until(lambda: len(got.of("vibration", Quality.GOOD)) >= 3, what="values after the thaw")
         assert source.health.available
 
 
