@@ -1,0 +1,95 @@
+"""The core against the real simulator processes: values flow, samples are
+recorded, a jam trips the guard (shadow: alert only; armed: the stop coil
+reaches the simulated PLC), and a reset releases it."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.ipc import request_sync, socket_path
+from appliance.simulator.run import control_request
+from appliance.storage import count_samples
+from tests.conftest import PY, ROOT, free_port
+
+
+def wait_for(cond: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = cond()
+            if value:
+                return value
+        except Exception as exc:  # the peer may still be starting
+            last_exc = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc})")
+
+
+@pytest.fixture
+def box(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[dict[str, Any]]:
+    modbus, opcua, control = free_port(), free_port(), free_port()
+    data = tmp_path / "data"
+    cfg = tmp_path / "box.toml"
+    cfg.write_text((ROOT / "configs" / "demo.toml").read_text()
+                   .replace("port = 5020", f"port = {modbus}")
+                   .replace('data_dir = "var/demo"', f'data_dir = "{data}"')
+                   .replace("batch_interval_s = 1.0", "batch_interval_s = 0.2"))
+    sim = subprocess.Popen([PY, "-m", "appliance.cli", "simulate", "--modbus-port", str(modbus),
+                            "--opcua-port", str(opcua), "--control-port", str(control), "--mean-run-s", "100000"],
+                           env=cli_env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    core = subprocess.Popen([PY, "-m", "appliance.cli", "core", "--config", str(cfg)], env=cli_env, cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        yield {"data": data, "control": control, "sock": socket_path(data), "core": core}
+    finally:
+        for p in (core, sim):
+            p.send_signal(signal.SIGTERM)
+        for p in (core, sim):
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_core_reads_records_and_stops_the_simulated_machine(box: dict[str, Any]) -> None:
+    sock, control = box["sock"], box["control"]
+
+    def status() -> dict[str, Any]:
+        return request_sync(sock, "status")
+
+    wait_for(lambda: any(p["kind"] == "modbus" and p["available"] for p in status()["parts"]), what="modbus source up")
+    live = wait_for(lambda: (v := request_sync(sock, "live"))["values"].get("spindle_speed", {}).get("v", 0) > 1000 and v,
+                    what="spindle running in live values")
+    assert live["values"]["spindle_speed"]["v"] > 1000 and live["guard"]["mode"] == "shadow"
+    with sqlite3.connect(box["data"] / "werkvloer.db") as conn:
+        wait_for(lambda: count_samples(conn) > 50, what="samples recorded")
+
+    # Shadow mode: a jam raises an alert but nothing latches and the coil stays off.
+    control_request("127.0.0.1", control, {"op": "inject", "fault": "jam"})
+    with sqlite3.connect(box["data"] / "werkvloer.db") as conn:
+        wait_for(lambda: conn.execute("SELECT count(*) FROM alerts WHERE source = 'guard'").fetchone()[0] > 0,
+                 what="guard alert stored")
+    assert request_sync(sock, "guard.status")["tripped"] is False
+    assert control_request("127.0.0.1", control, {"op": "values"})["stop_active"] is False
+
+    # The operator may not arm; maintenance may.
+    denied = request_sync(sock, "guard.set_mode", mode="armed", role="operator")
+    assert not denied["ok"] and denied.get("denied")
+    assert request_sync(sock, "guard.set_mode", mode="armed", role="maintenance")["ok"]
+    wait_for(lambda: request_sync(sock, "guard.status")["tripped"], what="armed trip")
+    wait_for(lambda: control_request("127.0.0.1", control, {"op": "values"})["stop_active"], what="stop coil set")
+
+    # Reset releases the coil once the fault is gone.
+    control_request("127.0.0.1", control, {"op": "clear"})
+    wait_for(lambda: request_sync(sock, "guard.reset", role="operator")["ok"]
+             and not request_sync(sock, "guard.status")["tripped"], what="reset")
+    wait_for(lambda: not control_request("127.0.0.1", control, {"op": "values"})["stop_active"], what="coil released")
