@@ -22,6 +22,7 @@ and marks the client disconnected when the transport is gone or frozen.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import os
@@ -58,7 +59,8 @@ class OpcuaSource:
     kind = "opcua"
 
     def __init__(self, server_cfg: OpcuaServer, bus: Bus, *, data_dir: str | os.PathLike[str] | None = None,
-                 secrets: Mapping[str, str] | None = None, key_path: str | None = None) -> None:
+                 secrets: Mapping[str, str] | None = None, key_path: str | None = None,
+                 record_publish_delays: bool = False) -> None:
         self.cfg = server_cfg
         self.bus = bus
         self.name = server_cfg.name
@@ -86,6 +88,9 @@ class OpcuaSource:
         self.stall_timeout_s: float | None = None  # of the current subscription
         self.revised_publishing_interval_ms: float | None = None
         self._connected = asyncio.Event()
+        # Diagnostics (bench): receive UTC - the server's PublishTime of the message, per sample.
+        self.publish_delays: collections.deque[int] | None = (
+            collections.deque(maxlen=1_000_000) if record_publish_delays else None)
 
     # ----- lifecycle -----------------------------------------------------
     async def __aenter__(self) -> OpcuaSource:
@@ -200,8 +205,8 @@ class OpcuaSource:
         params.PublishingEnabled = True
         params.Priority = 0
         # Iterator mode (no per-notification task); queue sized for bursts after a slow loop turn.
-        sub = Subscription(client.uaclient.session, params, None,
-                           queue_maxsize=max(10_000, 20 * len(self._subscribed)))
+        sub = _Subscription(client.uaclient.session, params, None,
+                            queue_maxsize=max(10_000, 20 * len(self._subscribed)))
         result = await sub.init()
         interval = float(result.RevisedPublishingInterval or cfg.publishing_interval_ms)
         revised_keepalive = int(result.RevisedMaxKeepAliveCount or keepalive)
@@ -239,7 +244,7 @@ class OpcuaSource:
         req.RequestedParameters = mp
         return req
 
-    async def _consume(self, sub: Subscription) -> None:
+    async def _consume(self, sub: _Subscription) -> None:
         publish = self.bus.publish
         by_handle = self._by_handle
         async for event in sub:
@@ -248,7 +253,10 @@ class OpcuaSource:
             item = event.data.monitored_item
             sig = by_handle.get(item.ClientHandle)
             if sig is not None:
-                publish(self._to_sample(sig, item.Value))
+                sample = self._to_sample(sig, item.Value)
+                publish(sample)
+                if self.publish_delays is not None and sub.publish_time_ns:
+                    self.publish_delays.append(sample.utc_ns - sub.publish_time_ns)
 
     async def _poll(self, client: Client) -> None:
         period = self.cfg.poll_interval_ms / 1000
@@ -323,6 +331,18 @@ class OpcuaSource:
             log.info("OPC UA %s (%s) available again (session %d)", self.name, self.cfg.url, self.sessions_opened)
         else:
             log.info("OPC UA %s connected to %s", self.name, self.cfg.url)
+
+
+class _Subscription(Subscription):
+    """Remembers the PublishTime of the last notification message (diagnostics)."""
+
+    publish_time_ns = 0
+
+    async def publish_callback(self, publish_result: ua.PublishResult) -> None:
+        stamp = publish_result.NotificationMessage.PublishTime
+        if stamp is not None and publish_result.NotificationMessage.NotificationData:
+            self.publish_time_ns = int(stamp.timestamp() * 1e9)
+        await super().publish_callback(publish_result)
 
 
 def _convert(sig: OpcuaSignal, raw: Any) -> tuple[Any, Any, str | None]:
