@@ -103,7 +103,9 @@ class BoxConfig(StrictModel):
                 for p in where[1:]:
                     problems.append((p, f"duplicate signal name {name!r} (first defined at {where[0]})"))
         known = set(paths)
-        for path, name in [*self.guard.referenced_signals(), *self.machine.referenced_signals()]:
+        camera_refs = [(f"sources.camera[{i}].trigger_signal", c.trigger_signal)
+                       for i, c in enumerate(self.sources.camera) if c.trigger_signal]
+        for path, name in [*self.guard.referenced_signals(), *self.machine.referenced_signals(), *camera_refs]:
             if name not in known:
                 problems.append((path, f"unknown signal {name!r}; defined signals: {', '.join(sorted(known)) or 'none'}"))
         names = [o.name for o in self.guard.outputs]

@@ -44,6 +44,7 @@ async def start_all(core: Core, stack: AsyncExitStack) -> None:
     kpi.start()
     stack.callback(kpi.stop)
     core.kpi = kpi
+    core.watch_progress("kpi", kpi.progress)
     core.register_ipc("kpi.status", kpi.ipc_status)
 
     if needs_pins(core):

@@ -108,6 +108,7 @@ MIGRATION_SET_MODULES = [
     "appliance.guard.store:migrations",
     "content.progress:migrations",
     "models.store:migrations",
+    "local_ui.store:migrations",
 ]
 
 

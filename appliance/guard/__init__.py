@@ -6,8 +6,22 @@ IEC 62061). See ``appliance/guard/README.md``.
 
 from __future__ import annotations
 
-from .engine import Guard
-from .ipc import handlers
-from .outputs import build_outputs
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import Guard
+    from .ipc import handlers
+    from .outputs import build_outputs
 
 __all__ = ["Guard", "build_outputs", "handlers"]
+
+# Lazy: the config schema imports appliance.guard.config, and the ui process
+# must not pay for numpy and the engine just to validate a config file.
+_LAZY = {"Guard": "engine", "handlers": "ipc", "build_outputs": "outputs"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,8 +2,22 @@
 folder of images or a video file). Frames reach consumers as numpy arrays in
 ``Sample.block``. See README.md beside this file."""
 
-from .backends import make_backend
-from .frames import CameraLibraryMissing
-from .source import CameraSource
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backends import make_backend
+    from .frames import CameraLibraryMissing
+    from .source import CameraSource
 
 __all__ = ["CameraLibraryMissing", "CameraSource", "make_backend"]
+
+# Lazy: the config schema imports drivers.camera.config; numpy and the
+# backends load only when a camera is used.
+_LAZY = {"make_backend": "backends", "CameraLibraryMissing": "frames", "CameraSource": "source"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

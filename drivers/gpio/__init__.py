@@ -6,9 +6,26 @@ and the outputs; ``drivers.gpio.sim`` drives the mock pins from the machine
 simulator. See README.md beside this file for wiring.
 """
 
-from .factory import PinFactoryError, make_pin_factory, pins_present
-from .output import GpioHeartbeat, GpioStopOutput, StackLight
-from .source import GpioSource
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .factory import PinFactoryError, make_pin_factory, pins_present
+    from .output import GpioHeartbeat, GpioStopOutput, StackLight
+    from .source import GpioSource
+
+# Lazy: the config schema imports drivers.gpio.config; gpiozero loads only
+# when pins are used (the ui process never needs it).
+_LAZY = {"PinFactoryError": "factory", "make_pin_factory": "factory", "pins_present": "factory",
+         "GpioHeartbeat": "output", "GpioStopOutput": "output", "StackLight": "output",
+         "GpioSource": "source"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "GpioHeartbeat",
