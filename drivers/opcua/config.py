@@ -17,6 +17,11 @@ class OpcuaSignal(SignalBase):
     sampling_interval_ms: float = Field(
         100, title="Sampling interval", description="ms; 0 = as fast as the server can (data-change driven)",
         ge=0, le=3_600_000)
+    seq_node_id: str | None = Field(
+        None, title="Sequence-number node of a block",
+        description="node holding the sequence number of the block's first sample, written together with the "
+                    "block (e.g. ns=2;s=Cell.Vibration.Seq); fills Sample.seq so consumers see gaps",
+        min_length=3, max_length=512)
     queue_size: int = Field(
         1, title="Server-side queue size of the monitored item",
         description="1 = latest value only; more keeps every change between publishes", ge=1, le=10_000)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
-from asyncua.common.subscription import DataChangeEvent, Subscription
+from asyncua.common.subscription import Subscription
 
 from appliance.bus import Bus
 from appliance.errors import DeviceUnavailable
@@ -46,6 +46,7 @@ from .connection import Endpoint, check_security, close_quietly, connect, resolv
 log = logging.getLogger(__name__)
 
 _MAX_ITEMS_PER_REQUEST = 500  # keeps CreateMonitoredItems requests well under typical PLC limits
+_SEQ_HANDLE_OFFSET = 1_000_000
 
 
 class OpcuaSource:
@@ -78,6 +79,8 @@ class OpcuaSource:
         self._polled = [s for s in server_cfg.signals if s.mode == "poll"]
         # client handle (1-based index) -> signal; handles stay the same across reconnects
         self._by_handle: dict[int, OpcuaSignal] = {i + 1: s for i, s in enumerate(self._subscribed)}
+        # A block signal's sequence-number node is monitored under its handle + _SEQ_HANDLE_OFFSET.
+        self._seq_handles = {h + _SEQ_HANDLE_OFFSET for h, s in self._by_handle.items() if s.seq_node_id}
         self._task: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
         self._client: Client | None = None
@@ -205,8 +208,7 @@ class OpcuaSource:
         params.PublishingEnabled = True
         params.Priority = 0
         # Iterator mode (no per-notification task); queue sized for bursts after a slow loop turn.
-        sub = _Subscription(client.uaclient.session, params, None,
-                            queue_maxsize=max(10_000, 20 * len(self._subscribed)))
+        sub = _Subscription(client.uaclient.session, params, None, queue_maxsize=1)
         result = await sub.init()
         interval = float(result.RevisedPublishingInterval or cfg.publishing_interval_ms)
         revised_keepalive = int(result.RevisedMaxKeepAliveCount or keepalive)
@@ -217,21 +219,23 @@ class OpcuaSource:
                      cfg.publishing_interval_ms, interval)
         self.revised_publishing_interval_ms = interval
         self.stall_timeout_s = stall_s
-        items = list(self._by_handle.items())
+        items = [(h, sig, sig.node_id) for h, sig in self._by_handle.items()]
+        items += [(h + _SEQ_HANDLE_OFFSET, sig, sig.seq_node_id) for h, sig in self._by_handle.items()
+                  if sig.seq_node_id]
         for start in range(0, len(items), _MAX_ITEMS_PER_REQUEST):
             chunk = items[start:start + _MAX_ITEMS_PER_REQUEST]
-            results = await sub.create_monitored_items([self._item_request(h, s) for h, s in chunk])
-            for (_h, sig), res in zip(chunk, results, strict=True):
+            results = await sub.create_monitored_items([self._item_request(h, s, n) for h, s, n in chunk])
+            for (_h, sig, nid), res in zip(chunk, results, strict=True):
                 if isinstance(res, ua.StatusCode):
-                    self._problem(sig, f"cannot monitor node {sig.node_id}: {res.name}; check node_id "
+                    self._problem(sig, f"cannot monitor node {nid}: {res.name}; check the node id "
                                        "with `werkvloer opcua browse`", level=logging.ERROR)
                     self.bus.publish(Sample(sig.name, None, Quality.BAD))
         return sub
 
     @staticmethod
-    def _item_request(handle: int, sig: OpcuaSignal) -> ua.MonitoredItemCreateRequest:
+    def _item_request(handle: int, sig: OpcuaSignal, node_id: str) -> ua.MonitoredItemCreateRequest:
         rv = ua.ReadValueId()
-        rv.NodeId = ua.NodeId.from_string(sig.node_id)
+        rv.NodeId = ua.NodeId.from_string(node_id)
         rv.AttributeId = ua.AttributeIds.Value
         mp = ua.MonitoringParameters()
         mp.ClientHandle = handle
@@ -245,18 +249,38 @@ class OpcuaSource:
         return req
 
     async def _consume(self, sub: _Subscription) -> None:
+        while True:
+            self._on_message(await sub.messages.get())
+
+    def _on_message(self, msg: ua.NotificationMessage) -> None:
+        """All data changes of one notification message, in order."""
         publish = self.bus.publish
         by_handle = self._by_handle
-        async for event in sub:
-            if not isinstance(event, DataChangeEvent):
+        delays = self.publish_delays
+        publish_ns = int(msg.PublishTime.timestamp() * 1e9) if delays is not None and msg.PublishTime else 0
+        for notif in msg.NotificationData:
+            if not isinstance(notif, ua.DataChangeNotification):
                 continue  # status changes end in a lost connection, which _watch sees
-            item = event.data.monitored_item
-            sig = by_handle.get(item.ClientHandle)
-            if sig is not None:
-                sample = self._to_sample(sig, item.Value)
+            items = notif.MonitoredItems
+            seqs: dict[int, list[int | None]] = {}
+            if self._seq_handles:
+                # A block and its sequence number change together, so they travel in the
+                # same message; the k-th block of a signal pairs with its k-th number.
+                for item in items:
+                    if item.ClientHandle in self._seq_handles:
+                        seqs.setdefault(item.ClientHandle, []).append(_seq_value(item.Value))
+            for item in items:
+                sig = by_handle.get(item.ClientHandle)
+                if sig is None:
+                    continue
+                seq = None
+                if seqs:
+                    pending = seqs.get(item.ClientHandle + _SEQ_HANDLE_OFFSET)
+                    seq = pending.pop(0) if pending else None
+                sample = self._to_sample(sig, item.Value, seq)
                 publish(sample)
-                if self.publish_delays is not None and sub.publish_time_ns:
-                    self.publish_delays.append(sample.utc_ns - sub.publish_time_ns)
+                if publish_ns:
+                    delays.append(sample.utc_ns - publish_ns)  # type: ignore[union-attr]
 
     async def _poll(self, client: Client) -> None:
         period = self.cfg.poll_interval_ms / 1000
@@ -274,7 +298,7 @@ class OpcuaSource:
             await asyncio.sleep(next_t - now)
 
     # ----- values --------------------------------------------------------
-    def _to_sample(self, sig: OpcuaSignal, dv: ua.DataValue | None) -> Sample:
+    def _to_sample(self, sig: OpcuaSignal, dv: ua.DataValue | None, seq: int | None = None) -> Sample:
         mono, utc = time.monotonic_ns(), time.time_ns()
         status = dv.StatusCode if dv is not None else None
         quality = Quality.GOOD
@@ -295,7 +319,7 @@ class OpcuaSource:
             if self._warned:
                 self._clear_problem(sig)
             self.health.last_good_utc_ns = utc
-        return Sample(sig.name, value, quality, mono, utc, block=block)
+        return Sample(sig.name, value, quality, mono, utc, block=block, seq=seq if block is not None else None)
 
     def _problem(self, sig: OpcuaSignal, problem: str, level: int = logging.WARNING) -> None:
         if self._warned.get(sig.name) != problem:
@@ -334,15 +358,38 @@ class OpcuaSource:
 
 
 class _Subscription(Subscription):
-    """Remembers the PublishTime of the last notification message (diagnostics)."""
+    """Hands whole notification messages to the source instead of one event per item.
 
-    publish_time_ns = 0
+    One queue entry per message (not per monitored item) keeps 10,000
+    notifications/s cheap, and lets a block pair with its sequence number from
+    the same message. ``last_publish_at`` is kept as asyncua does (keep-alives
+    included): the stall watchdog reads it.
+    """
+
+    MAX_MESSAGES = 1000  # ~100 s at 100 ms; beyond that the oldest are dropped and counted
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.messages: asyncio.Queue[ua.NotificationMessage] = asyncio.Queue(maxsize=self.MAX_MESSAGES)
+        self.dropped_messages = 0
 
     async def publish_callback(self, publish_result: ua.PublishResult) -> None:
-        stamp = publish_result.NotificationMessage.PublishTime
-        if stamp is not None and publish_result.NotificationMessage.NotificationData:
-            self.publish_time_ns = int(stamp.timestamp() * 1e9)
-        await super().publish_callback(publish_result)
+        self.last_publish_at = time.monotonic()
+        msg = publish_result.NotificationMessage
+        if not msg.NotificationData:
+            return  # a keep-alive
+        self.last_sequence_number = int(msg.SequenceNumber)
+        if self.messages.full():
+            self.messages.get_nowait()
+            self.dropped_messages += 1
+        self.messages.put_nowait(msg)
+
+
+def _seq_value(dv: ua.DataValue | None) -> int | None:
+    if dv is None or dv.Value is None or (dv.StatusCode is not None and not dv.StatusCode.is_good()):
+        return None
+    v = dv.Value.Value
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def _convert(sig: OpcuaSignal, raw: Any) -> tuple[Any, Any, str | None]:

@@ -88,13 +88,18 @@ async def test_vibration_block_arrives_as_float32_array(sim_peer):
     bus = Bus()
     got = Collector(bus)
     cfg = server_cfg(sim_peer.url, [{"name": "vibration", "node_id": "ns=2;s=Cell.Vibration.Block",
+                                     "seq_node_id": "ns=2;s=Cell.Vibration.Seq",
                                      "sampling_interval_ms": 0, "queue_size": 10}])
     async with OpcuaSource(cfg, bus):
-        blocks = await until(lambda: [s for s in got.of("vibration", Quality.GOOD) if s.block.size > 10],
-                             what="a vibration block")
+        blocks = await until(lambda: got.of("vibration", Quality.GOOD)[1:8]
+                             if len(got.of("vibration", Quality.GOOD)) >= 8 else None, what="vibration blocks")
     block = blocks[0].block
     assert block.dtype == np.float32 and block.ndim == 1
     assert blocks[0].value == pytest.approx(float(np.sqrt(np.mean(block.astype(np.float64) ** 2))), rel=1e-5)
+    # Each block carries the sequence number of its first sample, and blocks are contiguous.
+    assert all(isinstance(b.seq, int) for b in blocks)
+    for a, b in zip(blocks, blocks[1:], strict=False):
+        assert b.seq == a.seq + a.block.size
 
 
 async def test_nan_out_of_range_and_unknown_nodes_are_bad_not_fatal(sim_peer):
