@@ -49,6 +49,7 @@ class Core:
         self.kpi: Any = None
         self.alert_sink: Any = None
         self.gpio_factory: Any = None
+        self.stack_light: Any = None
         self.ipc: IpcServer | None = None
         self.started_mono = time.monotonic()
         self.ready = asyncio.Event()
@@ -97,6 +98,9 @@ class Core:
                                          secrets=load_secrets())
             for source in self.sources:
                 await stack.enter_async_context(source)
+            from .parts import start_gpio_extras
+
+            await start_gpio_extras(self, stack)
 
             self.ipc = IpcServer(socket_path(self.data_dir), self._ipc_handlers(), {"live": self.live})
             await stack.enter_async_context(self.ipc)
@@ -177,6 +181,8 @@ class Core:
             out["guard"] = self.guard.status()
         if self.kpi is not None and hasattr(self.kpi, "status"):
             out["state"] = self.kpi.status()
+        if self.stack_light is not None:
+            out["stack_light"] = self.stack_light.state
         return out
 
     def _ipc_handlers(self) -> dict[str, Handler]:

@@ -94,3 +94,88 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+STACK_LIGHT_PERIOD_S = 0.25
+SIM_PINS_PERIOD_S = 0.02
+
+
+async def start_gpio_extras(core: Core, stack: AsyncExitStack) -> None:
+    """The stack light, and mock pins driven by a simulator (demo, tests)."""
+    gpio = core.config.sources.gpio
+    if gpio is None or core.gpio_factory is None:
+        return
+    if gpio.stack_light is not None:
+        from drivers.gpio import StackLight
+
+        light = StackLight(gpio.stack_light, pin_factory=core.gpio_factory)
+        light.open()
+        stack.callback(light.close)
+        core.stack_light = light
+        task = asyncio.create_task(_drive_stack_light(core, light), name="stack-light")
+        stack.push_async_callback(_cancel, task)
+    if gpio.simulator:
+        from gpiozero.pins.mock import MockFactory
+
+        if not isinstance(core.gpio_factory, MockFactory):
+            log.error("sources.gpio.simulator is set but the pins are real; ignoring it (it is for mock pins only)")
+            return
+        task = asyncio.create_task(_drive_sim_pins(core, gpio), name="sim-pins")
+        stack.push_async_callback(_cancel, task)
+
+
+def stack_light_state(*, tripped: bool, open_alerts: int, running: bool) -> str:
+    """Red = stopped by the box; amber = something waits for a person; green = running."""
+    if tripped:
+        return "stopped"
+    if open_alerts:
+        return "attention"
+    return "running" if running else "off"
+
+
+async def _drive_stack_light(core: Core, light: Any) -> None:
+    from .storage import connect
+
+    conn = await asyncio.to_thread(connect, core.db_path, readonly=True)
+    open_alerts = 0
+    last_count = 0.0
+    try:
+        while True:
+            now = asyncio.get_running_loop().time()
+            if now - last_count > 2.0:
+                last_count = now
+                with contextlib.suppress(Exception):
+                    open_alerts = (await asyncio.to_thread(
+                        conn.execute, "SELECT count(*) FROM alerts WHERE state = 'raised'")).fetchone()[0]
+            guard = core.guard.status() if core.guard is not None else {}
+            state = core.kpi.status().get("state") if core.kpi is not None else None
+            want = stack_light_state(tripped=bool(guard.get("tripped")), open_alerts=open_alerts,
+                                     running=state == "running")
+            if want != light.state:
+                light.show(want)
+            await asyncio.sleep(STACK_LIGHT_PERIOD_S)
+    finally:
+        conn.close()
+
+
+async def _drive_sim_pins(core: Core, gpio: Any) -> None:
+    from drivers.gpio.sim import MachineSimPins
+
+    from .simulator.run import control_request
+
+    host, port = gpio.simulator.rsplit(":", 1)
+    pins = MachineSimPins.from_config(gpio, pin_factory=core.gpio_factory)
+    failing = False
+    while True:
+        try:
+            values = (await asyncio.to_thread(control_request, host, int(port), {"op": "values"}, 1.0))["values"]
+            pins.step_values(values)
+            if failing:
+                log.info("mock pins: simulator at %s answers again", gpio.simulator)
+            failing = False
+        except (OSError, ValueError, KeyError) as exc:
+            if not failing:
+                log.error("mock pins: no simulator at %s (%s); retrying", gpio.simulator, exc)
+            failing = True
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(SIM_PINS_PERIOD_S)

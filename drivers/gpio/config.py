@@ -46,6 +46,10 @@ class GpioConfig(StrictModel):
     inputs: list[GpioInput] = Field(default_factory=list, title="Digital inputs")
     analog: list[GpioAnalog] = Field(default_factory=list, title="Analog inputs (ADC)")
     stack_light: StackLight | None = Field(None, title="Stack light")
+    simulator: str | None = Field(
+        None, title="Drive mock pins from a simulator",
+        description="host:port of `werkvloer simulate`'s control port; only with mock pins (demo, tests)",
+        pattern=r"^[\w.-]+:\d{1,5}$")
 
     @property
     def signals(self) -> list[SignalBase]:

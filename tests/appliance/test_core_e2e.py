@@ -41,6 +41,7 @@ def box(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     cfg = tmp_path / "box.toml"
     cfg.write_text((ROOT / "configs" / "demo.toml").read_text()
                    .replace("port = 5020", f"port = {modbus}")
+                   .replace('simulator = "127.0.0.1:5021"', f'simulator = "127.0.0.1:{control}"')
                    .replace('data_dir = "var/demo"', f'data_dir = "{data}"')
                    .replace("batch_interval_s = 1.0", "batch_interval_s = 0.2"))
     sim = subprocess.Popen([PY, "-m", "appliance.cli", "simulate", "--modbus-port", str(modbus),
@@ -72,6 +73,12 @@ def test_core_reads_records_and_stops_the_simulated_machine(box: dict[str, Any])
     assert live["values"]["spindle_speed"]["v"] > 1000 and live["guard"]["mode"] == "shadow"
     with sqlite3.connect(box["data"] / "werkvloer.db") as conn:
         wait_for(lambda: count_samples(conn) > 50, what="samples recorded")
+    # The light barrier on (mock) GPIO counts the parts the simulator makes.
+    sim_parts = control_request("127.0.0.1", control, {"op": "values"})["values"]["part_count"]
+    wait_for(lambda: request_sync(sock, "live")["values"].get("part_done", {}).get("v", 0) >= 1,
+             timeout_s=60, what="light barrier pulse counted")
+    assert control_request("127.0.0.1", control, {"op": "values"})["values"]["part_count"] > sim_parts
+    assert request_sync(sock, "live")["stack_light"] in ("running", "attention")
 
     # Shadow mode: a jam raises an alert but nothing latches and the coil stays off.
     control_request("127.0.0.1", control, {"op": "inject", "fault": "jam"})
@@ -87,6 +94,7 @@ def test_core_reads_records_and_stops_the_simulated_machine(box: dict[str, Any])
     assert request_sync(sock, "guard.set_mode", mode="armed", role="maintenance")["ok"]
     wait_for(lambda: request_sync(sock, "guard.status")["tripped"], what="armed trip")
     wait_for(lambda: control_request("127.0.0.1", control, {"op": "values"})["stop_active"], what="stop coil set")
+    wait_for(lambda: request_sync(sock, "live")["stack_light"] == "stopped", what="stack light red")
 
     # Reset releases the coil once the fault is gone.
     control_request("127.0.0.1", control, {"op": "clear"})
