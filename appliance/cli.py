@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version="werkvloer " + __import__("appliance").__version__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, help_: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
+    def add(name: str, help_: str, func: Callable[[argparse.Namespace], int], **kw: object) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_, **kw)  # type: ignore[arg-type]
         sp.set_defaults(func=func)
         return sp
 
@@ -128,23 +128,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("config-reference", "Print the config reference (every key, type, default, bounds) as Markdown.", cmd_config_reference)
     sp.add_argument("--update", metavar="README", help="rewrite the generated block in this README instead")
 
-    for name, help_, module in [
+    for name, help_, module in DELEGATED:
+        module, _, func = module.partition(":")
+        # add_help=False: `werkvloer export --help` reaches the area's own parser.
+        sp = add(name, help_, _delegate(module, func or "main"), add_help=False)
+        sp.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the subcommand (try --help)")
+    return p
+
+
+# Subcommands whose arguments belong to an area's own ``main(argv)``.
+DELEGATED = [
         ("export", "Export KPIs as CSV (also Dutch Excel) or JSON for a period and granularity.", "appliance.kpi.export"),
         ("content", "Check content packs (blueprint steps, skills cards, assessment).", "content.cli"),
         ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", "drivers.opcua.browse"),
         ("model", "Model tools: list, validate, install, activate, roll back.", "models.cli"),
         ("provision", "First boot: install the company config and secrets the hub put on the boot partition.", "appliance.provision:main_provision"),
         ("wipe", "After a loan: delete all company data, config and secrets (needs --yes).", "appliance.provision:main_wipe"),
-    ]:
-        module, _, func = module.partition(":")
-        sp = add(name, help_, _delegate(module, func or "main"))
-        sp.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the subcommand (try --help)")
-    return p
+]
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    delegated = {name: module for name, _, module in DELEGATED}
+    if argv and argv[0] in delegated:
+        # Hand every argument, options included, to the area's own parser.
+        module, _, func = delegated[argv[0]].partition(":")
+        args = argparse.Namespace(rest=argv[1:], func=_delegate(module, func or "main"))
+    else:
+        args = parser.parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -125,3 +125,11 @@ def test_cli_help_lines(cli_env: dict[str, str]) -> None:
     assert out.returncode == 0
     for cmd in ("demo", "core", "ui", "simulate", "check-config"):
         assert cmd in out.stdout
+
+
+@pytest.mark.parametrize("command", ["export", "model", "content", "opcua"])
+def test_area_subcommands_get_their_own_help(command: str, cli_env: dict[str, str]) -> None:
+    out = subprocess.run([PY, "-m", "appliance.cli", command, "--help"], capture_output=True, text=True,
+                         env=cli_env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert f"werkvloer {command}" in out.stdout
