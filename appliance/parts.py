@@ -60,6 +60,7 @@ async def start_all(core: Core, stack: AsyncExitStack) -> None:
     core.watch_progress("guard", guard.progress)
     from .guard import handlers
 
+    # guard.status, guard.set_mode, guard.reset and models.reload (registry changes apply without a restart)
     for op, handler in handlers(guard).items():
         core.register_ipc(op, handler)
 

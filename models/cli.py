@@ -99,6 +99,24 @@ def _print_list(reg) -> None:
                   f"over {cmp.get('n')} windows ({when})")
 
 
+def _reload_core(data_dir: Path) -> str:
+    """Ask a running core to apply the change now (IPC ``models.reload``)."""
+    from appliance.ipc import CoreUnavailable, request_sync
+
+    try:
+        reply = request_sync(data_dir / "core.sock", "models.reload", timeout_s=5.0)
+    except (CoreUnavailable, OSError, ValueError):
+        return "the core is not running: the change takes effect at its next start"
+    if reply.get("pending"):
+        return "the core is loading the new model (werkvloer model list shows the result)"
+    errors = [m["error"] for m in reply.get("models", []) if m.get("error")]
+    if errors:
+        return "the guard kept its previous model: " + "; ".join(errors)
+    return "the guard runs: " + (", ".join(
+        f"{m['binding']} {m['active']}" + (f" (shadow {m['shadow']})" if m.get("shadow") else "")
+        for m in reply.get("models", [])) or "no model bindings")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.verb == "validate":
         from models.runtime import model_paths, validate_model
@@ -119,14 +137,15 @@ def run(args: argparse.Namespace) -> int:
         elif args.verb == "activate":
             slot = "shadow" if args.shadow else "active"
             mv = reg.activate(args.model_id, args.version, slot=slot, by_role="maintenance")
-            print(f"{mv.model_id} {mv.version} is now {slot}; the guard picks it up within seconds")
+            print(f"{mv.model_id} {mv.version} is now {slot}; {_reload_core(reg.models_dir.parent)}")
         elif args.verb == "rollback":
             slot = "shadow" if args.shadow else "active"
             now = reg.rollback(args.model_id, slot=slot, by_role="maintenance")
-            print(f"{args.model_id} {slot}: now {now.version + ' (' + now.source + ')' if now else 'none'}")
+            print(f"{args.model_id} {slot}: now {now.version + ' (' + now.source + ')' if now else 'none'}; "
+                  f"{_reload_core(reg.models_dir.parent)}")
         elif args.verb == "shadow-clear":
             reg.clear_shadow(args.model_id, by_role="maintenance")
-            print(f"{args.model_id}: no shadow model")
+            print(f"{args.model_id}: no shadow model; {_reload_core(reg.models_dir.parent)}")
         elif args.verb == "export-dataset":
             from models.dataset import export_alerts, read_dataset
 

@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 Slot = Literal["active", "shadow"]
 SLOTS: tuple[str, ...] = ("active", "shadow")
-# Roles that may install, activate and roll back models (DESIGN.md: maintenance).
-MODEL_ROLES = frozenset({"maintenance", "hub"})
+# Roles that may install, activate and roll back models (DESIGN.md: maintenance; admin may do everything).
+MODEL_ROLES = frozenset({"maintenance", "admin", "hub"})
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,11 @@ log = logging.getLogger(__name__)
 ROLES = ("operator", "maintenance", "coordinator", "admin")
 ARM_ROLES = ("maintenance", "admin")
 RESET_ROLES = ROLES  # the operator resets a stop at the machine (DESIGN.md, who uses it)
+# How often the model watcher thread looks for registry changes (install, activate, rollback); the
+# IPC op ``models.reload`` asks at once. Comparison figures go to the registry at most this often:
+MODEL_POLL_S = 10.0
+COMPARISON_EVERY_S = 60.0
+RELOAD_WAIT_S = 1.5  # models.reload waits this long for the result, then answers "pending"
 KIND_ORDER = {"gpio": 0, "modbus": 1, "opcua": 2}  # fastest first: a slow output delays only those after it
 SOURCE = "guard"
 
@@ -176,14 +181,20 @@ class ScalarRing:
 class _Binding:
     """One ``guard.models`` entry: its model(s), rings, debounce and inference thread."""
 
-    def __init__(self, cfg: ModelBinding, model: Any, shadow: Any, error: str | None) -> None:
+    def __init__(self, cfg: ModelBinding, model: Any, shadow: Any, error: str | None, *,
+                 fixed: bool = False) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.model = model
         self.shadow = shadow
         self.error = error
+        self.fixed = fixed  # models given by the caller (bench, tests): the registry does not change them
         self.state = "ok" if model is not None else "no_model"
-        self.q: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
+        # True = a hop is ready; "swap" = take the models in ``swap`` (between two inferences); None = stop.
+        self.q: queue.SimpleQueue[bool | str | None] = queue.SimpleQueue()
+        self.swap: tuple[Any, Any, bool] | None = None
+        self.swapped = threading.Event()
+        self.retired = False  # replaced by a new binding: its thread ends without deciding again
         self.pending = False
         self.trigger_ns = 0
         self.trigger_signal: str | None = None
@@ -205,9 +216,10 @@ class _Binding:
         self.threshold = math.nan
         self.debounce: Debounce | None = None
         self.shadow_debounce: Debounce | None = None
-        self.agree = {"windows": 0, "both_hit": 0, "active_only": 0, "shadow_only": 0, "neither": 0,
-                      "active_trips": 0, "shadow_trips": 0, "abs_diff_sum": 0.0}
+        self.agree: dict[str, Any] = {}
         self.agree_flushed = 0
+        self.agree_recorded = 0
+        self.clear_agreement()
         if model is not None:
             self._setup()
 
@@ -239,6 +251,43 @@ class _Binding:
         if self.shadow is not None:
             self.shadow_debounce = Debounce(threshold=float(self.shadow.manifest.default_threshold),
                                             n=self.cfg.trip_n, m=self.cfg.trip_m, hysteresis=self.cfg.hysteresis)
+
+    def clear_agreement(self) -> None:
+        """Start the shadow comparison afresh (a new active/shadow pair)."""
+        self.agree = {"windows": 0, "both_hit": 0, "active_only": 0, "shadow_only": 0, "neither": 0,
+                      "active_trips": 0, "shadow_trips": 0, "abs_diff_sum": 0.0,
+                      # sums for the Pearson correlation of the two score series
+                      "sa": 0.0, "ss": 0.0, "saa": 0.0, "sss": 0.0, "sas": 0.0}
+        self.agree_flushed = 0
+        self.agree_recorded = 0
+
+    def use_models(self, model: Any, shadow: Any, shadow_changed: bool) -> None:
+        """Swap in a new active model (None = keep) and/or shadow (inference thread only)."""
+        if model is not None:
+            self.model = model
+            m = model.manifest
+            self.threshold = float(self.cfg.threshold if self.cfg.threshold is not None else m.default_threshold)
+            self.debounce = Debounce(threshold=self.threshold, n=self.cfg.trip_n, m=self.cfg.trip_m,
+                                     hysteresis=self.cfg.hysteresis)
+            self.state, self.error = "ok", None
+        if shadow_changed:
+            self.shadow = shadow
+        if shadow_changed or model is not None:
+            self.shadow_debounce = None if self.shadow is None else Debounce(
+                threshold=float(self.shadow.manifest.default_threshold), n=self.cfg.trip_n, m=self.cfg.trip_m,
+                hysteresis=self.cfg.hysteresis)
+            self.clear_agreement()
+
+    def correlation(self) -> float | None:
+        a = self.agree
+        n = a["windows"]
+        if n < 2:
+            return None
+        va = n * a["saa"] - a["sa"] ** 2
+        vs = n * a["sss"] - a["ss"] ** 2
+        if va <= 0 or vs <= 0:
+            return None
+        return float((n * a["sas"] - a["sa"] * a["ss"]) / math.sqrt(va * vs))
 
     def _refuse(self, why: str) -> None:
         self.model = None
@@ -277,6 +326,7 @@ class _Binding:
             a = self.agree
             out["shadow"] = {"version": self.shadow.version, "windows": a["windows"],
                              "agreement": ((a["both_hit"] + a["neither"]) / a["windows"]) if a["windows"] else None,
+                             "correlation": self.correlation(),
                              "active_trips": a["active_trips"], "shadow_trips": a["shadow_trips"]}
         return out
 
@@ -314,8 +364,10 @@ class Guard:
                  loaded_models: Mapping[str, Any] | None = None,
                  shadow_models: Mapping[str, Any] | None = None,
                  gpio_factory: Any = None,
-                 trip_listener: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 trip_listener: Callable[[dict[str, Any]], None] | None = None,
+                 model_poll_s: float = MODEL_POLL_S) -> None:
         self.cfg = config
+        self._model_poll_s = model_poll_s
         self._trip_listener = trip_listener
         self.db_path = Path(db_path)
         self._registry = registry
@@ -365,12 +417,20 @@ class Guard:
         self._hb_level = False
         self._hb_next_ns = 0
         self._started = False
+        # Model updates (registry changes): one watcher thread, never on the fast path.
+        self._models_thread: threading.Thread | None = None
+        self._reload_cv = threading.Condition()
+        self._reload_asked = 0
+        self._reload_done = 0
+        self._reload_result: dict[str, Any] = {}
+        self._revision = self._registry_revision()
 
     # ----- construction -------------------------------------------------------
     def _make_binding(self, cfg: ModelBinding, loaded: Mapping[str, Any] | None,
                       shadows: Mapping[str, Any] | None) -> _Binding:
         model = shadow = None
         error = None
+        fixed = loaded is not None and cfg.name in loaded
         if loaded is not None and cfg.name in loaded:
             model = loaded[cfg.name]
             shadow = (shadows or {}).get(cfg.name)
@@ -382,7 +442,7 @@ class Guard:
             except Exception as exc:  # a registry bug must not keep the rules from running
                 log.exception("guard: loading model %s for %s failed", cfg.model, cfg.name)
                 error = f"{type(exc).__name__}: {exc}"
-        b = _Binding(cfg, model, shadow, error)
+        b = _Binding(cfg, model, shadow, error, fixed=fixed)
         if b.model is None:
             log.error("guard: model binding %s runs without its model (%s); rules still run", cfg.name, b.error)
         return b
@@ -500,6 +560,9 @@ class Guard:
         self._healthy = True
         self._thread = threading.Thread(target=self._guard_loop, name="guard", daemon=True)
         self._thread.start()
+        if self._registry is not None and any(not b.fixed for b in self._bindings):
+            self._models_thread = threading.Thread(target=self._models_loop, name="guard-models", daemon=True)
+            self._models_thread.start()
         log.info("guard started: mode %s, %d model(s), %d rule(s), %d stop output(s)%s",
                  self._mode, sum(b.model is not None for b in self._bindings), len(self._rules),
                  len(self._outputs), ", run permit" if self.cfg.run_permit else "")
@@ -510,8 +573,13 @@ class Guard:
             return
         self._stopping.set()
         self._rule_trips.put(None)
+        with self._reload_cv:
+            self._reload_cv.notify_all()
         if self._thread is not None:
             self._thread.join(5)
+        if self._models_thread is not None:
+            self._models_thread.join(5)
+            self._models_thread = None
         for b in self._bindings:
             b.q.put(None)
         for b in self._bindings:
@@ -563,6 +631,15 @@ class Guard:
             item = b.q.get()
             if item is None:
                 return
+            if item == "swap":
+                # Between two inferences: nothing of the old model is running now.
+                swap, b.swap = b.swap, None
+                if swap is not None:
+                    self._flush_shadow(b, force=True)  # the old pair's figures under the old versions
+                    b.use_models(*swap)
+                    model, shadow = b.model, b.shadow
+                b.swapped.set()
+                continue
             b.pending = False
             if b.reset_requested:
                 b.reset_requested = False
@@ -587,7 +664,7 @@ class Guard:
                 b.state = "ok"
                 self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.model.{b.name}.recovered",
                             title=f"Model {b.cfg.model} for {b.name} answers again")
-            if self._stopping.is_set():
+            if self._stopping.is_set() or b.retired:
                 return
             b.windows += 1
             b.last_score = score
@@ -601,7 +678,7 @@ class Guard:
                            inference_ns=done_ns, detail=f"{b.debounce.hits} of the last {b.cfg.trip_m} windows "
                                                          f"at or above {b.threshold:g}",
                            evidence=self._evidence(b, window, score))
-            if shadow is not None:
+            if shadow is not None and b.shadow is not None:
                 self._score_shadow(b, window, score)
 
     @staticmethod
@@ -629,6 +706,11 @@ class Guard:
         key = "both_hit" if hit_a and hit_s else "active_only" if hit_a else "shadow_only" if hit_s else "neither"
         a[key] += 1
         a["abs_diff_sum"] += abs(s - score)
+        a["sa"] += score
+        a["ss"] += s
+        a["saa"] += score * score
+        a["sss"] += s * s
+        a["sas"] += score * s
         if b.debounce.alarm and b.debounce.hits >= b.cfg.trip_n and a.get("_alarm_seen") != 1:
             a["active_trips"] += 1
             a["_alarm_seen"] = 1
@@ -657,6 +739,221 @@ class Guard:
         log.error("guard: model %s for %s: %s; the guard runs rules only for it", b.cfg.model, b.name, why)
         self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
                     title=f"Model {b.cfg.model} for {b.name} failed: the guard runs rules only", detail=why)
+
+    # ----- model updates (registry changes) -----------------------------------------
+    def _registry_revision(self, registry: Any = None) -> int | None:
+        reg = registry if registry is not None else self._registry
+        try:
+            return int(reg.revision()) if reg is not None else None
+        except Exception:  # a closed connection (the core closes the one it built the guard with)
+            return None
+
+    def _open_registry(self) -> tuple[Any, Any]:
+        """A registry on the watcher thread's own connection (never the fast path's business)."""
+        from appliance.storage import open_db
+
+        reg = self._registry
+        db = open_db(self.db_path)
+        try:
+            return type(reg)(db, data_dir=reg.models_dir.parent, shipped_dir=reg.shipped_dir), db
+        except BaseException:
+            db.conn.close()
+            raise
+
+    def reload_models(self, *, wait_s: float = 10.0) -> dict[str, Any]:
+        """Apply the registry's active/shadow versions now (IPC ``models.reload``).
+
+        The watcher thread loads and validates the new versions, then each
+        binding's inference thread swaps them in between two inferences. A
+        version that fails to load is not used: the old one keeps running and
+        an alert says why. Returns ``{"ok", "pending", "models": [...]}``;
+        ``pending`` when the result is not there within ``wait_s``.
+        """
+        if self._registry is None or all(b.fixed for b in self._bindings):
+            return {"ok": True, "pending": False, "models": [], "note": "the guard runs no registry models"}
+        t = self._models_thread
+        if t is None or not t.is_alive():
+            reg, db = self._open_registry()  # not started: do it here
+            try:
+                return self._reload_once(reg)
+            finally:
+                db.conn.close()
+        with self._reload_cv:
+            self._reload_asked += 1
+            mine = self._reload_asked
+            self._reload_cv.notify_all()
+            done = self._reload_cv.wait_for(lambda: self._reload_done >= mine or self._stopping.is_set(), wait_s)
+            if not done or self._reload_done < mine:
+                return {"ok": True, "pending": True, "models": []}
+            return dict(self._reload_result)
+
+    def _models_loop(self) -> None:
+        reg = db = None
+        next_record = time.monotonic() + COMPARISON_EVERY_S
+        try:
+            while not self._stopping.is_set():
+                with self._reload_cv:
+                    self._reload_cv.wait_for(lambda: self._reload_asked > self._reload_done
+                                             or self._stopping.is_set(), self._model_poll_s)
+                    asked = self._reload_asked
+                if self._stopping.is_set():
+                    break
+                try:
+                    if reg is None:
+                        reg, db = self._open_registry()
+                    rev = self._registry_revision(reg)
+                    result: dict[str, Any] | None = None
+                    if asked > self._reload_done or (rev is not None and rev != self._revision):
+                        self._record_comparisons(reg)
+                        result = self._reload_once(reg)
+                        self._revision = rev
+                    elif time.monotonic() >= next_record:
+                        self._record_comparisons(reg)
+                        next_record = time.monotonic() + COMPARISON_EVERY_S
+                except Exception as exc:  # the database briefly unreadable: try again next poll
+                    log.error("guard: checking the model registry failed: %s", exc)
+                    result = {"ok": False, "pending": False, "models": [], "error": str(exc)}
+                    if db is not None:
+                        db.conn.close()
+                    reg = db = None
+                if asked > self._reload_done:
+                    with self._reload_cv:
+                        self._reload_done = asked
+                        self._reload_result = result or {"ok": True, "pending": False, "models": []}
+                        self._reload_cv.notify_all()
+            if reg is not None:
+                self._record_comparisons(reg)
+        except Exception:
+            log.exception("guard: model watcher stopped")
+        finally:
+            if db is not None:
+                db.conn.close()
+
+    def _record_comparisons(self, reg: Any) -> None:
+        """Agreement and correlation of each shadow with its active model -> the registry (model page)."""
+        from models.registry import ShadowComparison
+
+        for b in self._bindings:
+            a, model, shadow = b.agree, b.model, b.shadow
+            n = a["windows"]
+            if model is None or shadow is None or n == 0 or n == b.agree_recorded:
+                continue
+            b.agree_recorded = n
+            corr = b.correlation()
+            cmp = ShadowComparison(n=n, agreement_rate=(a["both_hit"] + a["neither"]) / n,
+                                   correlation=math.nan if corr is None else corr,
+                                   mean_abs_diff=a["abs_diff_sum"] / n,
+                                   active_alarm_rate=(a["both_hit"] + a["active_only"]) / n,
+                                   shadow_alarm_rate=(a["both_hit"] + a["shadow_only"]) / n)
+            try:
+                reg.record_comparison(b.cfg.model, cmp, active_version=model.version, shadow_version=shadow.version)
+            except Exception as exc:
+                log.error("guard: storing the shadow comparison of %s failed: %s", b.name, exc)
+
+    def _reload_once(self, reg: Any) -> dict[str, Any]:
+        out = []
+        ok = True
+        for b in list(self._bindings):
+            if b.fixed:
+                continue
+            entry = self._reload_binding(reg, b)
+            ok = ok and entry["error"] is None
+            out.append(entry)
+        return {"ok": ok, "pending": False, "models": out}
+
+    def _reload_binding(self, reg: Any, b: _Binding) -> dict[str, Any]:
+        cfg = b.cfg
+        cur_a = b.model.version if b.model is not None else None
+        cur_s = b.shadow.version if b.shadow is not None else None
+        entry: dict[str, Any] = {"binding": b.name, "model": cfg.model, "active": cur_a, "shadow": cur_s,
+                                 "changed": False, "error": None}
+        try:
+            dep = reg.deployment(cfg.model)
+        except Exception as exc:
+            entry["error"] = f"registry: {exc}"
+            return entry
+        want_a = dep.active.version if dep.active is not None else None
+        want_s = dep.shadow.version if dep.shadow is not None else None
+        if want_a == cur_a and want_s == cur_s:
+            return entry
+        new_a = new_s = None
+        if want_a != cur_a:
+            try:
+                new_a = reg.load(cfg.model, slot="active", num_threads=cfg.threads)
+                if b.model is not None and new_a.manifest.inputs != b.model.manifest.inputs:
+                    # Another window, hop or inputs: a fresh binding with its own rings checks them.
+                    probe = _Binding(cfg, new_a, None, None)
+                    if probe.model is None:
+                        raise ModelError(probe.error or "inputs do not fit the binding")
+            except Exception as exc:
+                return self._update_failed(b, entry, want_a or "?", "active", exc)
+        shadow_changed = want_s != cur_s
+        if shadow_changed and want_s is not None:
+            try:
+                new_s = reg.load(cfg.model, slot="shadow", num_threads=cfg.threads)
+            except Exception as exc:
+                self._update_failed(b, entry, want_s, "shadow", exc)
+                shadow_changed = False  # keep comparing with the shadow it has
+        if new_a is None and not shadow_changed:
+            return entry
+        in_place = (b.thread is not None and b.thread.is_alive() and b.state == "ok" and b.model is not None
+                    and (new_a is None or new_a.manifest.inputs == b.model.manifest.inputs))
+        if in_place:
+            b.swapped.clear()
+            b.swap = (new_a, new_s, shadow_changed)
+            b.q.put("swap")
+            if not b.swapped.wait(max(1.0, self.cfg.inference_timeout_ms / 1000)):
+                log.warning("guard: %s takes the new model after its current inference", b.name)
+        else:
+            try:
+                self._replace_binding(b, reg, new_a, new_s if shadow_changed else None)
+            except Exception as exc:
+                return self._update_failed(b, entry, want_a or "?", "active", exc)
+        entry.update(changed=True, active=(new_a.version if new_a is not None else cur_a),
+                     shadow=(new_s.version if new_s is not None else None) if shadow_changed else cur_s)
+        log.info("guard: %s now runs %s %s%s", b.name, cfg.model, entry["active"],
+                 f" with shadow {entry['shadow']}" if entry["shadow"] else "")
+        return entry
+
+    def _replace_binding(self, old: _Binding, reg: Any, new_a: Any, new_s: Any) -> None:
+        """A binding with new rings and a new inference thread (another input layout, or the old
+        model is gone, hung or failed). The old thread ends after its current inference."""
+        cfg = old.cfg
+        if new_a is None:  # only the shadow changed: a fresh active model for the new thread
+            new_a = reg.load(cfg.model, slot="active", num_threads=cfg.threads)
+        if new_s is None and old.shadow is not None:
+            try:
+                new_s = reg.load(cfg.model, slot="shadow", num_threads=cfg.threads)
+            except Exception:
+                new_s = None
+        nb = _Binding(cfg, new_a, new_s, None)
+        if nb.model is None:
+            raise ModelError(nb.error or f"model {cfg.model} does not fit binding {cfg.name}")
+        self._flush_shadow(old, force=True)
+        old.retired = True
+        with self._trip_lock:
+            self._bindings = [nb if x is old else x for x in self._bindings]
+            self._build_routes()
+        nb.thread = threading.Thread(target=self._inference_loop, args=(nb,), name=f"guard-model-{nb.name}",
+                                     daemon=True)
+        nb.thread.start()
+        old.q.put(None)
+        if old.state != "ok":
+            self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.model.{nb.name}.recovered",
+                        title=f"Model {cfg.model} {new_a.version} for {nb.name} is running again")
+
+    def _update_failed(self, b: _Binding, entry: dict[str, Any], version: str, slot: str,
+                       exc: BaseException) -> dict[str, Any]:
+        keeps = f"keeps {b.model.version}" if slot == "active" and b.model is not None else (
+            "runs rules only" if slot == "active" else "keeps its shadow" if b.shadow is not None else "runs no shadow")
+        why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ModelError) else str(exc)
+        log.error("guard: %s version %s of model %s for %s not loaded (%s); the guard %s",
+                  slot, version, b.cfg.model, b.name, why, keeps)
+        self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}.update",
+                    title=f"Model {b.cfg.model} {version} ({slot}) for {b.name} not loaded: the guard {keeps}",
+                    detail=why)
+        entry["error"] = f"{slot} {version}: {why}"
+        return entry
 
     # ----- the guard thread -------------------------------------------------------
     def _guard_loop(self) -> None:

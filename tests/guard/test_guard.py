@@ -180,7 +180,7 @@ def test_stored_mode_and_latch_survive_a_restart(make_guard, factory, sink, db_p
 def test_ipc_handlers(make_guard, factory) -> None:
     g = make_guard(cfg(mode="shadow"))
     h = handlers(g)
-    assert set(h) == {"guard.status", "guard.set_mode", "guard.reset"}
+    assert set(h) == {"guard.status", "guard.set_mode", "guard.reset", "models.reload"}
     assert h["guard.status"]({})["mode"] == "shadow"
     with pytest.raises(PermissionDenied):
         h["guard.set_mode"]({"mode": "armed", "role": "operator"})
