@@ -57,6 +57,10 @@ class GuardOutput(StrictModel):
     address: int | None = Field(None, title="Address (modbus)", ge=0, le=65535)
     url: str | None = Field(None, title="Endpoint URL (opcua)")
     node_id: str | None = Field(None, title="Node id (opcua)")
+    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = Field(
+        "None", title="Message security mode (opcua)", description="Basic256Sha256 with the box's client certificate")
+    username: str | None = Field(None, title="User name (opcua)")
+    password_secret: str | None = Field(None, title="Name of the password in the secrets file (opcua)")
     value: float = Field(1, title="Value written on trip")
     timeout_ms: float = Field(50, title="Confirmation timeout", description="ms", gt=0, le=5000)
 

@@ -46,7 +46,18 @@ def build_outputs(guard_cfg: GuardConfig, *, gpio_factory: Any = None, data_dir:
                 continue
             from drivers.opcua.output import OpcuaStopOutput
 
-            objs.append(OpcuaStopOutput(out, data_dir=data_dir, key_path=f"guard.outputs[{i}]"))
+            password = None
+            if out.password_secret:
+                from appliance.secrets import load_secrets
+
+                password = load_secrets().get(out.password_secret)
+                if password is None:
+                    problems.append((f"guard.outputs[{i}].password_secret",
+                                     f"no secret {out.password_secret!r} in the secrets file; add it there"))
+                    continue
+            objs.append(OpcuaStopOutput(out, data_dir=data_dir, key_path=f"guard.outputs[{i}]",
+                                        security_mode=out.security_mode, username=out.username,
+                                        password=password))
     if problems:
         raise ConfigError(problems)
     return objs
