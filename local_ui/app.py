@@ -82,9 +82,9 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
                        max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from .routers import alerts, content, core, kpi, pages, session, settings, stops
+    from .routers import alerts, content, core, kpi, models, pages, session, settings, stops
 
-    for mod in (session, core, pages, stops, alerts, kpi, content, settings):
+    for mod in (session, core, pages, stops, alerts, kpi, content, settings, models):
         app.include_router(mod.router)
 
     @app.exception_handler(NeedsSetup)

@@ -105,6 +105,25 @@ def _reasons_entered(db) -> int:  # type: ignore[no-untyped-def]
     return int(db.execute("SELECT count(*) FROM kpi_stops WHERE reason IS NOT NULL").fetchone()[0])
 
 
+def product_choice(db, config):  # type: ignore[no-untyped-def]
+    """The operator's product chooser: configured products, the chosen one, whether a PLC signal decides."""
+    kpi_store()
+    m = config.machine
+    row = db.execute("SELECT value FROM settings WHERE key = 'kpi.product'").fetchone()
+    current = (row[0] or None) if row else None
+    return {"products": [{"id": p.id, "name": p.name, "ideal_cycle_s": p.ideal_cycle_s} for p in m.products],
+            "current": current if any(p.id == current for p in m.products) else None,
+            # A PLC product code that names a product wins over the operator's choice (appliance.kpi.engine).
+            "plc_decides": bool(m.product_signal) and any(p.code is not None for p in m.products),
+            "default_ideal_cycle_s": m.ideal_cycle_s}
+
+
+def set_product(db, config, *, product_id, role):  # type: ignore[no-untyped-def]
+    """Operator's product choice through appliance.kpi (audited there); ValueError for an unknown id."""
+    store = kpi_store()
+    store.set_product(db, product_id=product_id, role=role, known=[p.id for p in config.machine.products])
+
+
 # ----- content ---------------------------------------------------------------------
 def next_step(db, config, lang, guard_mode=None):  # type: ignore[no-untyped-def]
     """{"step": {"id", "title"} | None, "why": str, "kind": "step"|"assessment"}"""
@@ -173,8 +192,72 @@ def _alerts_labelled(db) -> int:  # type: ignore[no-untyped-def]
 
 
 # ----- models (models.registry) ----------------------------------------------------------
-def models_list(db):  # type: ignore[no-untyped-def]
-    raise NotAvailable("model registry")
+_shipped_synced: set[str] = set()  # database files whose shipped models are registered
+# Evaluation figures shown first (the rest of the manifest's evaluation stays in the API).
+EVAL_KEYS = ("roc_auc", "false_alarms_per_hour_debounced_3_of_5", "false_alarms_per_hour_raw", "accuracy",
+             "good_vs_defect_roc_auc", "good_vs_defect_accuracy_at_threshold", "defects_missed_at_threshold")
+
+
+def model_registry(db, config):  # type: ignore[no-untyped-def]
+    """The registry on this thread's connection (shipped models registered once per process)."""
+    reg_mod = need("models.registry", "model registry")
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'model_versions'").fetchone() is None:
+        raise NotAvailable("model registry", "model tables not created yet (start the core once)")
+    key = str(db.execute("PRAGMA database_list").fetchone()[2])
+    shipped = reg_mod.SHIPPED_DIR if key not in _shipped_synced else None
+    reg = reg_mod.ModelRegistry(db, data_dir=config.box.data_dir, shipped_dir=shipped)
+    _shipped_synced.add(key)
+    return reg
+
+
+def _evaluation(ev: dict) -> dict:
+    picked = {k: ev[k] for k in EVAL_KEYS if isinstance(ev.get(k), int | float)}
+    if not picked:
+        picked = {k: v for k, v in ev.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        picked = dict(list(picked.items())[:4])
+    return picked
+
+
+def model_view(reg, model_id: str) -> dict:  # type: ignore[no-untyped-def]
+    """One model: slots, every version (with its evaluation figures), the shadow comparison."""
+    dep = reg.deployment(model_id)
+    active = dep.active.version if dep.active else None
+    shadow = dep.shadow.version if dep.shadow else None
+    versions = []
+    for mv in reversed(reg.versions(model_id)):  # newest first
+        slot = "active" if mv.version == active else "shadow" if mv.version == shadow else (
+            "candidate" if mv.source == "installed" else "shipped")
+        versions.append({"version": mv.version, "source": mv.source, "slot": slot, "sha256": mv.sha256,
+                         "installed_utc_ns": mv.installed_ts, "created": str(mv.manifest.created),
+                         "threshold": mv.manifest.default_threshold, "evaluation": _evaluation(mv.manifest.evaluation),
+                         "evaluation_all": mv.manifest.evaluation})
+    raw = reg.latest_comparison(model_id)
+    cmp = None
+    if raw is not None and raw.get("shadow_version") == shadow and raw.get("active_version") == active:
+        # The guard stores these every minute and at each swap (earlier pairs are left out).
+        cmp = {"windows": raw.get("n"), "agreement": raw.get("agreement_rate"), "correlation": raw.get("correlation"),
+               "mean_abs_diff": raw.get("mean_abs_diff"), "utc_ns": raw.get("ts"), "from": "registry"}
+    all_versions = reg.versions(model_id)
+    return {"id": model_id, "kind": all_versions[-1].kind if all_versions else None,
+            "active": active, "shadow": shadow, "candidates": [c.version for c in dep.candidates],
+            "versions": versions, "comparison": cmp,
+            "can_rollback": reg.can_rollback(model_id, slot="active"),
+            "can_rollback_shadow": reg.can_rollback(model_id, slot="shadow")}
+
+
+def models_list(db, config, guard=None):  # type: ignore[no-untyped-def]
+    """Every model (see ``model_view``); ``guard`` = the guard's live status, whose shadow
+    figures (fresher than the registry's) replace the stored comparison."""
+    reg = model_registry(db, config)
+    out = [model_view(reg, m) for m in reg.model_ids()]
+    for m in out:
+        for b in (guard or {}).get("models") or []:
+            sh = b.get("shadow") if isinstance(b, dict) else None
+            if b.get("model") == m["id"] and sh and sh.get("version") == m["shadow"] and b.get("version") == m["active"]:
+                m["comparison"] = {"windows": sh.get("windows"), "agreement": sh.get("agreement"),
+                                   "correlation": sh.get("correlation"), "active_trips": sh.get("active_trips"),
+                                   "shadow_trips": sh.get("shadow_trips"), "binding": b.get("name"), "from": "guard"}
+    return out
 
 
 def baseline_report(db, config, lang="nl"):  # type: ignore[no-untyped-def]

@@ -318,6 +318,10 @@ class ModelRegistry:
                 stack.append(version)
         return stack
 
+    def can_rollback(self, model_id: str, *, slot: Slot = "active") -> bool:
+        """True when ``rollback`` has a change of ``slot`` to undo."""
+        return bool(self._stack(model_id, slot))
+
     def rollback(self, model_id: str, *, slot: Slot = "active", by_role: str = "maintenance") -> ModelVersion | None:
         """Undo the last change of ``slot``; returns the version now in it.
 

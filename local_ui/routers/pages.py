@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from appliance.errors import PermissionDenied
 
 from .. import charts, fmt, services
-from ..app import page_guard
+from ..app import api_guard, page_guard
 from ..context import Req, ReqDep
 from .core import guard_status
 
@@ -82,11 +85,65 @@ async def home_data(r: Req) -> dict[str, Any]:
     guard["label"] = fmt.GUARD_LABELS[guard["key"]]
 
     step, err = attempt(services.next_step, db, cfg, r.lang, gs.get("mode"))
+    product = None
+    if cfg.machine.products:
+        product, _ = attempt(services.product_choice, db, cfg)
     return {"machine": machine, "oee": oee_ctx, "rate": rate_ctx, "stop": stop_ctx, "guard": guard,
-            "next_step": {"error": err, **(step or {})}, "signals": configured_signals(cfg)}
+            "next_step": {"error": err, **(step or {})}, "signals": configured_signals(cfg), "product": product}
 
 
 @router.get("/", include_in_schema=False)
 async def home(r: Req = ReqDep) -> Response:
     page_guard(r, "view")
     return r.render("home.html", **(await home_data(r)))
+
+
+# ----- product chooser (ideal cycle time per product, ISO 22400 PRI) ----------------------
+class ProductIn(BaseModel):
+    product: str | None = Field(..., title="Product id from machine.products (null = none chosen)", max_length=63)
+
+
+def _set_product(r: Req, product_id: str | None) -> dict[str, Any]:
+    cfg = r.state.config
+    if not cfg.machine.products:
+        raise HTTPException(409, r._("No products are configured (machine.products)."))
+    try:
+        services.set_product(r.db, cfg, product_id=product_id, role=r.role or "operator")
+    except PermissionDenied as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except services.NotAvailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+    return services.product_choice(r.db, cfg)  # type: ignore[no-any-return]
+
+
+@router.get("/api/v1/product", tags=["kpi"])
+def api_product(r: Req = ReqDep) -> dict[str, Any]:
+    """The configured products, the one the operator chose, and whether a PLC signal decides."""
+    api_guard(r, "view")
+    try:
+        return services.product_choice(r.db, r.state.config)  # type: ignore[no-any-return]
+    except services.NotAvailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+
+
+@router.post("/api/v1/product", tags=["kpi"])
+def api_set_product(body: ProductIn, r: Req = ReqDep) -> dict[str, Any]:
+    """Choose the product being made (its ideal cycle time counts from the KPI engine's next write).
+    Every role may (the operator at the machine); audited."""
+    api_guard(r, "stops")
+    return _set_product(r, body.product)
+
+
+@router.post("/product", include_in_schema=False)
+def product_form(product: Annotated[str, Form()], r: Req = ReqDep) -> Response:
+    page_guard(r, "stops")
+    try:
+        chosen = _set_product(r, product or None)
+    except HTTPException as exc:
+        r.flash(str(exc.detail), "bad")
+        return r.redirect("/")
+    name = next((p["name"] for p in chosen["products"] if p["id"] == chosen["current"]), product)
+    r.flash(r._("Product: %(name)s") % {"name": name})
+    return r.redirect("/")

@@ -32,9 +32,9 @@ def _config_check(r: Req) -> dict[str, Any]:
     return {"path": str(path), "ok": True, "problems": []}
 
 
-def models_view(r: Req) -> dict[str, Any]:
+def models_view(r: Req, guard: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
-        return {"error": None, "models": services.models_list(r.db)}
+        return {"error": None, "models": services.models_list(r.db, r.state.config, guard)}
     except services.NotAvailable as exc:
         return {"error": str(exc), "models": []}
 
@@ -51,7 +51,7 @@ async def settings_page(r: Req = ReqDep) -> Response:
         raise NeedsLogin("settings")
     gs = await guard_status(r)
     admin = r.may("settings")
-    ctx: dict[str, Any] = {"guard": gs, "admin": admin, "models": models_view(r)}
+    ctx: dict[str, Any] = {"guard": gs, "admin": admin, "models": models_view(r, gs)}
     if admin:
         ctx.update(summary=summary(r.state.config), check=_config_check(r), remote=r.state.remote_access(),
                    pins=security.roles_with_pin(r.db), login_roles=security.LOGIN_ROLES,
