@@ -202,3 +202,45 @@ def test_language_switch_shows_no_untranslated_strings(stack: Any, page_factory:
             texts = set(t.strip() for t in page.locator("main, header, nav").all_inner_texts()[0:3] for t in t.split("\n"))
             leaked = sorted(t for t in texts if t in forbidden)
             assert not leaked, f"{lang} {path}: untranslated {leaked}"
+
+
+def test_maintenance_installs_and_activates_a_model_in_settings(stack: Any, page_factory: Any, tmp_path: Any) -> None:
+    from .test_models_api import bumped
+
+    src = bumped(tmp_path, "1.3.0")
+    base = stack.ipc("guard.status")["models"][0]["version"]
+    page = page_factory("1280x800")
+    login(page, stack.url, "maintenance")
+    page.goto(stack.url + "/settings#models")
+    page.locator("#model-file").set_input_files(str(src / "model.tflite"))
+    page.locator("#manifest-file").set_input_files(str(src / "manifest.json"))
+    page.locator("#model-install-submit").click()
+    page.wait_for_selector(".banner-ok")
+    assert "1.3.0" in page.locator(".banner-ok").inner_text()
+    page.locator("[id='activate-vibration-anomaly-1.3.0']").click()
+    page.wait_for_selector("#model-vibration-anomaly[data-active='1.3.0']")
+    # The running core took it without a restart, and the screen says so.
+    assert "nieuwe model" in page.locator(".banner-ok").inner_text()
+    assert stack.ipc("guard.status")["models"][0]["version"] == "1.3.0"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#models").screenshot(path=str(SCREENSHOTS / "settings-models-1280x800.png"))
+    page.locator("#rollback-vibration-anomaly").click()
+    page.wait_for_selector(f"#model-vibration-anomaly[data-active='{base}']")
+    assert stack.ipc("guard.status")["models"][0]["version"] == base
+
+
+def test_operator_picks_a_product_on_home(stack: Any, page_factory: Any) -> None:
+    from appliance.storage import open_db
+
+    page = page_factory("800x480")
+    page.goto(stack.url + "/")
+    page.locator("#product-as_b").tap()
+    page.wait_for_selector("#product-as_b[aria-pressed=true]")
+    assert "As B" in page.locator(".banner-ok").inner_text()
+    db = open_db(stack.config().db_path, migrate=False)
+    try:
+        assert db.execute("SELECT value FROM settings WHERE key = 'kpi.product'").fetchone()[0] == "as_b"
+        assert db.execute("SELECT role FROM audit WHERE action = 'kpi.set_product' AND target = 'as_b'").fetchone() == (
+            "operator",)
+    finally:
+        db.conn.close()
