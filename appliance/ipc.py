@@ -193,24 +193,29 @@ class IpcClient:
             writer.close()
 
 
+def exchange_line(sock: socket.socket, obj: object) -> dict[str, Any]:
+    """Send one JSON line on a connected socket and read one JSON line back."""
+    sock.sendall(dumps(obj))
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    if not buf:
+        raise ConnectionError("the peer closed the connection without an answer")
+    return json.loads(buf)
+
+
 def request_sync(path: str | Path, op: str, *, timeout_s: float = 2.0, **args: Any) -> dict[str, Any]:
     """Blocking request (CLI, tests): same protocol, no event loop needed."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         try:
             sock.connect(str(path))
-            sock.sendall(dumps({"op": op, **args}))
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
+            return exchange_line(sock, {"op": op, **args})
         except OSError as exc:
             raise CoreUnavailable(f"the core does not answer on {path} ({exc}); is `werkvloer core` running?") from None
-    if not buf:
-        raise CoreUnavailable(f"the core closed the connection during {op!r}")
-    return json.loads(buf)
 
 
 def socket_path(data_dir: str | Path) -> Path:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,23 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for(cond: Callable[[], Any], *, timeout_s: float = 20.0, what: str = "condition",
+             every_s: float = 0.05) -> Any:
+    """Poll ``cond`` until it returns something true (which is returned), or fail.
+    For peers in other processes, where no event can be awaited."""
+    deadline = time.monotonic() + timeout_s
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = cond()
+            if value:
+                return value
+        except Exception as exc:  # the peer may still be starting: keep polling until the deadline
+            last_exc = exc
+        time.sleep(every_s)
+    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ IEC 62061). See ``appliance/guard/README.md``.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from appliance.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .engine import Guard
@@ -21,7 +22,4 @@ __all__ = ["Guard", "build_outputs", "handlers"]
 _LAZY = {"Guard": "engine", "handlers": "ipc", "build_outputs": "outputs"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..ipc import exchange_line
 from .machine import MachineSim, MachineState, TimelineStep
 
 log = logging.getLogger(__name__)
@@ -146,14 +147,7 @@ class Simulator:
 def control_request(host: str, port: int, req: dict[str, Any], timeout_s: float = 3.0) -> dict[str, Any]:
     """Send one control request to a running simulator."""
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.sendall((json.dumps(req) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
+        return exchange_line(sock, req)
 
 
 async def _serve(args: argparse.Namespace) -> int:

@@ -2,8 +2,9 @@
 folder of images or a video file). Frames reach consumers as numpy arrays in
 ``Sample.block``. See README.md beside this file."""
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from appliance.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .backends import make_backend
@@ -17,7 +18,4 @@ __all__ = ["CameraLibraryMissing", "CameraSource", "make_backend"]
 _LAZY = {"make_backend": "backends", "CameraLibraryMissing": "frames", "CameraSource": "source"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -6,8 +6,9 @@ and the outputs; ``drivers.gpio.sim`` drives the mock pins from the machine
 simulator. See README.md beside this file for wiring.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from appliance.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .factory import PinFactoryError, make_pin_factory, pins_present
@@ -21,12 +22,6 @@ _LAZY = {"PinFactoryError": "factory", "make_pin_factory": "factory", "pins_pres
          "GpioSource": "source"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "GpioHeartbeat",
     "GpioSource",
@@ -36,3 +31,5 @@ __all__ = [
     "make_pin_factory",
     "pins_present",
 ]
+
+__getattr__ = lazy_getattr(__name__, _LAZY)

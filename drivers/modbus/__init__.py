@@ -7,7 +7,9 @@ pymodbus-backed classes load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from appliance.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .output import ModbusStopOutput
@@ -19,9 +21,4 @@ __all__ = ["ModbusSimServer", "ModbusSource", "ModbusStopOutput"]
 _LAZY = {"ModbusSource": "source", "ModbusStopOutput": "output", "ModbusSimServer": "simserver"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

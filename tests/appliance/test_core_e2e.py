@@ -7,8 +7,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +16,7 @@ import pytest
 from appliance.ipc import request_sync, socket_path
 from appliance.simulator.run import control_request
 from appliance.storage import count_samples
-from tests.conftest import PY, ROOT, free_port
-
-
-def wait_for(cond: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = cond()
-            if value:
-                return value
-        except Exception as exc:  # the peer may still be starting
-            last_exc = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc})")
+from tests.conftest import PY, ROOT, free_port, wait_for
 
 
 @pytest.fixture

@@ -15,14 +15,7 @@ from appliance.bus import Bus
 from appliance.recorder import NS_PER_DAY, Recorder
 from appliance.samples import Quality, Sample
 from appliance.storage import open_db, read_samples
-
-
-def wait_for(cond, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
+from tests.conftest import wait_for
 
 
 def rows(db_path: Path, sql: str) -> list[tuple]:

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,28 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import free_port, wait_for  # noqa: F401 - re-exported for the UI tests
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.toml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(cond: Callable[[], Any], *, timeout_s: float = 20.0, what: str = "condition", every_s: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = cond()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
-            last_exc = exc
-        time.sleep(every_s)
-    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
 
 
 def demo_config_text(*, data_dir: Path, modbus_port: int, ui_port: int) -> str:
@@ -159,15 +140,9 @@ class Stack:
 
     def sim(self, **msg: Any) -> dict[str, Any]:
         """One JSON-lines request to the simulator's control port."""
-        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
-            s.sendall((json.dumps(msg) + "\n").encode())
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-        return json.loads(buf) if buf else {}
+        from appliance.simulator.run import control_request
+
+        return control_request("127.0.0.1", self.control_port, msg, timeout_s=5)
 
     def ipc(self, op: str, **args: Any) -> dict[str, Any]:
         from appliance.ipc import request_sync
