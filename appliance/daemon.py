@@ -128,18 +128,12 @@ class Core:
         await parts.start_all(self, stack)
 
     def _signal_meta(self) -> dict[str, tuple[str | None, str | None]]:
-        meta: dict[str, tuple[str | None, str | None]] = {}
         s = self.config.sources
-        for dev in s.modbus:
-            for sig in dev.signals:
-                meta[sig.name] = (sig.unit, f"modbus:{dev.name}")
-        for srv in s.opcua:
-            for sig in srv.signals:
-                meta[sig.name] = (sig.unit, f"opcua:{srv.name}")
+        groups: list[tuple[str, list[Any]]] = [(f"modbus:{d.name}", list(d.signals)) for d in s.modbus]
+        groups += [(f"opcua:{o.name}", list(o.signals)) for o in s.opcua]
         if s.gpio:
-            for sig in [*s.gpio.inputs, *s.gpio.analog]:
-                meta[sig.name] = (sig.unit, "gpio")
-        return meta
+            groups.append(("gpio", [*s.gpio.inputs, *s.gpio.analog]))
+        return {sig.name: (sig.unit, source) for source, signals in groups for sig in signals}
 
     def _record_event(self, db: Any, kind: str, detail: str) -> None:
         with db.conn:

@@ -94,7 +94,7 @@ class Simulator:
         self._stack.push_async_callback(self._stop_ticker)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: Any) -> None:
         await self._stack.__aexit__(*exc)
 
     async def _stop_ticker(self) -> None:
