@@ -56,8 +56,10 @@ def test_running_guard_takes_shadow_then_active_then_rollback(vib_path, tmp_path
     # The IPC op the UI and the CLI call after a change (async handler, run as the core's IpcServer would).
     reply = asyncio.run(handlers(g)["models.reload"]({}))
     assert reply["ok"] and not reply["pending"]
-    assert reply["models"] == [{"binding": "spindle", "model": "vibration-anomaly", "active": base,
-                                "shadow": "7.1.0", "changed": True, "error": None}]
+    # (``changed`` may be False: the 50 ms poll can have applied it just before.)
+    (entry,) = reply["models"]
+    assert {k: entry[k] for k in ("binding", "active", "shadow", "error")} == {
+        "binding": "spindle", "active": base, "shadow": "7.1.0", "error": None}
     assert model_info(g)["shadow"]["version"] == "7.1.0"
     f.until(lambda: (model_info(g)["shadow"]["windows"] or 0) >= 5, what="shadow scored beside the active one")
     sh = model_info(g)["shadow"]
