@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -109,11 +109,12 @@ def export_dataset(out_dir: str | Path, items: Iterable[DatasetItem | tuple[Mapp
     out.mkdir(parents=True, exist_ok=True)
     # Write beside, then rename: a reader never sees half a dataset.
     with tempfile.NamedTemporaryFile(dir=out, suffix=".npz", delete=False) as f:
-        np.savez_compressed(f, **arrays)
+        # numpy's stub types every ** value as allow_pickle's bool; the keys are item ids.
+        np.savez_compressed(f, **cast(dict[str, Any], arrays))
     os.replace(f.name, out / "windows.npz")
     tmp_csv = out / ".labels.csv.tmp"
-    with open(tmp_csv, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+    with open(tmp_csv, "w", newline="", encoding="utf-8") as csv_file:
+        w = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp_csv, out / "labels.csv")

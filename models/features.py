@@ -191,7 +191,7 @@ def reconstruction_error(x_norm: np.ndarray, recon: np.ndarray,
     network predicts tightly (current for a given spindle speed) counts more
     than a band that is mostly noise. Normal windows then score about 1.
     """
-    d = np.asarray(recon, dtype=np.float32) - np.asarray(x_norm, dtype=np.float32)
+    d: np.ndarray = np.asarray(recon, dtype=np.float32) - np.asarray(x_norm, dtype=np.float32)
     if residual_std is not None:
         d = d / np.asarray(residual_std, dtype=np.float32)
     return np.mean(d * d, axis=-1)

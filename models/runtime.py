@@ -18,7 +18,7 @@ import math
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -102,6 +102,9 @@ class LoadedModel:
         self._pipeline = pre.pipeline
         self._params = pre.params.model_dump()
         self._signals = manifest.inputs.names
+        self._mean: np.ndarray | None
+        self._std: np.ndarray | None
+        self._res_std: np.ndarray | None
         if isinstance(pre, VibPreprocessing):
             self._mean = np.asarray(pre.mean, dtype=np.float32)
             self._std = np.asarray(pre.std, dtype=np.float32)
@@ -175,7 +178,8 @@ class LoadedModel:
     def model_input(self, feats: np.ndarray) -> np.ndarray:
         """Features -> the float tensor the network sees (normalised / scaled to 0..1)."""
         if self._mean is not None:
-            return features.normalise(feats, self._mean, self._std)
+            std = cast(np.ndarray, self._std)  # set together with _mean
+            return features.normalise(feats, self._mean, std)
         return features.image_to_unit(feats)
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:

@@ -337,7 +337,8 @@ def status(db: sqlite_utils.Database) -> dict[str, Any]:
 def trips(db: sqlite_utils.Database, *, limit: int = 50, offset: int = 0, mode: str | None = None,
           since_ts: int | None = None) -> list[dict[str, Any]]:
     """Newest first, each with its outputs and stage latencies in ms."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[str | int] = []
     if mode is not None:
         where.append("mode = ?")
         args.append(mode)

@@ -291,11 +291,11 @@ class _DeviceState:
             self._good(st, codec.decode_string(chunk, sig.word_order), mono, utc)
             return
         if sig.type == "block":
-            seq, raw = codec.decode_block(chunk, sig.word_order)
+            seq, block_raw = codec.decode_block(chunk, sig.word_order)
             if seq == st.last_seq:
                 return  # the device has not refilled the block yet: not a new value
             st.last_seq = seq
-            data = (raw * np.float32(sig.scale) + np.float32(sig.offset)).astype(np.float32)
+            data = (block_raw * np.float32(sig.scale) + np.float32(sig.offset)).astype(np.float32)
             rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64)))) if data.size else 0.0
             if not math.isfinite(rms):
                 self._complain(st, "block holds NaN/inf")

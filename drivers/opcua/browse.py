@@ -72,8 +72,9 @@ async def _variable_info(client: Client, nodeid: ua.NodeId) -> tuple[str, str]:
     rank = dvs[2].Value.Value if dvs[2].Value is not None else None
     dtype = "?"
     if isinstance(dtype_id, ua.NodeId):
-        if dtype_id.NamespaceIndex == 0 and dtype_id.Identifier in ua.ObjectIdNames:
-            dtype = ua.ObjectIdNames[dtype_id.Identifier]
+        ident = dtype_id.Identifier
+        if dtype_id.NamespaceIndex == 0 and isinstance(ident, int) and ident in ua.ObjectIdNames:
+            dtype = ua.ObjectIdNames[ident]
         else:
             try:
                 dtype = (await client.get_node(dtype_id).read_browse_name()).Name

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, cast
 
 from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
@@ -142,7 +142,9 @@ class OpcuaStopOutput:
         client = self._client
         if client is None:
             raise DeviceUnavailable(f"OPC UA stop output {self.name}: not connected")
-        dv = ua.DataValue(ua.Variant(_typed(value, self._vtype), self._vtype))
+        # asyncua annotates VariantType without None, but None (type not read yet) makes it guess.
+        vtype = cast(ua.VariantType, self._vtype)
+        dv = ua.DataValue(ua.Variant(_typed(value, vtype), vtype))
         results = await client.uaclient.write_attributes([self._nodeid], [dv], ua.AttributeIds.Value)
         if not results[0].is_good():
             raise DeviceError(f"OPC UA stop output {self.name}: server refused the write of {self.cfg.node_id}: "

@@ -37,12 +37,13 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from asyncua import Server, ua
 from asyncua.crypto import cert_gen
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import NodeData
+from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from appliance.simulator.machine import MachineSim
@@ -83,7 +84,16 @@ def node_id(key: str) -> str:
     return f"ns=2;s=Cell.{browse_name(key)}"
 
 
-class _UserManager:
+def _string_nid(name: str, ns: int) -> ua.NodeId:
+    """String NodeId ``name`` in namespace ``ns``.
+
+    asyncua annotates NodeId's fields with its marker subclasses (ua.String,
+    ua.Int16) but takes plain str/int; the casts only tell mypy so.
+    """
+    return ua.NodeId(cast(ua.String, name), cast(ua.Int16, ns))
+
+
+class _UserManager(UserManager):
     def __init__(self, users: Mapping[str, str], allow_anonymous: bool) -> None:
         self.users = dict(users)
         self.allow_anonymous = allow_anonymous
@@ -173,32 +183,33 @@ class OpcuaSimServer:
         if any(s != "None" for s in self.security):
             await self._load_certificate(server)
         idx = await server.register_namespace(NAMESPACE_URI)
-        cell = await server.nodes.objects.add_object(ua.NodeId("Cell", idx), ua.QualifiedName("Cell", idx))
+        cell = await server.nodes.objects.add_object(_string_nid("Cell", idx), ua.QualifiedName("Cell", idx))
         for key, value in self.sim.values().items():
-            nid = ua.NodeId(f"Cell.{browse_name(key)}", idx)
+            nid = _string_nid(f"Cell.{browse_name(key)}", idx)
             await cell.add_variable(nid, ua.QualifiedName(browse_name(key), idx), value, _TYPES.get(key))
             self._nodes[key] = nid
-        vib = await cell.add_object(ua.NodeId("Cell.Vibration", idx), ua.QualifiedName("Vibration", idx))
-        self._nodes["vibration_block"] = ua.NodeId("Cell.Vibration.Block", idx)
-        self._nodes["vibration_seq"] = ua.NodeId("Cell.Vibration.Seq", idx)
+        vib = await cell.add_object(_string_nid("Cell.Vibration", idx), ua.QualifiedName("Vibration", idx))
+        self._nodes["vibration_block"] = _string_nid("Cell.Vibration.Block", idx)
+        self._nodes["vibration_seq"] = _string_nid("Cell.Vibration.Seq", idx)
         block = await vib.add_variable(self._nodes["vibration_block"], ua.QualifiedName("Block", idx), [0.0],
                                        ua.VariantType.Float)
         await block.write_value_rank(1)  # a one-dimensional array (OPC 10000-3 §5.6.2)
-        await block.write_array_dimensions([0])
+        # asyncua annotates the argument as int; ArrayDimensions is an array of UInt32.
+        await block.write_array_dimensions([0])  # type: ignore[arg-type]
         await vib.add_variable(self._nodes["vibration_seq"], ua.QualifiedName("Seq", idx), 0, ua.VariantType.UInt64)
         self._vib_seq = self.sim.vibration_seq
-        stop = await cell.add_variable(ua.NodeId("Cell.Stop", idx), ua.QualifiedName("Stop", idx),
+        stop = await cell.add_variable(_string_nid("Cell.Stop", idx), ua.QualifiedName("Stop", idx),
                                        self.sim.stop_active, ua.VariantType.Boolean)
-        beat = await cell.add_variable(ua.NodeId("Cell.Heartbeat", idx), ua.QualifiedName("Heartbeat", idx),
+        beat = await cell.add_variable(_string_nid("Cell.Heartbeat", idx), ua.QualifiedName("Heartbeat", idx),
                                        self.sim.heartbeat, ua.VariantType.Int32)
         for node in (stop, beat):
             await node.set_writable()
         server.set_attribute_value_setter(stop.nodeid, self._on_stop_write)
         server.set_attribute_value_setter(beat.nodeid, self._on_heartbeat_write)
         if self.extra_items:
-            load = await cell.add_object(ua.NodeId("Cell.Load", idx), ua.QualifiedName("Load", idx))
+            load = await cell.add_object(_string_nid("Cell.Load", idx), ua.QualifiedName("Load", idx))
             for i in range(self.extra_items):
-                nid = ua.NodeId(f"Cell.Load.Item{i:04d}", idx)
+                nid = _string_nid(f"Cell.Load.Item{i:04d}", idx)
                 await load.add_variable(nid, ua.QualifiedName(f"Item{i:04d}", idx), 0.0, ua.VariantType.Double)
                 self._nodes[f"load_{i}"] = nid
         await server.start()
@@ -273,9 +284,10 @@ class OpcuaSimServer:
         server = self._server
         if server is None:
             return
-        stamp = datetime.now(UTC)
+        # asyncua annotates timestamps with its ua.DateTime marker subclass; any datetime works.
+        stamp = cast(ua.DateTime, datetime.now(UTC))
         good = self.sim.plc_connected
-        status = ua.StatusCode() if good else ua.StatusCode(ua.StatusCodes.BadCommunicationError)
+        status = ua.StatusCode() if good else ua.StatusCode(cast(ua.UInt32, ua.StatusCodes.BadCommunicationError))
         values: dict[str, Any] = dict(self.sim.values())
         seq = self.sim.vibration_seq
         if seq != self._vib_seq:
@@ -301,7 +313,7 @@ class OpcuaSimServer:
         # its SourceTimestamp: the benchmark measures source -> box delay from it.
         for i in range(self.extra_items):
             now_ns = time.time_ns()
-            stamp = datetime.fromtimestamp(now_ns / 1e9, UTC)
+            stamp = cast(ua.DateTime, datetime.fromtimestamp(now_ns / 1e9, UTC))
             dv = ua.DataValue(ua.Variant(now_ns / 1e9 if good else None,
                                          ua.VariantType.Double if good else ua.VariantType.Null),
                               StatusCode=status, SourceTimestamp=stamp, ServerTimestamp=stamp)

@@ -154,7 +154,7 @@ class OpcuaSource:
     async def _run_session(self, client: Client) -> str:
         """Subscribe and watch; returns why the session must be rebuilt."""
         tasks: list[asyncio.Task[Any]] = []
-        sub: Subscription | None = None
+        sub: _Subscription | None = None
         try:
             if self._subscribed:
                 sub = await self._subscribe(client)
@@ -194,7 +194,7 @@ class OpcuaSource:
                     return (f"subscription stalled: no data and no keep-alive for {silent:.1f} s "
                             f"(limit {stall_s:.1f} s)")
 
-    async def _subscribe(self, client: Client) -> Subscription:
+    async def _subscribe(self, client: Client) -> _Subscription:
         cfg = self.cfg
         keepalive = max(1, cfg.stall_intervals // 3)
         params = ua.CreateSubscriptionParameters()

@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     rep = xn_train[rng.choice(len(xn_train), size=min(2000, len(xn_train)), replace=False)]
     tflite = convert_int8(ae, rep)
 
-    names = features.vibration_feature_names(**{k: data_sim.VIB_PARAMS[k] for k in ("n_bands", "f_low_hz", "f_high_hz")})
+    vib = data_sim.VIB_PARAMS  # dict[str, float] to mypy; n_bands is the int 16
+    names = features.vibration_feature_names(n_bands=int(vib["n_bands"]), f_low_hz=vib["f_low_hz"],
+                                             f_high_hz=vib["f_high_hz"])
     n = len(names)
     fields = {
         "name": MODEL_ID, "version": args.version, "kind": "anomaly",
