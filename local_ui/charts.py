@@ -6,7 +6,7 @@ it scales to the screen. Colours meet WCAG contrast on white.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 from markupsafe import Markup
@@ -33,7 +33,7 @@ def _t(x: float, y: float, text: str, *, anchor: str = "start", size: int = 14, 
             f'fill="{fill}" font-weight="{weight}">{escape(text)}</text>')
 
 
-def hbars(items: Sequence[tuple[str, float | None, str]], *, label: str, fmt: callable = None,  # type: ignore[valid-type]
+def hbars(items: Sequence[tuple[str, float | None, str]], *, label: str, fmt: Callable[[float | None], str] | None = None,
           w: int = 380) -> Markup:
     """Horizontal 0..1 bars, e.g. availability / performance / quality."""
     row = 34
@@ -53,7 +53,7 @@ def hbars(items: Sequence[tuple[str, float | None, str]], *, label: str, fmt: ca
 
 
 def line(points: Sequence[tuple[str, float | None]], *, label: str, y_max: float | None = None,
-         y_fmt: callable = None, colour: str = BLUE, w: int = 640, h: int = 220,  # type: ignore[valid-type]
+         y_fmt: Callable[[float], str] | None = None, colour: str = BLUE, w: int = 640, h: int = 220,
          target: float | None = None) -> Markup:
     """A line over labelled x positions (hours, shifts, days); gaps stay gaps."""
     left, right, top, bottom = 52, 10, 10, 34
@@ -100,7 +100,7 @@ def line(points: Sequence[tuple[str, float | None]], *, label: str, y_max: float
     return _svg(w, h, label, "".join(body), "chart chart-line")
 
 
-def pareto(items: Sequence[tuple[str, float]], *, label: str, v_fmt: callable = None,  # type: ignore[valid-type]
+def pareto(items: Sequence[tuple[str, float]], *, label: str, v_fmt: Callable[[float | None], str] | None = None,
            w: int = 640) -> Markup:
     """Downtime per reason, largest first, with the cumulative share."""
     items = sorted(items, key=lambda it: it[1], reverse=True)

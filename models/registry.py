@@ -86,7 +86,7 @@ class ShadowComparison:
     active_alarm_rate: float
     shadow_alarm_rate: float
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.__dict__.items()}
 
 

@@ -81,8 +81,8 @@ async def home_data(r: Req) -> dict[str, Any]:
     cause = gs.get("cause") if gs.get("tripped") else None
     if isinstance(cause, dict):  # {kind, name, signal, ts} from the guard
         cause = f"{cause.get('name') or cause.get('kind') or ''}" + (f" ({cause['signal']})" if cause.get("signal") else "")
-    guard = {"key": fmt.guard_key(gs), "cause": cause}
-    guard["label"] = fmt.GUARD_LABELS[guard["key"]]
+    key = fmt.guard_key(gs)
+    guard = {"key": key, "cause": cause, "label": fmt.GUARD_LABELS[key]}
 
     step, err = attempt(services.next_step, db, cfg, r.lang, gs.get("mode"))
     product = None
