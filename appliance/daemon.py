@@ -106,6 +106,7 @@ class Core:
             await stack.enter_async_context(self.ipc)
 
             stack.push_async_callback(self._say_stopping)
+            _release_free_heap()
             self.ready.set()
             self.notifier.ready(self._summary())
             log.info("core ready in %.2f s: %s", time.monotonic() - self.started_mono, self._summary())
@@ -216,6 +217,24 @@ class Core:
                 if interval is not None:
                     self.notifier.watchdog()
             await asyncio.sleep(period)
+
+
+def _release_free_heap() -> None:
+    """Give the memory freed during start-up (imports, migrations, model
+    validation) back to the OS: glibc keeps it otherwise, and on a 1-4 GB Pi
+    the core's RSS is what is watched (malloc_trim(3))."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+        pass
 
 
 async def run_core(config: BoxConfig, *, notifier: Notifier | None = None) -> int:
