@@ -76,6 +76,13 @@ class Recorder:
         open_db(self.db_path).conn.close()  # create + migrate once, before the thread
         self._conn = connect(self.db_path)
         self._apply_size_limit()
+        # Retention runs at start (a box that was off for weeks drops old
+        # samples first) and then every retention_every_s.
+        try:
+            self.prune()
+        except sqlite3.Error as exc:
+            log.error("recorder: could not delete old samples at start (%s)", exc)
+        self._last_retention = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
 
