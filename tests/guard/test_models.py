@@ -192,8 +192,8 @@ def test_shadow_candidate_is_compared_but_never_trips(vib_path, make_guard, fact
     f.sim.inject("imbalance")
     f.until(lambda: g.status()["models"][0]["shadow"]["shadow_trips"] >= 1, what="shadow would have tripped")
     assert not g.tripped and not factory.pin(RELAY).state
+    g.stop()  # first, so no window lands between the status read and the stored stats
     sh = g.status()["models"][0]["shadow"]
     assert sh["windows"] >= 2 and sh["agreement"] < 1.0
-    g.stop()
     (row,) = gstore.shadow_stats(open_db(db_path))
     assert row["shadow_only"] >= 1 and row["active_only"] == 0 and row["windows"] == sh["windows"]
