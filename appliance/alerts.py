@@ -28,6 +28,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,14 +161,15 @@ class AlertStore:
         return _Tx()
 
     # ------------------------------------------------------------- raise
-    def raise_alert(self, *, source: str, kind: str, severity: str, title: str, detail: str | None = None,
-                    dedupe_key: str, evidence: dict[str, Any] | None = None, ts_ns: int | None = None) -> int:
+    def raise_alert(self, *, source: str, kind: str, severity: str, title: str | Mapping[str, str],
+                    detail: str | None = None, dedupe_key: str, evidence: dict[str, Any] | None = None,
+                    ts_ns: int | None = None) -> int:
         if severity not in SEVERITIES:
             raise ValueError(f"severity {severity!r}: use one of {', '.join(SEVERITIES)}")
-        for name, v in (("source", source), ("kind", kind), ("title", title), ("dedupe_key", dedupe_key)):
+        title = encode_title(title)
+        for name, v in (("source", source), ("kind", kind), ("dedupe_key", dedupe_key)):
             if not isinstance(v, str) or not v.strip():
                 raise ValueError(f"alert {name} must be a non-empty text")
-        title = title[:200]
         ts = ts_ns or time.time_ns()
         with self._tx() as c:
             row = c.execute("SELECT id FROM alerts WHERE dedupe_key = ? AND state != 'closed' "
@@ -332,6 +334,31 @@ class AlertStore:
         return out
 
 
+def encode_title(title: str | Mapping[str, str]) -> str:
+    """An alert title as stored: plain text, or ``{"nl": ..., "en": ...}`` as
+    JSON so each reader sees it in their own language (``title_in``)."""
+    if isinstance(title, str):
+        if not title.strip():
+            raise ValueError("alert title must be a non-empty text")
+        return title[:200]
+    texts = {lang: str(text)[:200] for lang, text in title.items() if isinstance(text, str) and text.strip()}
+    if not {"nl", "en"} <= set(texts):
+        raise ValueError("an alert title in two languages needs both 'nl' and 'en'")
+    return json.dumps(texts, ensure_ascii=False, sort_keys=True)
+
+
+def title_in(stored: str, lang: str) -> str:
+    """The stored title in ``lang`` (English as fallback); plain titles as they are."""
+    if stored.startswith("{"):
+        try:
+            texts = json.loads(stored)
+        except ValueError:
+            return stored
+        if isinstance(texts, dict) and texts:
+            return str(texts.get(lang) or texts.get("en") or next(iter(texts.values())))
+    return stored
+
+
 def _check_role(role: str, allowed: tuple[str, ...]) -> None:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -472,7 +499,8 @@ def check_disk(path: str | Path, *, sink: AlertSink, min_free_fraction: float = 
     free_ok = usage.free >= min_free_bytes and usage.free >= min_free_fraction * usage.total
     if not free_ok:
         sink.submit(source="box", kind="disk_low", severity="critical",
-                    title=f"Weinig schijfruimte: {usage.free / 2**20:.0f} MB vrij / low disk space",
+                    title={"nl": f"Weinig schijfruimte: {usage.free / 2**20:.0f} MB vrij",
+                           "en": f"Low disk space: {usage.free / 2**20:.0f} MB free"},
                     detail=f"{path}: {usage.free} of {usage.total} bytes free; remove old exports or lower "
                            "storage.raw_retention_days", dedupe_key="box:disk_low",
                     evidence={"free_bytes": usage.free, "total_bytes": usage.total})

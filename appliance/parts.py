@@ -72,6 +72,49 @@ async def start_all(core: Core, stack: AsyncExitStack) -> None:
 
     task = asyncio.create_task(watch_disk(), name="disk-check")
     stack.push_async_callback(_cancel, task)
+    task = asyncio.create_task(watch_sources(core, sink), name="source-watch")
+    stack.push_async_callback(_cancel, task)
+
+
+SOURCE_WATCH_S = 1.0
+SOURCE_GRACE_S = 15.0  # a device that never answered since start is "lost" after this
+
+
+class SourceWatch:
+    """Turns each source's ``available`` into alerts: one when a device is lost
+    (or never answers after start), one info alert when it is back."""
+
+    def __init__(self, sink: Any, *, grace_s: float = SOURCE_GRACE_S) -> None:
+        self.sink = sink
+        self.grace_s = grace_s
+        self.lost: set[str] = set()
+
+    def check(self, sources: list[Any], uptime_s: float) -> None:
+        for src in sources:
+            h = src.health
+            if h.available:
+                if h.name in self.lost:
+                    self.lost.discard(h.name)
+                    self.sink.submit(
+                        source="driver", kind="device_back", severity="info", dedupe_key=f"driver:{h.name}:back",
+                        title={"nl": f"{h.name} antwoordt weer", "en": f"{h.name} answers again"})
+            elif h.name not in self.lost and (h.last_good_utc_ns is not None or uptime_s > self.grace_s):
+                self.lost.add(h.name)
+                self.sink.submit(
+                    source="driver", kind="device_lost", severity="critical", dedupe_key=f"driver:{h.name}:lost",
+                    title={"nl": f"Geen verbinding met {h.name} ({h.kind})",
+                           "en": f"No connection to {h.name} ({h.kind})"},
+                    detail=f"{h.last_error or 'no answer'}; check cable, power and address. "
+                           "Its signals are stored as bad quality until it answers.")
+
+
+async def watch_sources(core: Core, sink: Any) -> None:
+    watch = SourceWatch(sink)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        await asyncio.sleep(SOURCE_WATCH_S)
+        watch.check(core.sources, loop.time() - start)
 
 
 def _build_guard(core: Core, sink: Any) -> Any:

@@ -553,7 +553,8 @@ class Guard:
                 b.thread.start()
             elif b.error:
                 self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
-                            title=f"Model {b.cfg.model} for {b.name} not loaded: the guard runs rules only",
+                            title={"nl": f"Model {b.cfg.model} voor {b.name} niet geladen: de bewaking werkt alleen met regels",
+                                   "en": f"Model {b.cfg.model} for {b.name} not loaded: the guard runs rules only"},
                             detail=b.error)
         if self.cfg.reset_pin is not None:
             self._open_reset_button()
@@ -663,7 +664,8 @@ class Guard:
                 log.info("guard: model %s answers again after a hang; back in service", b.name)
                 b.state = "ok"
                 self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.model.{b.name}.recovered",
-                            title=f"Model {b.cfg.model} for {b.name} answers again")
+                            title={"nl": f"Model {b.cfg.model} voor {b.name} antwoordt weer",
+                                   "en": f"Model {b.cfg.model} for {b.name} answers again"})
             if self._stopping.is_set() or b.retired:
                 return
             b.windows += 1
@@ -738,7 +740,8 @@ class Guard:
         b.error = why
         log.error("guard: model %s for %s: %s; the guard runs rules only for it", b.cfg.model, b.name, why)
         self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
-                    title=f"Model {b.cfg.model} for {b.name} failed: the guard runs rules only", detail=why)
+                    title={"nl": f"Model {b.cfg.model} voor {b.name} faalt: de bewaking werkt alleen met regels",
+                           "en": f"Model {b.cfg.model} for {b.name} failed: the guard runs rules only"}, detail=why)
 
     # ----- model updates (registry changes) -----------------------------------------
     def _registry_revision(self, registry: Any = None) -> int | None:
@@ -940,17 +943,22 @@ class Guard:
         old.q.put(None)
         if old.state != "ok":
             self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.model.{nb.name}.recovered",
-                        title=f"Model {cfg.model} {new_a.version} for {nb.name} is running again")
+                        title={"nl": f"Model {cfg.model} {new_a.version} voor {nb.name} draait weer",
+                               "en": f"Model {cfg.model} {new_a.version} for {nb.name} is running again"})
 
     def _update_failed(self, b: _Binding, entry: dict[str, Any], version: str, slot: str,
                        exc: BaseException) -> dict[str, Any]:
         keeps = f"keeps {b.model.version}" if slot == "active" and b.model is not None else (
             "runs rules only" if slot == "active" else "keeps its shadow" if b.shadow is not None else "runs no shadow")
+        keeps_nl = f"houdt {b.model.version}" if slot == "active" and b.model is not None else (
+            "werkt alleen met regels" if slot == "active" else "houdt zijn schaduwmodel" if b.shadow is not None
+            else "draait geen schaduwmodel")
         why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ModelError) else str(exc)
         log.error("guard: %s version %s of model %s for %s not loaded (%s); the guard %s",
                   slot, version, b.cfg.model, b.name, why, keeps)
         self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}.update",
-                    title=f"Model {b.cfg.model} {version} ({slot}) for {b.name} not loaded: the guard {keeps}",
+                    title={"nl": f"Model {b.cfg.model} {version} ({slot}) voor {b.name} niet geladen: de bewaking {keeps_nl}",
+                           "en": f"Model {b.cfg.model} {version} ({slot}) for {b.name} not loaded: the guard {keeps}"},
                     detail=why)
         entry["error"] = f"{slot} {version}: {why}"
         return entry
@@ -993,7 +1001,8 @@ class Guard:
                         log.error("guard: model %s for %s hangs (%s); the guard runs rules only for it",
                                   b.cfg.model, b.name, b.error)
                         self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
-                                    title=f"Model {b.cfg.model} for {b.name} hangs: the guard runs rules only",
+                                    title={"nl": f"Model {b.cfg.model} voor {b.name} hangt: de bewaking werkt alleen met regels",
+                                           "en": f"Model {b.cfg.model} for {b.name} hangs: the guard runs rules only"},
                                     detail=b.error)
                 if self._heartbeat is not None and now >= self._hb_next_ns:
                     self._toggle_heartbeat()
@@ -1040,7 +1049,8 @@ class Guard:
             if hb.ok is not False:
                 log.error("guard: heartbeat %s failed: %s", hb.name, exc)
                 self._alert(kind="guard.output", severity="warning", dedupe_key=f"guard.heartbeat.{hb.name}",
-                            title=f"Heartbeat output {hb.name} does not answer", detail=str(exc))
+                            title={"nl": f"Hartslaguitgang {hb.name} antwoordt niet",
+                                   "en": f"Heartbeat output {hb.name} does not answer"}, detail=str(exc))
             hb.ok, hb.last_error = False, str(exc)
 
     # ----- trips, outputs ----------------------------------------------------------
@@ -1084,18 +1094,22 @@ class Guard:
             except Exception:
                 log.exception("guard: trip listener failed")
         what = f"model {model} ({cause})" if cause_kind == "model" else f"rule {cause}"
+        what_nl = f"model {model} ({cause})" if cause_kind == "model" else f"regel {cause}"
         if mode == "armed":
             self._alert(kind="guard.trip", severity="critical", dedupe_key=f"guard.trip.{cause}",
-                        title=f"Guard stopped the machine: {what}", detail=detail, ts_ns=record.ts,
+                        title={"nl": f"Bewaking stopte de machine: {what_nl}", "en": f"Guard stopped the machine: {what}"},
+                        detail=detail, ts_ns=record.ts,
                         evidence=evidence)
         else:
             self._alert(kind="guard.trip", severity="warning", dedupe_key=f"guard.shadow.{cause}",
-                        title=f"Guard (shadow mode) would have stopped the machine: {what}", detail=detail,
+                        title={"nl": f"Bewaking (schaduw) zou de machine gestopt hebben: {what_nl}",
+                               "en": f"Guard (shadow mode) would have stopped the machine: {what}"}, detail=detail,
                         ts_ns=record.ts, evidence=evidence)
         for r in results:
             if not r.ok:
                 self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{r.name}",
-                            title=f"Stop output {r.name} did not fire", detail=r.error, ts_ns=record.ts)
+                            title={"nl": f"Stopuitgang {r.name} reageerde niet", "en": f"Stop output {r.name} did not fire"},
+                            detail=r.error, ts_ns=record.ts)
 
     def _fire_all(self) -> list[store.OutputResult]:
         results = []
@@ -1144,7 +1158,8 @@ class Guard:
         log.error("guard: stop output %s failed on %s: %s", out.name, when, exc)
         if when != "fire":  # fire failures are alerted with their trip
             self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{out.name}",
-                        title=f"Stop output {out.name} does not answer ({when})", detail=str(exc))
+                        title={"nl": f"Stopuitgang {out.name} antwoordt niet ({when})",
+                               "en": f"Stop output {out.name} does not answer ({when})"}, detail=str(exc))
 
     def _alert(self, **kwargs: Any) -> None:
         if self._alerts is None:
@@ -1205,7 +1220,8 @@ class Guard:
         except Exception as exc:
             log.error("guard: reset button on GPIO%s cannot be used: %s", self.cfg.reset_pin, exc)
             self._alert(kind="guard.output", severity="warning", dedupe_key="guard.reset_button",
-                        title=f"Reset button on GPIO{self.cfg.reset_pin} cannot be used", detail=str(exc))
+                        title={"nl": f"Resetknop op GPIO{self.cfg.reset_pin} is niet te gebruiken",
+                               "en": f"Reset button on GPIO{self.cfg.reset_pin} cannot be used"}, detail=str(exc))
 
     # ----- status ---------------------------------------------------------------------
     def progress(self) -> float:

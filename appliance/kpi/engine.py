@@ -281,7 +281,7 @@ class KpiEngine:
             log.warning("system clock jumped by %.1f s; KPI durations stay monotonic", d / NS)
             self._box_event("clock_jump", {"delta_s": d / NS, "mono_ns": utc_ns - offset}, utc_ns)
             self._alert(source="box", kind="clock_jump", severity="info",
-                        title=f"Klok verzet met {d / NS:+.0f} s / clock jumped",
+                        title={"nl": f"Klok verzet met {d / NS:+.0f} s", "en": f"Clock jumped by {d / NS:+.0f} s"},
                         detail="The system clock changed (boot without RTC or NTP correction); "
                                "KPI durations use the monotonic clock.",
                         dedupe_key="box:clock_jump", evidence={"delta_s": d / NS}, ts_ns=utc_ns)
@@ -487,7 +487,8 @@ class KpiEngine:
         if r.oee is None or r.pbt_s < 600 or r.oee >= self.m.oee_target:
             return
         self._alert(source="kpi", kind="oee_below_target", severity="warning",
-                    title=f"OEE {r.oee:.0%} onder doel {self.m.oee_target:.0%} ({shift_key}) / OEE below target",
+                    title={"nl": f"OEE {r.oee:.0%} onder doel {self.m.oee_target:.0%} ({shift_key})",
+                           "en": f"OEE {r.oee:.0%} below target {self.m.oee_target:.0%} ({shift_key})"},
                     detail=f"availability {r.availability or 0:.1%}, performance {r.performance or 0:.1%}, "
                            f"quality {r.quality or 0:.1%}; no-data {r.nodata_s / 60:.0f} min",
                     dedupe_key=f"kpi:oee:{shift_key}",

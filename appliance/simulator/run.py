@@ -77,6 +77,21 @@ class Simulator:
     async def __aenter__(self) -> Simulator:
         self._stack = AsyncExitStack()
         await self._stack.__aenter__()
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()  # a port in use: close what did start
+            raise
+        return self
+
+    async def _start(self) -> None:
+        # The clock and the control port first: the OPC UA server takes seconds
+        # to build its address space, and faults can be injected meanwhile.
+        self._ticker = asyncio.create_task(self._tick(), name="sim-tick")
+        self._stack.push_async_callback(self._stop_ticker)
+        if self.control_port:
+            self._control = await asyncio.start_server(self._serve_control, self.host, self.control_port)
+            self._stack.push_async_callback(self._close_control)
         if self.modbus_port:
             from drivers.modbus.simserver import ModbusSimServer
 
@@ -87,12 +102,6 @@ class Simulator:
 
             self.opcua = await self._stack.enter_async_context(
                 OpcuaSimServer(self.sim, host=self.host, port=self.opcua_port))
-        if self.control_port:
-            self._control = await asyncio.start_server(self._serve_control, self.host, self.control_port)
-            self._stack.push_async_callback(self._close_control)
-        self._ticker = asyncio.create_task(self._tick(), name="sim-tick")
-        self._stack.push_async_callback(self._stop_ticker)
-        return self
 
     async def __aexit__(self, *exc: Any) -> None:
         await self._stack.__aexit__(*exc)

@@ -29,10 +29,13 @@ def _store(r: Req) -> Any:
         raise HTTPException(503, r._("Alerts are not available yet.")) from exc
 
 
-def alert_dict(a: Any, *, full: bool = False) -> dict[str, Any]:
-    d = {k: getattr(a, k) for k in ("id", "source", "kind", "severity", "title", "detail", "state", "first_ts",
+def alert_dict(a: Any, lang: str, *, full: bool = False) -> dict[str, Any]:
+    from appliance.alerts import title_in
+
+    d = {k: getattr(a, k) for k in ("id", "source", "kind", "severity", "detail", "state", "first_ts",
                                     "last_ts", "count", "flapping", "ack_ts", "ack_role", "label", "label_role",
                                     "comment", "closed_ts")}
+    d["title"] = title_in(a.title, lang)
     if full:
         d["events"] = a.events
         d["evidence"] = []
@@ -76,7 +79,7 @@ def alerts_page(state: str = "open", source: str | None = None, severity: str | 
     except HTTPException:
         items, stats, sources, error = [], [], [], r._("Alerts are not available yet.")
     f = fmt.Formatter(r.lang, r.state.config.box.timezone)
-    rows = [{**alert_dict(a), "when": f.time(a.last_ts, date=True)} for a in items]
+    rows = [{**alert_dict(a, r.lang), "when": f.time(a.last_ts, date=True)} for a in items]
     return r.render("alerts.html", alerts=rows, stats=stats, sources=sources, states=STATES, severities=SEVERITIES,
                     chosen={"state": state, "source": source or "", "severity": severity or ""}, error=error)
 
@@ -102,7 +105,7 @@ def alert_page(alert_id: int, r: Req = ReqDep) -> Response:
         elif ev["kind"] == "values" and isinstance(ev.get("values"), dict):
             values += [(k, json.dumps(v) if isinstance(v, dict | list) else v) for k, v in ev["values"].items()]
     events = [{"when": f.time(e["ts"], date=True), "role": e["role"], "action": e["action"]} for e in a.events]
-    return r.render("alert.html", a=alert_dict(a), first=f.time(a.first_ts, date=True),
+    return r.render("alert.html", a=alert_dict(a, r.lang), first=f.time(a.first_ts, date=True),
                     last=f.time(a.last_ts, date=True), windows=windows, snapshots=snapshots, values=values,
                     events=events)
 
@@ -174,7 +177,7 @@ def api_alerts(state: str = "open", source: str | None = None, severity: str | N
                r: Req = ReqDep) -> list[dict[str, Any]]:
     """Alerts, newest first; state = open|raised|acknowledged|labelled|closed|all."""
     api_guard(r, "alerts")
-    return [alert_dict(a) for a in _list(r, state, source, severity)]
+    return [alert_dict(a, r.lang) for a in _list(r, state, source, severity)]
 
 
 @router.get("/api/v1/alerts/stats", tags=["alerts"])
@@ -188,7 +191,7 @@ def api_alert_stats(r: Req = ReqDep) -> list[dict[str, Any]]:
 def api_alert(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
     try:
-        return alert_dict(_store(r).get(alert_id), full=True)
+        return alert_dict(_store(r).get(alert_id), r.lang, full=True)
     except ValueError as exc:
         raise HTTPException(404, str(exc)) from exc
 
@@ -196,16 +199,16 @@ def api_alert(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
 @router.post("/api/v1/alerts/{alert_id}/ack", tags=["alerts"])
 def api_alert_ack(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
-    return alert_dict(_act(r, alert_id, "ack"))
+    return alert_dict(_act(r, alert_id, "ack"), r.lang)
 
 
 @router.post("/api/v1/alerts/{alert_id}/label", tags=["alerts"])
 def api_alert_label(alert_id: int, body: LabelIn, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
-    return alert_dict(_act(r, alert_id, "label", body.label, body.comment))
+    return alert_dict(_act(r, alert_id, "label", body.label, body.comment), r.lang)
 
 
 @router.post("/api/v1/alerts/{alert_id}/close", tags=["alerts"])
 def api_alert_close(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
-    return alert_dict(_act(r, alert_id, "close"))
+    return alert_dict(_act(r, alert_id, "close"), r.lang)

@@ -157,3 +157,18 @@ def test_disk_check(tmp_path):
     assert not check_disk(tmp_path, sink=sink, min_free_bytes=2**62)
     item = sink.drain()[0]
     assert (item["source"], item["kind"], item["dedupe_key"]) == ("box", "disk_low", "box:disk_low")
+
+
+def test_titles_in_two_languages(tmp_path) -> None:
+    from appliance.alerts import AlertStore, title_in
+    from appliance.storage import open_db
+
+    store = AlertStore(open_db(tmp_path / "a.db"))
+    aid = store.raise_alert(source="guard", kind="guard.trip", severity="critical", dedupe_key="t",
+                            title={"nl": "Bewaking stopte de machine", "en": "Guard stopped the machine"})
+    stored = store.get(aid).title
+    assert title_in(stored, "nl") == "Bewaking stopte de machine"
+    assert title_in(stored, "en") == "Guard stopped the machine"
+    assert title_in("plain text", "nl") == "plain text"
+    with pytest.raises(ValueError, match="both 'nl' and 'en'"):
+        store.raise_alert(source="box", kind="x", severity="info", dedupe_key="u", title={"nl": "alleen NL"})

@@ -86,3 +86,21 @@ def test_core_reads_records_and_stops_the_simulated_machine(box: dict[str, Any])
     wait_for(lambda: request_sync(sock, "guard.reset", role="operator")["ok"]
              and not request_sync(sock, "guard.status")["tripped"], what="reset")
     wait_for(lambda: not control_request("127.0.0.1", control, {"op": "values"})["stop_active"], what="coil released")
+
+
+def test_a_lost_plc_becomes_an_alert_and_its_return_too(box: dict[str, Any]) -> None:
+    sock, control = box["sock"], box["control"]
+    wait_for(lambda: any(p["kind"] == "modbus" and p["available"] for p in request_sync(sock, "status")["parts"]),
+             what="modbus source up")
+    control_request("127.0.0.1", control, {"op": "inject", "fault": "plc_disconnect"})
+    db = box["data"] / "werkvloer.db"
+
+    def alerts(kind: str) -> list[tuple]:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT title, severity FROM alerts WHERE kind = ?", [kind]).fetchall()
+
+    (title, severity), = wait_for(lambda: alerts("device_lost"), what="device lost alert")
+    assert severity == "critical" and "cel_plc" in title and "Geen verbinding" in title
+    control_request("127.0.0.1", control, {"op": "clear"})
+    wait_for(lambda: alerts("device_back"), what="device back alert")
+    assert len(alerts("device_lost")) == 1  # one alert per outage, not one per poll

@@ -49,7 +49,7 @@ def test_armed_rule_trip_fires_latches_and_records(make_guard, factory, sink, db
     g.flush()
     assert relay_on(factory) and g.tripped
     got = [a for a in sink.drain() if a["kind"] == "guard.trip"]
-    assert len(got) == 1 and got[0]["severity"] == "critical" and "too_hot" in got[0]["title"]
+    assert len(got) == 1 and got[0]["severity"] == "critical" and "too_hot" in got[0]["title"]["en"] and "stopte de machine" in got[0]["title"]["nl"]
     db = open_db(db_path)
     (trip,) = gstore.trips(db)
     assert trip["mode"] == "armed" and trip["cause"] == "too_hot" and trip["reset_ts"] is None
@@ -92,7 +92,7 @@ def test_shadow_alerts_without_firing(make_guard, factory, sink, db_path) -> Non
     g = make_guard(cfg(mode="shadow"))
     g.on_sample(value("temperature", 99.0))
     got = wait_for(lambda: [a for a in sink.drain() if a["kind"] == "guard.trip"], what="shadow alert")
-    assert got[0]["severity"] == "warning" and "shadow" in got[0]["title"]
+    assert got[0]["severity"] == "warning" and "shadow" in got[0]["title"]["en"] and "schaduw" in got[0]["title"]["nl"]
     assert not relay_on(factory) and not g.tripped
     g.flush()
     (trip,) = gstore.trips(open_db(db_path))

@@ -136,7 +136,7 @@ def test_corrupt_model_is_refused_and_rules_still_run(vib_path, tmp_path, make_g
     st = g.status()["models"][0]
     assert st["state"] == "no_model" and st["error"]
     got = [a for a in sink.drain() if a["kind"] == "guard.model"]
-    assert len(got) == 1 and "rules only" in got[0]["title"]
+    assert len(got) == 1 and "rules only" in got[0]["title"]["en"] and "regels" in got[0]["title"]["nl"]
     g.on_sample(value("motor_current", 80.0))
     wait_for(lambda: factory.pin(RELAY).state, what="rule trip without a model")
 
@@ -174,7 +174,7 @@ def test_hanging_model_falls_back_to_rules(vib_path, make_guard, factory, sink) 
     f.run(12)  # the next hop starts an inference that does not come back
     wait_for(lambda: g.status()["models"][0]["state"] == "hung", what="watchdog notices the hang")
     got = [a for a in sink.drain() if a["kind"] == "guard.model"]
-    assert len(got) == 1 and "hangs" in got[0]["title"]
+    assert len(got) == 1 and "hangs" in got[0]["title"]["en"] and "hangt" in got[0]["title"]["nl"]
     assert g.status()["state"] == "degraded"
     g.on_sample(value("motor_current", 80.0))  # the rules still guard the machine
     wait_for(lambda: factory.pin(RELAY).state, what="rule trip while the model hangs")

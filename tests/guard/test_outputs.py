@@ -108,7 +108,7 @@ def test_unreachable_output_does_not_stop_the_others(peers, make_guard, factory,
     assert not outs["stop_coil"]["ok"] and str(closed) in outs["stop_coil"]["error"]
     assert factory.pin(RELAY).state and peers.sim.stop_active  # the OPC UA write stopped the cell
     got = sink.drain()
-    assert any(a["kind"] == "guard.output" and "stop_coil" in a["title"] for a in got)
+    assert any(a["kind"] == "guard.output" and "stop_coil" in a["title"]["en"] for a in got)
     assert any(a["kind"] == "guard.trip" for a in got)
     g.on_sample(value("motor_current", 5.0))
     g.reset("maintenance")

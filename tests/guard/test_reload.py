@@ -98,7 +98,7 @@ def test_bad_new_version_keeps_the_old_model_and_alerts(vib_path, tmp_path, make
     info = model_info(g)
     assert info["version"] == base and info["state"] == "ok"
     got = [a for a in sink.drain() if a["kind"] == "guard.model"]
-    assert len(got) == 1 and "8.0.0" in got[0]["title"] and f"keeps {base}" in got[0]["title"]
+    assert len(got) == 1 and "8.0.0" in got[0]["title"]["en"] and f"keeps {base}" in got[0]["title"]["en"]
     f.until(lambda: windows(g) >= 2, what="the old model still scores")
 
 
