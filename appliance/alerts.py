@@ -322,15 +322,28 @@ class AlertStore:
         if source is not None:
             sql += " AND source = ?"
             args.append(source)
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for src, kind, key, n, raised, first, t, f, u in self.conn.execute(
+                sql.replace("SELECT source, kind,", "SELECT source, kind, dedupe_key,")
+                + " GROUP BY source, kind, dedupe_key", args).fetchall():
+            # A guard trip's dedupe key names its model binding or rule
+            # (guard.trip.<name>, guard.shadow.<name>): the stats are per model or rule.
+            name = key.split(".", 2)[2] if kind == "guard.trip" and key.count(".") >= 2 else kind
+            g = groups.setdefault((src, name), [0, 0, None, 0, 0, 0])
+            g[0] += n
+            g[1] += raised or 0
+            g[2] = first if g[2] is None else min(g[2], first)
+            g[3] += t or 0
+            g[4] += f or 0
+            g[5] += u or 0
         out = []
-        for src, kind, n, raised, first, t, f, u in self.conn.execute(sql + " GROUP BY source, kind ORDER BY source, kind",
-                                                                       args).fetchall():
+        for (src, name), (n, raised, first, t, f, u) in sorted(groups.items()):
             start = since_ns if since_ns is not None else first
             days = max((until_ns - start) / (86_400 * NS), 1.0)
-            labelled = (t or 0) + (f or 0) + (u or 0)
-            out.append({"source": src, "kind": kind, "alerts": n, "raised": raised, "days": days,
-                        "alerts_per_day": n / days, "labelled": labelled, "true": t or 0, "false": f or 0,
-                        "unsure": u or 0, "false_share": (f or 0) / labelled if labelled else None})
+            labelled = t + f + u
+            out.append({"source": src, "kind": name, "alerts": n, "raised": raised, "days": days,
+                        "alerts_per_day": n / days, "labelled": labelled, "true": t, "false": f,
+                        "unsure": u, "false_share": f / labelled if labelled else None})
         return out
 
 

@@ -172,3 +172,19 @@ def test_titles_in_two_languages(tmp_path) -> None:
     assert title_in("plain text", "nl") == "plain text"
     with pytest.raises(ValueError, match="both 'nl' and 'en'"):
         store.raise_alert(source="box", kind="x", severity="info", dedupe_key="u", title={"nl": "alleen NL"})
+
+
+def test_model_stats_are_per_model_or_rule(tmp_path) -> None:
+    from appliance.alerts import AlertStore
+    from appliance.storage import open_db
+
+    store = AlertStore(open_db(tmp_path / "a.db"))
+    for cause, label in (("trilling", "false"), ("trilling", "unsure"), ("vastgelopen", "true")):
+        aid = store.raise_alert(source="guard", kind="guard.trip", severity="critical", title="t",
+                                dedupe_key=f"guard.trip.{cause}")
+        store.label(aid, label, role="maintenance")
+        store.close(aid, role="maintenance")  # closed, so the next trip is a new alert
+    stats = {s["kind"]: s for s in store.model_stats() if s["source"] == "guard"}
+    assert set(stats) == {"trilling", "vastgelopen"}
+    assert stats["trilling"]["alerts"] == 2 and stats["trilling"]["false_share"] == 0.5
+    assert stats["vastgelopen"]["false_share"] == 0.0
