@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,38 @@ def wait_for(cond: Callable[[], Any], *, timeout_s: float = 20.0, what: str = "c
             last_exc = exc
         time.sleep(every_s)
     raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """In a test's event loop: poll ``condition`` until true; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout:.1f} s")
+        await asyncio.sleep(0.002)
+
+
+class SampleCollector:
+    """A fast bus subscriber that keeps every sample and the thread it came in."""
+
+    def __init__(self, bus: Any) -> None:
+        self.samples: list[Any] = []
+        self.threads: list[int] = []
+        self._lock = threading.Lock()
+        bus.subscribe_fast(self)
+
+    def __call__(self, sample: Any) -> None:
+        with self._lock:
+            self.samples.append(sample)
+            self.threads.append(threading.get_ident())
+
+    def values(self, signal: str) -> list[object]:
+        with self._lock:
+            return [s.value for s in self.samples if s.signal == signal]
+
+    def of(self, signal: str) -> list[Any]:
+        with self._lock:
+            return [s for s in self.samples if s.signal == signal]
 
 
 @pytest.fixture

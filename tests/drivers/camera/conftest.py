@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from collections.abc import Callable
-
 import pytest
 
 from appliance.bus import Bus
-from appliance.samples import Sample
 from drivers.camera.replay import write_replay_folder
+from tests.conftest import SampleCollector, wait_until
 
-
-class Recorder:
-    """A fast bus subscriber that keeps every sample."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.samples: list[Sample] = []
-        self._lock = threading.Lock()
-        bus.subscribe_fast(self)
-
-    def __call__(self, sample: Sample) -> None:
-        with self._lock:
-            self.samples.append(sample)
-
-    def of(self, signal: str) -> list[Sample]:
-        with self._lock:
-            return [s for s in self.samples if s.signal == signal]
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``condition`` until true; fail after ``timeout`` s (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.1f} s")
-        await asyncio.sleep(0.002)
+# One collector and one async wait for every driver test (tests/conftest.py).
+Recorder = SampleCollector
+wait_for = wait_until
 
 
 @pytest.fixture

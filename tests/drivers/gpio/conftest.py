@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from collections.abc import Callable
-
 import pytest
 
 from appliance.bus import Bus
-from appliance.samples import Sample
 from drivers.gpio import make_pin_factory
+from tests.conftest import SampleCollector, wait_until
 
 
 class FakeClock:
@@ -28,36 +23,9 @@ class FakeClock:
         self.t += int(ms * 1_000_000)
 
 
-class Recorder:
-    """A fast bus subscriber that keeps every sample and the thread it came in."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.samples: list[Sample] = []
-        self.threads: list[int] = []
-        self._lock = threading.Lock()
-        bus.subscribe_fast(self)
-
-    def __call__(self, sample: Sample) -> None:
-        with self._lock:
-            self.samples.append(sample)
-            self.threads.append(threading.get_ident())
-
-    def values(self, signal: str) -> list[object]:
-        with self._lock:
-            return [s.value for s in self.samples if s.signal == signal]
-
-    def of(self, signal: str) -> list[Sample]:
-        with self._lock:
-            return [s for s in self.samples if s.signal == signal]
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``condition`` until true; fail after ``timeout`` s (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.1f} s")
-        await asyncio.sleep(0.002)
+# One collector and one async wait for every driver test (tests/conftest.py).
+Recorder = SampleCollector
+wait_for = wait_until
 
 
 @pytest.fixture
