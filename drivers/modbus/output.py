@@ -84,6 +84,14 @@ class ModbusStopOutput:
         if not client.connect():
             client.close()
             self._fail(f"cannot connect to {self.cfg.host}:{self.cfg.port}")
+        sock = client.socket
+        if sock is not None and sock.getsockname() == sock.getpeername():
+            # TCP simultaneous open: with no listener on a local port in the
+            # ephemeral range the kernel may hand us that port as our source
+            # port. A write-coil request echoed back looks exactly like its
+            # acknowledgement, so a stop that reached nobody would pass as done.
+            client.close()
+            self._fail(f"no listener on {self.cfg.host}:{self.cfg.port} (connected to itself)")
         self._client = client
 
     def _drop(self) -> None:

@@ -173,7 +173,10 @@ def test_hanging_model_falls_back_to_rules(vib_path, make_guard, factory, sink) 
     model.hang.set()
     f.run(12)  # the next hop starts an inference that does not come back
     wait_for(lambda: g.status()["models"][0]["state"] == "hung", what="watchdog notices the hang")
-    got = [a for a in sink.drain() if a["kind"] == "guard.model"]
+    got: list[dict] = []
+    # The alert is submitted just after the state changes: collect until it is there.
+    wait_for(lambda: got.extend(a for a in sink.drain() if a["kind"] == "guard.model") or got,
+             what="hang alert")
     assert len(got) == 1 and "hangs" in got[0]["title"]["en"] and "hangt" in got[0]["title"]["nl"]
     assert g.status()["state"] == "degraded"
     g.on_sample(value("motor_current", 80.0))  # the rules still guard the machine
