@@ -67,5 +67,18 @@ def alerts(sink: AlertSink) -> list[dict[str, Any]]:
     return sink.drain()
 
 
+def collect(sink: AlertSink, pred: Callable[[dict[str, Any]], bool], what: str = "alert") -> list[dict[str, Any]]:
+    """Every alert drained until one matches ``pred``: the tripping thread
+    submits its alerts just after the outputs fired and the state changed."""
+    got: list[dict[str, Any]] = []
+
+    def seen() -> bool:
+        got.extend(sink.drain())
+        return any(pred(a) for a in got)
+
+    wait_for(seen, what=what)
+    return got
+
+
 def value(signal: str, v: Any, mono_ns: int | None = None, **kw: Any) -> Sample:
     return Sample(signal, v, mono_ns=mono_ns if mono_ns is not None else time.monotonic_ns(), **kw)

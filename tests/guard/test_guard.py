@@ -16,7 +16,7 @@ from appliance.guard import store as gstore
 from appliance.samples import Quality
 from appliance.storage import open_db
 
-from .conftest import value, wait_for
+from .conftest import collect, value, wait_for
 
 RELAY, SECOND_RELAY, BEAT, BUTTON = 17, 27, 22, 5
 
@@ -48,7 +48,7 @@ def test_armed_rule_trip_fires_latches_and_records(make_guard, factory, sink, db
     g.on_sample(value("temperature", 20.0))
     g.flush()
     assert relay_on(factory) and g.tripped
-    got = [a for a in sink.drain() if a["kind"] == "guard.trip"]
+    got = [a for a in collect(sink, lambda a: a["kind"] == "guard.trip") if a["kind"] == "guard.trip"]
     assert len(got) == 1 and got[0]["severity"] == "critical" and "too_hot" in got[0]["title"]["en"] and "stopte de machine" in got[0]["title"]["nl"]
     db = open_db(db_path)
     (trip,) = gstore.trips(db)
