@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,18 @@ def _wait_http(url: str, timeout_s: float, procs: list[subprocess.Popen[bytes]])
         except OSError:
             pass
         time.sleep(0.2)
+    return False
+
+
+def _wait_tcp(port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> bool:
+    """Until the simulator's Modbus port accepts connections (or it died)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
     return False
 
 
@@ -56,6 +69,11 @@ def main(args: argparse.Namespace) -> int:
         for name, cmd in commands:
             print(f"starting {name}: {' '.join(cmd[2:])}", flush=True)
             procs.append(subprocess.Popen(cmd, env=env))
+            if name == "simulator" and not _wait_tcp(modbus_port, 30, procs[0]):
+                # The core would start against a PLC that is not there yet:
+                # harmless, but it would greet the demo with a 'device lost' alert.
+                print("werkvloer demo: the simulator did not start; see the messages above", file=sys.stderr)
+                return 1
         url = f"http://127.0.0.1:{port}"
         if _wait_http(url + "/api/v1/health", 60, procs):
             print(f"\n  Werkvloer demo is running: {url}\n  (Ctrl-C stops simulator, core and ui)\n", flush=True)
