@@ -9,10 +9,12 @@ completes (cpython gh-86296), and a poll loop then never stops.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from asyncua import Client, ua
 from asyncua.crypto import security_policies
@@ -86,6 +88,9 @@ async def connect(endpoint: Endpoint) -> Client:
                 await client.set_security(
                     _POLICIES[endpoint.security_policy], str(cert.cert_path), str(cert.key_path),
                     mode=_MODES[endpoint.security_mode])
+            peer = getattr(client.security_policy, "peer_certificate", None)
+            if peer:
+                await asyncio.to_thread(check_pinned_server, endpoint.data_dir, endpoint.url, peer)
         async with asyncio.timeout(endpoint.timeout_s * 2):
             await client.connect()
     except asyncio.CancelledError:
@@ -102,8 +107,38 @@ class _CertificateProblem(Exception):
     pass
 
 
+class ServerCertificateChanged(DeviceUnavailable):
+    """The server shows another certificate than the one pinned at first contact."""
+
+
+def pinned_server_path(data_dir: str | os.PathLike[str], url: str) -> Path:
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return Path(data_dir) / "pki" / "trusted-servers" / f"{key}.der"
+
+
+def check_pinned_server(data_dir: str | os.PathLike[str], url: str, der: bytes) -> None:
+    """Trust on first use: the server certificate seen at the first secured
+    connection is kept; a different one later is refused (a replaced PLC, or
+    someone in between). Deleting the pinned file trusts the next one seen."""
+    path = pinned_server_path(data_dir, url)
+    seen = hashlib.sha256(der).hexdigest()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(der)
+        tmp.replace(path)
+        log.info("OPC UA server %s: certificate pinned at first contact (SHA-256 %s)", url, seen)
+        return
+    pinned = hashlib.sha256(path.read_bytes()).hexdigest()
+    if pinned != seen:
+        raise ServerCertificateChanged(
+            f"OPC UA server {url} shows another certificate (SHA-256 {seen}) than the one trusted at first "
+            f"contact ({pinned}); if the PLC or its certificate was replaced on purpose, delete {path} "
+            "to trust the new one")
+
+
 def _hint(endpoint: Endpoint, exc: BaseException) -> str:
-    if isinstance(exc, _CertificateProblem):
+    if isinstance(exc, _CertificateProblem | ServerCertificateChanged):
         return str(exc)
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if "Untrusted" in text or "CertificateInvalid" in text or "SecurityChecksFailed" in text:

@@ -262,3 +262,24 @@ async def test_unusable_data_dir_is_reported_not_fatal(sim_peer, tmp_path):
         assert "client certificate" in source.health.last_error and "data_dir" in source.health.last_error
         await until(lambda: source.sessions_opened == 0 and source._task is not None and not source._task.done(),
                     what="the supervisor keeps trying")
+
+
+async def test_server_certificate_is_pinned_at_first_contact(sim_peer, pki_data_dir):
+    from drivers.opcua.connection import pinned_server_path
+
+    pinned = pinned_server_path(pki_data_dir, sim_peer.url)
+    pinned.unlink(missing_ok=True)
+    bus = Bus()
+    got = Collector(bus)
+    cfg = server_cfg(sim_peer.url, [sig("motor_current")], security_mode="Sign")
+    async with OpcuaSource(cfg, bus, data_dir=pki_data_dir):
+        await until(lambda: got.of("motor_current", Quality.GOOD), what="a value over Sign")
+    first = pinned.read_bytes()
+    assert first[:1] == b"\x30"  # a DER certificate
+    # Another certificate was trusted before (a replaced PLC, or someone in between): refused.
+    pinned.write_bytes(b"\x30 not the server's certificate")
+    async with OpcuaSource(cfg, Bus(), data_dir=pki_data_dir) as source:
+        await until(lambda: "another certificate" in (source.health.last_error or ""), what="pin mismatch refused")
+        assert not source.health.available and str(pinned) in source.health.last_error
+    assert pinned.read_bytes() == b"\x30 not the server's certificate"  # never silently re-pinned
+    pinned.write_bytes(first)
