@@ -76,10 +76,6 @@ class Bus:
         for queue in self._queues:
             queue.put(sample)
 
-    def publish_many(self, samples: list[Sample]) -> None:
-        for sample in samples:
-            self.publish(sample)
-
     def latest(self) -> dict[str, Sample]:
         """The last sample of every signal (a copy)."""
         return dict(self._latest)

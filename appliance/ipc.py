@@ -73,9 +73,6 @@ class IpcServer:
     def register(self, op: str, handler: Handler) -> None:
         self.handlers[op] = handler
 
-    def register_stream(self, op: str, source: StreamSource) -> None:
-        self.streams[op] = source
-
     async def __aenter__(self) -> IpcServer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):

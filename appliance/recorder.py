@@ -21,7 +21,7 @@ import numpy as np
 
 from .bus import SampleQueue
 from .samples import Quality, Sample
-from .storage import connect, open_db, signal_ids
+from .storage import connect, open_db
 
 log = logging.getLogger(__name__)
 
@@ -286,10 +286,3 @@ class Recorder:
                     break
         return total
 
-
-def preload_signal_ids(db_path: str | Path, signals: list[tuple[str, str | None, str | None]]) -> dict[str, int]:
-    db = open_db(db_path)
-    try:
-        return signal_ids(db, signals)
-    finally:
-        db.conn.close()

@@ -153,17 +153,6 @@ def open_db(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
     return db
 
 
-def signal_ids(db: sqlite_utils.Database, signals: list[tuple[str, str | None, str | None]]) -> dict[str, int]:
-    """Make sure every (name, unit, source) has a row; return name -> id."""
-    with db.conn:
-        for name, unit, source in signals:
-            db.execute(
-                "INSERT INTO signals(name, unit, source) VALUES (?, ?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET unit=excluded.unit, source=excluded.source",
-                [name, unit, source])
-    return {row[0]: row[1] for row in db.execute("SELECT name, id FROM signals").fetchall()}
-
-
 def read_samples(conn: sqlite3.Connection | sqlite_utils.Database, signal: str, t0_ns: int, t1_ns: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Numeric samples of ``signal`` with t0 <= ts < t1: (ts int64 ns, value float64, quality uint8)."""
