@@ -52,7 +52,6 @@ class Core:
         self.stack_light: Any = None
         self.ipc: IpcServer | None = None
         self.started_mono = time.monotonic()
-        self.ready = asyncio.Event()
         self._loop_progress = time.monotonic()
         self._watchdog_stalled = False
         self._progress_checks: dict[str, Callable[[], float]] = {}
@@ -87,19 +86,18 @@ class Core:
             stack.callback(self.recorder.stop)
             self.watch_progress("recorder", lambda: self.recorder.progress_mono if self.recorder else 0.0)
 
-            await self._start_optional_parts(stack)
-
-            self._status("starting drivers")
             from drivers.base import build_sources
 
+            from .parts import start_all, start_gpio_extras
             from .secrets import load_secrets
+
+            await start_all(self, stack)  # alerts, KPI engine, guard (its outputs opened)
+            self._status("starting drivers")
 
             self.sources = build_sources(self.config, self.bus, gpio_factory=self.gpio_factory,
                                          secrets=load_secrets())
             for source in self.sources:
                 await stack.enter_async_context(source)
-            from .parts import start_gpio_extras
-
             await start_gpio_extras(self, stack)
 
             self.ipc = IpcServer(socket_path(self.data_dir), self._ipc_handlers(), {"live": self.live})
@@ -107,7 +105,6 @@ class Core:
 
             stack.push_async_callback(self._say_stopping)
             _release_free_heap()
-            self.ready.set()
             self.notifier.ready(self._summary())
             log.info("core ready in %.2f s: %s", time.monotonic() - self.started_mono, self._summary())
             watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
@@ -121,12 +118,6 @@ class Core:
 
     async def _say_stopping(self) -> None:
         self.notifier.stopping("stopping: closing drivers, guard and recorder")
-
-    async def _start_optional_parts(self, stack: AsyncExitStack) -> None:
-        """Alerts, KPI engine and guard; each is wired where its package exists."""
-        from . import parts
-
-        await parts.start_all(self, stack)
 
     def _signal_meta(self) -> dict[str, tuple[str | None, str | None]]:
         s = self.config.sources
