@@ -25,6 +25,33 @@ from appliance.guard.config import GuardOutput
 log = logging.getLogger(__name__)
 
 
+class _TcpClient(ModbusTcpClient):
+    """A client that refuses a TCP self-connection, also when pymodbus
+    reconnects by itself inside a request (its sync_execute calls connect()).
+
+    With no listener on a local port in the ephemeral range the kernel may
+    hand out that port as our source port (TCP simultaneous open). A
+    write-coil request echoed back looks exactly like its acknowledgement, so
+    a stop that reached nobody would pass as done.
+    """
+
+    self_connected = False
+
+    def connect(self) -> bool:
+        if not super().connect():
+            return False
+        sock = self.socket
+        try:
+            looped = sock is not None and sock.getsockname() == sock.getpeername()
+        except OSError:
+            looped = False
+        if looped:
+            self.self_connected = True
+            self.close()
+            return False
+        return True
+
+
 class ModbusStopOutput:
     """``StopOutput`` over Modbus TCP (``GuardOutput`` with ``kind = "modbus"``)."""
 
@@ -79,19 +106,13 @@ class ModbusStopOutput:
             return
         self._drop()
         timeout = self.cfg.timeout_ms / 1000
-        client = ModbusTcpClient(str(self.cfg.host), port=self.cfg.port, timeout=timeout, retries=0,
-                                 name=f"werkvloer-out-{self.name}")
+        client = _TcpClient(str(self.cfg.host), port=self.cfg.port, timeout=timeout, retries=0,
+                            name=f"werkvloer-out-{self.name}")
         if not client.connect():
             client.close()
+            if client.self_connected:
+                self._fail(f"no listener on {self.cfg.host}:{self.cfg.port} (connected to itself)")
             self._fail(f"cannot connect to {self.cfg.host}:{self.cfg.port}")
-        sock = client.socket
-        if sock is not None and sock.getsockname() == sock.getpeername():
-            # TCP simultaneous open: with no listener on a local port in the
-            # ephemeral range the kernel may hand us that port as our source
-            # port. A write-coil request echoed back looks exactly like its
-            # acknowledgement, so a stop that reached nobody would pass as done.
-            client.close()
-            self._fail(f"no listener on {self.cfg.host}:{self.cfg.port} (connected to itself)")
         self._client = client
 
     def _drop(self) -> None:
