@@ -16,6 +16,7 @@ from appliance.samples import Quality
 from appliance.simulator.machine import MachineSim, MachineState
 from drivers.modbus import ModbusSimServer, ModbusSource, ModbusStopOutput
 from drivers.modbus.config import ModbusDevice
+from tests.conftest import free_port
 
 from .conftest import Collector, wait_until
 
@@ -124,6 +125,10 @@ async def test_stop_output_raises_then_reconnects(port: int, caplog: pytest.LogC
     async with ModbusSimServer(sim, port=port) as server:
         out = output(port, timeout_ms=200)
         await asyncio.to_thread(out.open)
+        # One round trip first: a connection still in the server's accept path
+        # when it is killed would otherwise be taken over by a late accept task
+        # and keep answering (an asyncio/pymodbus race in the simulator, not a PLC).
+        await asyncio.to_thread(out.release)
         await server.kill()
         for _ in range(2):
             with pytest.raises(DeviceError, match="stop_coil"):
@@ -141,3 +146,22 @@ async def test_stop_output_to_nobody_raises_device_error(port: int) -> None:
     out = output(port, timeout_ms=200)
     with pytest.raises(DeviceError, match="cannot connect"):
         await asyncio.to_thread(out.open)
+
+
+def test_stop_output_client_refuses_a_self_connection(port: int) -> None:
+    """Connecting from port P to port P on loopback with no listener is a TCP
+    self-connection (what the kernel may do by chance in the ephemeral range).
+    pymodbus would take the echoed write-coil request as its acknowledgement."""
+    from pymodbus.client import ModbusTcpClient
+
+    from drivers.modbus.output import _TcpClient
+
+    plain = ModbusTcpClient("127.0.0.1", port=port, source_address=("127.0.0.1", port), timeout=0.5, retries=0)
+    try:
+        assert plain.connect()
+        assert not plain.write_coil(0, True, device_id=1).isError()  # the echo passes for an acknowledgement
+    finally:
+        plain.close()
+    other = free_port()  # port is in TIME_WAIT now
+    ours = _TcpClient("127.0.0.1", port=other, source_address=("127.0.0.1", other), timeout=0.5, retries=0)
+    assert not ours.connect() and ours.self_connected and ours.socket is None
