@@ -52,7 +52,8 @@ class ShiftCalendar:
         return int(local.timestamp()) * NS
 
     def local_date(self, t_ns: int) -> dt.date:
-        return dt.datetime.fromtimestamp(t_ns / NS, self.tz).date()
+        # Whole seconds, floored: t_ns / NS rounds the last nanosecond of a day up to the next day.
+        return dt.datetime.fromtimestamp(t_ns // NS, self.tz).date()
 
     def day_key(self, t_ns: int) -> str:
         return self.local_date(t_ns).isoformat()

@@ -1,0 +1,65 @@
+"""The coordinator's KPI page with a baseline and a pilot period marked (in-process app, real SQLite)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from appliance.kpi import store as kpi_store
+from appliance.kpi.calendar import ShiftCalendar
+from appliance.storage import open_db
+from local_ui import security
+from local_ui.app import create_app
+
+from .test_security import _csrf
+
+
+def _admin(box_config: Any) -> TestClient:
+    app = create_app(box_config, session_secret="s")
+    db = open_db(box_config.db_path, migrate=False)
+    security.set_pin(db, "admin", "1234")
+    db.conn.close()
+    c = TestClient(app, client=("127.0.0.1", 40000))
+    page = c.get("/login")
+    r = c.post("/login", data={"role": "admin", "pin": "1234", "csrf": _csrf(page.text), "next": "/kpis"})
+    assert r.status_code == 200
+    return c
+
+
+def test_kpi_page_renders_with_baseline_and_pilot_marked(box_config: Any) -> None:
+    c = _admin(box_config)
+    for kind, start, end in (("baseline", "2026-10-01", "2026-10-14"), ("pilot", "2026-11-01", "2026-11-14")):
+        r = c.post("/api/v1/kpi/periods/mark", json={"kind": kind, "start": start, "end": end},
+                   headers={"X-CSRF-Token": _csrf(c.get("/kpis").text)})
+        assert r.status_code in (200, 201), r.text
+    page = c.get("/kpis")
+    assert page.status_code == 200, page.text[:500]
+    assert "95%-interval" in page.text  # the column header, not a %-format error
+    assert 'action="/kpis/period"' in page.text  # the period form is there, so the periods can be changed
+
+
+def test_last_nanosecond_of_a_day_is_that_day(box_config: Any) -> None:
+    cal = ShiftCalendar(box_config.machine, box_config.box.timezone)
+    day = dt.date(2026, 10, 14)
+    start, end = cal.day_bounds(day)
+    assert cal.local_date(end - 1) == day
+    assert cal.local_date(end) == day + dt.timedelta(days=1)
+    assert cal.local_date(start) == day
+
+
+def test_baseline_of_days_without_data_does_not_count_the_next_day(box_config: Any) -> None:
+    """The baseline (no data) ends the day before the pilot starts: the pilot's first day is not in it."""
+    cal = ShiftCalendar(box_config.machine, box_config.box.timezone)
+    db = open_db(box_config.db_path)
+    try:
+        pilot_day = dt.date(2026, 11, 1)
+        with db.conn:
+            db.conn.execute("INSERT INTO kpi_day(day, sched, run_s, pq, gq) VALUES (?, 1, 3000, 100, 90)",
+                            [pilot_day.isoformat()])
+        rows = kpi_store.period_rows(db, calendar=cal, start_ns=cal.day_bounds(dt.date(2026, 10, 25))[0],
+                                     end_ns=cal.day_bounds(pilot_day)[0], granularity="day")
+        assert [r.period for r in rows] == []
+    finally:
+        db.conn.close()
