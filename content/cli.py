@@ -2,6 +2,7 @@
 
     werkvloer content check [PACK_DIR ...]   # default: every shipped pack
     werkvloer content list [--lang nl|en] [--blueprint ID]
+    werkvloer content install PACK_DIR [--data-dir DIR]   # add or replace a pack on the box
 
 ``appliance.cli`` hands the arguments after ``content`` to ``main``; this
 module also runs on its own: ``python -m content.cli check``. Issue 6.
@@ -10,6 +11,7 @@ module also runs on its own: ``python -m content.cli check``. Issue 6.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list the steps of the shipped packs by business function")
     lst.add_argument("--lang", choices=LANGUAGES, default="nl")
     lst.add_argument("--blueprint", default=None, help="pack id of a blueprint, e.g. machine-building")
+    inst = sub.add_parser("install", help="check a pack and install it on the box; replaces a pack with the same id")
+    inst.add_argument("pack", type=Path, metavar="PACK_DIR", help="folder that holds pack.toml")
+    inst.add_argument("--data-dir", type=Path, default=None,
+                      help="box data directory (default: $WERKVLOER_DATA_DIR or /var/lib/werkvloer)")
+    inst.add_argument("--db", type=Path, default=None, help="box database (default: DATA_DIR/werkvloer.db)")
     return parser
 
 
@@ -35,6 +42,8 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     if args.verb == "check":
         return _check(args.packs)
+    if args.verb == "install":
+        return _install(args.pack, args.data_dir, args.db)
     return _list(args.lang, args.blueprint)
 
 
@@ -55,9 +64,26 @@ def _check(paths: list[Path]) -> int:
     return 1 if failed else 0
 
 
+def _install(pack: Path, data_dir: Path | None, db: Path | None) -> int:
+    from content.install import DEFAULT_DATA_DIR, install_pack
+    from content.loader import ContentError
+
+    data_dir = data_dir or Path(os.environ.get("WERKVLOER_DATA_DIR") or DEFAULT_DATA_DIR)
+    try:
+        result = install_pack(pack, data_dir=data_dir, db_path=db or data_dir / "werkvloer.db")
+    except ContentError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"not installed: {exc}; check that {data_dir} exists and is writable (run as the werkvloer user)",
+              file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
 def _list(lang: str, blueprint: str | None) -> int:
-    from appliance.errors import ContentError
-    from content.loader import load_library
+    from content.loader import ContentError, load_library
 
     try:
         lib = load_library()

@@ -112,6 +112,16 @@ BoxFact = Literal[
 ]
 
 
+# A pack written for the box is a working version; the programme's official
+# blueprint packs ("Digitaliseren doe je zo") replace them when they appear
+# (machine building 2027, sheet metal 2028). Issue 14, point 1.
+Edition = Literal["working-version", "official"]
+EDITION_NAMES: dict[str, dict[str, str]] = {
+    "working-version": {"nl": "werkversie", "en": "working version"},
+    "official": {"nl": "officiële versie", "en": "official version"},
+}
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -131,11 +141,20 @@ class PackManifest(StrictModel):
     title: dict[Lang, ShortText] = Field(..., title="Title per language")
     description: dict[Lang, LongText] = Field(default_factory=dict, title="Description per language")
     requires: list[str] = Field(default_factory=list, title="Ids of packs this pack links to")
+    edition: Edition = Field(
+        ..., title="Edition",
+        description="working-version = written for the box until the programme's official pack exists (version 0.x); "
+                    "official = the programme's own blueprint pack (version 1.0 or later)")
 
     @model_validator(mode="after")
     def _unique_languages(self) -> PackManifest:
         if len(set(self.languages)) != len(self.languages):
             raise ValueError("languages: each language once")
+        major = int(self.version.split(".", 1)[0])
+        if self.edition == "working-version" and major != 0:
+            raise ValueError(f"version {self.version}: a working version is numbered 0.x; 1.0 is for the official pack")
+        if self.edition == "official" and major == 0:
+            raise ValueError(f"version {self.version}: an official pack is numbered 1.0 or later")
         return self
 
 

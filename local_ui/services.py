@@ -127,7 +127,7 @@ def set_product(db, config, *, product_id, role):  # type: ignore[no-untyped-def
 # ----- content ---------------------------------------------------------------------
 def next_step(db, config, lang, guard_mode=None):  # type: ignore[no-untyped-def]
     """{"step": {"id", "title"} | None, "why": str, "kind": "step"|"assessment"}"""
-    lib = library()
+    lib = library(config.box.data_dir)
     ns = need("content.next_step", "blueprint")
     progress = progress_mod().all_progress(db)
     s = ns.suggest_next_step(lib, box_facts(db, config, guard_mode), progress)
@@ -140,16 +140,17 @@ def next_step(db, config, lang, guard_mode=None):  # type: ignore[no-untyped-def
     return {"step": {"id": step.id, "title": step.text(lang).title}, "why": why}
 
 
-_library = None
+_library: tuple = (None, None)  # (key, library)
 
 
-def library():  # type: ignore[no-untyped-def]
-    """The content library, loaded once per process."""
+def library(data_dir=None):  # type: ignore[no-untyped-def]
+    """The content library: shipped packs plus those installed under data_dir; reloaded after an install."""
     global _library
-    if _library is None:
-        loader = need("content.loader", "blueprint")
-        _library = loader.load_library()
-    return _library
+    inst = need("content.install", "blueprint")
+    key = (str(data_dir), inst.install_stamp(data_dir))
+    if _library[0] != key:
+        _library = (key, inst.load_box_library(data_dir))
+    return _library[1]
 
 
 def progress_mod():  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ STATUS_LABELS = {"not_started": N_("Not started"), "busy": N_("Busy"), "done": N
 
 def _lib(r: Req) -> Any:
     try:
-        return services.library()
+        return services.library(r.config.box.data_dir)
     except services.NotAvailable as exc:
         raise HTTPException(503, r._("The blueprint content is not installed yet.")) from exc
 
@@ -55,7 +55,9 @@ def blueprint_page(function: str | None = None, r: Req = ReqDep) -> Response:
                  for f, v in by_fn.items() if v]
     chosen = function if function in by_fn else (functions[0][0] if functions else None)
     steps = [step_view(s, r.lang, progress.get(s.id)) for s in by_fn.get(chosen or "", [])]
-    return r.render("blueprint.html", functions=functions, chosen=chosen, steps=steps, status_labels=STATUS_LABELS)
+    packs = [{"title": m.title.get(r.lang, m.id), "version": m.version} for m in lib.blueprints()]
+    return r.render("blueprint.html", functions=functions, chosen=chosen, steps=steps, status_labels=STATUS_LABELS,
+                    packs=packs)
 
 
 @router.get("/blueprint/step/{step_id}", include_in_schema=False)
