@@ -10,7 +10,8 @@ Shape (after Home Assistant's update coordinator):
 - Each device's signals are planned into block reads (``plan.py``), each read
   with its own interval. The poller always runs the read that is due first.
 - A device that does not answer costs one timeout, then waits out a backoff
-  (``backoff_min_s`` doubling to ``backoff_max_s``) before one probe read; in
+  (``backoff_min_s`` doubling to ``backoff_max_s``, with jitter, ``drivers.backoff``)
+  before one probe read; in
   the meantime the other units on the line are polled at their own rate.
 - ``health.available`` is whether the last poll succeeded; ERROR is logged
   once when a device is lost, INFO once when it is back, DEBUG in between.
@@ -33,6 +34,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 
 from appliance.bus import Bus
 from appliance.samples import Quality, Sample, Value
+from drivers.backoff import Backoff
 from drivers.base import SourceHealth
 
 from . import codec
@@ -79,8 +81,12 @@ class _Link:
         self.client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self.task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
-        self.connect_failures = 0
+        self.connect_backoff = Backoff(first.backoff_min_s, first.backoff_max_s)
         self.retry_at = 0.0
+
+    @property
+    def connect_failures(self) -> int:
+        return self.connect_backoff.failures
 
     @property
     def is_serial(self) -> bool:
@@ -196,7 +202,7 @@ class _DeviceState:
     health: SourceHealth
     reads: list[_ReadState] = field(default_factory=list)
     signals: dict[str, _SignalState] = field(default_factory=dict)
-    failures: int = 0
+    backoff: Backoff = field(init=False)
     retry_at: float = 0.0
     lost_at: float | None = None
     polls: int = 0  # successful reads (for tests and benchmarks)
@@ -204,13 +210,15 @@ class _DeviceState:
 
     def __post_init__(self) -> None:
         now = time.monotonic()
+        self.backoff = Backoff(self.cfg.backoff_min_s, self.cfg.backoff_max_s)
         self.reads = [_ReadState(r, due=now) for r in plan_reads(self.cfg)]
         for r in self.reads:
             for s in r.read.signals:
                 self.signals[s.name] = _SignalState(s, r.read.interval_ms / 1000)
 
-    def backoff_s(self) -> float:
-        return min(self.cfg.backoff_max_s, self.cfg.backoff_min_s * 2 ** max(0, self.failures - 1))
+    @property
+    def failures(self) -> int:
+        return self.backoff.failures
 
     # -- outcomes
     def succeeded(self) -> None:
@@ -218,7 +226,7 @@ class _DeviceState:
         if self.lost_at is not None:
             log.info("modbus %s: answering again after %.1f s", self.cfg.name, time.monotonic() - self.lost_at)
             self.lost_at = None
-        self.failures = 0
+        self.backoff.reset()
         self.polls += 1
         h.available = True
         h.state = "ok"
@@ -226,9 +234,9 @@ class _DeviceState:
 
     def failed(self, reason: str, where: str) -> None:
         """The device did not answer: BAD samples once, ERROR once, then back off."""
-        self.failures += 1
         self.timeouts += 1
-        self.retry_at = time.monotonic() + self.backoff_s()
+        delay = self.backoff.failed()
+        self.retry_at = time.monotonic() + delay
         h = self.health
         h.available = False
         h.state = "unavailable"
@@ -242,7 +250,7 @@ class _DeviceState:
             for st in self.signals.values():
                 self._publish(st, None, Quality.BAD, mono, utc)
         else:
-            log.debug("modbus %s: still no answer (%s); next try in %.1f s", self.cfg.name, reason, self.backoff_s())
+            log.debug("modbus %s: still no answer (%s); next try in %.1f s", self.cfg.name, reason, delay)
 
     def device_exception(self, rs: _ReadState, exc: _DeviceAnswered) -> None:
         msg = str(exc)
@@ -396,15 +404,12 @@ async def _poll_rounds(link: _Link) -> None:
         if not link.connected:
             try:
                 await link.connect()
-                link.connect_failures = 0
+                link.connect_backoff.reset()
                 link.retry_at = 0.0
             except _NoAnswer as exc:
-                link.connect_failures += 1
                 for d in link.devices:
                     d.failed(str(exc), _where(d.cfg))
-                c = link.cfg
-                link.retry_at = time.monotonic() + min(
-                    c.backoff_max_s, c.backoff_min_s * 2 ** (link.connect_failures - 1))
+                link.retry_at = time.monotonic() + link.connect_backoff.failed()
                 continue
         await _run_read(link, dev, rs)
 
