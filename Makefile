@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.toml
 
-.PHONY: run test bench lint venv clean image docs help
+.PHONY: run test soak bench lint venv clean image docs help
 
 help:
 	@echo "make run    - set up and start the demo (simulator + core + ui), prints the URL"
 	@echo "make test   - set up and run the whole test suite"
+	@echo "make soak   - 50 kill -9 restarts of an OPC UA server with the box subscribed (a few minutes)"
 	@echo "make bench  - run the benchmarks, write bench/latest.json and bench/latest.md"
 	@echo "make lint   - ruff + mypy on our packages"
 	@echo "make image  - build the Raspberry Pi OS image (needs rpi-image-gen, see image-build/README.md)"
@@ -28,6 +29,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+soak: $(STAMP)
+	WERKVLOER_SOAK_RESTARTS=50 $(PY) -m pytest -q -s tests/drivers/opcua/test_restarts.py
 
 bench: $(STAMP)
 	$(PY) -m bench.run

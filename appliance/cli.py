@@ -158,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = parser.parse_args(argv)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from .notify import LOG_FORMAT, quiet_libraries
+
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        quiet_libraries()
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

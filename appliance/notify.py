@@ -14,6 +14,8 @@ import socket
 
 log = logging.getLogger(__name__)
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 try:  # pragma: no cover - depends on the machine
     from systemd import daemon as _sd_daemon  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover
@@ -77,12 +79,29 @@ def watchdog_interval_s() -> float | None:
         return None
 
 
+# Libraries whose own lines are noise for the people reading the box's log:
+# asyncua and pymodbus log every lost connection (with tracebacks and frame
+# dumps) and every retry; the drivers report each outage once instead (ERROR
+# when a device is lost, INFO when it is back: issue 16). uvicorn's lines are
+# kept from WARNING up. At --log-level DEBUG every library speaks again.
+LIBRARY_LEVELS = {"asyncua": logging.CRITICAL, "pymodbus": logging.CRITICAL,
+                  "uvicorn": logging.WARNING, "uvicorn.error": logging.WARNING, "uvicorn.access": logging.WARNING}
+
+
+def quiet_libraries() -> None:
+    """Set the library loggers' levels to fit the root logger's level."""
+    debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    for name, quiet in LIBRARY_LEVELS.items():
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else quiet)
+
+
 def setup_logging(level: str = "INFO", *, journald: bool | None = None) -> None:
     """Log to journald when started by systemd with systemd-python, else to stderr."""
     root = logging.getLogger()
     root.setLevel(level)
     for h in list(root.handlers):
         root.removeHandler(h)
+    quiet_libraries()
     use_journal = journald if journald is not None else bool(os.environ.get("JOURNAL_STREAM"))
     if use_journal:
         try:
@@ -93,7 +112,5 @@ def setup_logging(level: str = "INFO", *, journald: bool | None = None) -> None:
         except ImportError:
             pass
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root.addHandler(handler)
-    for noisy in ("asyncua", "pymodbus"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

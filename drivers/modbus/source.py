@@ -43,14 +43,6 @@ from .plan import Read, plan_reads
 
 log = logging.getLogger(__name__)
 
-# pymodbus logs every timeout and lost connection at ERROR on its own logger;
-# this driver reports those once per outage (ERROR on loss, INFO on recovery),
-# so pymodbus's own lines would repeat each poll. Leave them to whoever sets a
-# level on the "pymodbus" logger explicitly.
-_pymodbus_log = logging.getLogger("pymodbus")
-if _pymodbus_log.level == logging.NOTSET:
-    _pymodbus_log.setLevel(logging.CRITICAL)
-
 EXCEPTION_NAMES = {
     1: "illegal function", 2: "illegal data address", 3: "illegal data value",
     4: "device failure", 5: "acknowledge", 6: "device busy", 8: "memory parity error",

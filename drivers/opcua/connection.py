@@ -9,12 +9,14 @@ completes (cpython gh-86296), and a poll loop then never stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from asyncua import Client, ua
 from asyncua.crypto import security_policies
@@ -150,6 +152,21 @@ def _hint(endpoint: Endpoint, exc: BaseException) -> str:
         return (f"OPC UA server {endpoint.url} offers no endpoint with {endpoint.security_policy} "
                 f"{endpoint.security_mode} ({text}); use `werkvloer opcua browse` to list what it offers")
     return f"cannot connect to OPC UA server {endpoint.url} ({text}); check the URL, network and that the server runs"
+
+
+async def transport_answers(url: str, *, timeout_s: float) -> bool:
+    """Whether the server's TCP port accepts a connection (no OPC UA message is sent)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "localhost", parts.port or 4840
+    try:
+        async with asyncio.timeout(timeout_s):
+            _reader, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 async def close_quietly(client: Client, *, timeout_s: float) -> None:

@@ -38,15 +38,17 @@ from asyncua.common.subscription import Subscription
 from appliance.bus import Bus
 from appliance.errors import DeviceUnavailable
 from appliance.samples import Quality, Sample
+from drivers.backoff import Backoff
 from drivers.base import SourceHealth
 
 from .config import OpcuaServer, OpcuaSignal
-from .connection import Endpoint, check_security, close_quietly, connect, resolve_password
+from .connection import Endpoint, check_security, close_quietly, connect, resolve_password, transport_answers
 
 log = logging.getLogger(__name__)
 
 _MAX_ITEMS_PER_REQUEST = 500  # keeps CreateMonitoredItems requests well under typical PLC limits
 _SEQ_HANDLE_OFFSET = 1_000_000
+_PROBE_S = 0.25  # TCP probe period while the server's port refuses (see _wait_to_retry)
 
 
 class OpcuaSource:
@@ -121,14 +123,13 @@ class OpcuaSource:
 
     # ----- supervisor ----------------------------------------------------
     async def _supervise(self) -> None:
-        delay = self.cfg.reconnect_min_s
+        backoff = Backoff(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s)
         while True:
             try:
                 client = await connect(self.endpoint)
             except Exception as exc:  # DeviceUnavailable with a hint; anything else must not end the loop
                 self._lost(str(exc) if isinstance(exc, DeviceUnavailable) else f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                await self._wait_to_retry(backoff)
                 continue
             self.sessions_opened += 1
             self._client = client
@@ -146,10 +147,35 @@ class OpcuaSource:
                 await asyncio.shield(self._closing)
             self._lost(reason)
             if was_up:  # the session worked: the first retry is quick
-                delay = self.cfg.reconnect_min_s
-            await asyncio.sleep(delay)
-            if not was_up:  # failed while subscribing (e.g. server limits): back off further
-                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                backoff.reset()
+            await self._wait_to_retry(backoff)
+
+    async def _wait_to_retry(self, backoff: Backoff) -> None:
+        """Wait out the backoff, but try at once when the server's port starts answering.
+
+        Issue 16: with only a doubling delay a restarted PLC waited up to
+        ``reconnect_max_s`` (30 s) for the next try. While the port refuses,
+        it is probed with a bare TCP connect every ``_PROBE_S``; the moment it
+        accepts again (the edge, not every answer: a server that is up but
+        refuses the session keeps backing off) the backoff is reset and the
+        session is opened. Cheap for the PLC: a refused connect costs it nothing.
+        """
+        delay = backoff.failed()
+        deadline = time.monotonic() + delay
+        refused = False
+        while (left := deadline - time.monotonic()) > 0:
+            step = min(_PROBE_S, left)
+            t0 = time.monotonic()
+            answers = await transport_answers(self.endpoint.url, timeout_s=step)
+            if answers:
+                if refused:
+                    log.debug("OPC UA %s: %s answers again; reconnecting now", self.name, self.cfg.url)
+                    backoff.reset()
+                    return
+                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+                return
+            refused = True
+            await asyncio.sleep(max(0.0, step - (time.monotonic() - t0)))
 
     async def _run_session(self, client: Client) -> str:
         """Subscribe and watch; returns why the session must be rebuilt."""
