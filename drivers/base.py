@@ -38,13 +38,22 @@ class Source(Protocol):
 
 
 class StopOutput(Protocol):
-    """An output the guard drives on its fast path. Methods are synchronous,
-    run in the guard thread on handles opened beforehand, and raise
-    ``DeviceError`` when the device does not confirm."""
+    """An output the guard drives on its fast path. Methods are synchronous
+    and raise ``DeviceError`` when the device does not confirm.
+
+    ``fire``/``release`` run on a connection opened beforehand and never
+    connect (a stop must not wait for a TCP handshake); ``open`` (one
+    connection attempt) and ``check`` (a cheap keep-alive read) are called by
+    the guard's output bank in the output's own thread, off the stop path."""
 
     name: str
 
+    @property
+    def connected(self) -> bool: ...
+
     def open(self) -> None: ...
+
+    def check(self) -> object: ...
 
     def fire(self) -> None: ...
 

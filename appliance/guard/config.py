@@ -95,6 +95,18 @@ class GuardConfig(StrictModel):
         250, title="Python thread switch interval while the guard runs",
         description="µs; 0 = keep Python's 5000 µs. A woken guard thread waits up to this long for the GIL "
                     "when another thread of the core is busy (see appliance/guard/README.md)", ge=0, le=5000)
+    keepalive_ms: int = Field(
+        250, title="Stop output keep-alive",
+        description="ms; each stop output's connection is checked with one cheap read this often, so a PLC that "
+                    "closes idle connections or died quietly is noticed before a stop is needed", ge=20, le=10_000)
+    reconnect_max_ms: int = Field(
+        2000, title="Stop output reconnect backoff cap",
+        description="ms; a stop output that cannot be reached is retried forever, the delay doubling up to this",
+        ge=100, le=60_000)
+    confirm_ms: int = Field(
+        1000, title="Stop confirmation deadline",
+        description="ms; a stop an output has not confirmed by then is declared failed (critical alert, guard "
+                    "unhealthy); the output keeps retrying while the stop is latched", ge=10, le=60_000)
     tick_ms: int = Field(20, title="Guard thread tick",
                          description="ms; how often timed rules and the inference watchdog are checked when no sample comes",
                          ge=1, le=1000)

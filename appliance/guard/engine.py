@@ -52,6 +52,7 @@ from appliance.errors import ModelError, PermissionDenied
 from appliance.samples import Quality, Sample
 
 from . import store
+from .bank import OutputBank
 from .config import GuardConfig, ModelBinding
 from .decide import Debounce, LimitRule, StallRule, make_rule
 
@@ -65,7 +66,6 @@ RESET_ROLES = ROLES  # the operator resets a stop at the machine (DESIGN.md, who
 MODEL_POLL_S = 10.0
 COMPARISON_EVERY_S = 60.0
 RELOAD_WAIT_S = 1.5  # models.reload waits this long for the result, then answers "pending"
-KIND_ORDER = {"gpio": 0, "modbus": 1, "opcua": 2}  # fastest first: a slow output delays only those after it
 SOURCE = "guard"
 
 
@@ -373,17 +373,19 @@ class Guard:
         self._registry = registry
         self._alerts = alert_sink
         self._gpio_factory = gpio_factory
-        kinds = {o.name: o.kind for o in config.outputs}
+        by_name = {o.name: o for o in config.outputs}
         hb_name = config.heartbeat.output if config.heartbeat else None
         self._heartbeat: _Output | None = None
-        stops: list[_Output] = []
+        stops: list[tuple[Any, str, float]] = []
         for obj in outputs:
-            kind = kinds.get(obj.name, getattr(obj, "kind", "gpio"))
+            ocfg = by_name.get(obj.name)
+            kind = ocfg.kind if ocfg is not None else getattr(obj, "kind", "gpio")
             if obj.name == hb_name:
                 self._heartbeat = _Output(obj, kind)
             else:
-                stops.append(_Output(obj, kind))
-        self._outputs = sorted(stops, key=lambda o: KIND_ORDER.get(o.kind, 9))
+                stops.append((obj, kind, ocfg.timeout_ms if ocfg is not None else 50.0))
+        self._bank = OutputBank(stops, alert=self._alert, keepalive_ms=config.keepalive_ms,
+                                reconnect_max_ms=config.reconnect_max_ms, confirm_ms=config.confirm_ms)
         self._writer = store.GuardWriter(self.db_path)
         from appliance.storage import open_db
 
@@ -533,19 +535,21 @@ class Guard:
             # switch interval ends (5 ms by default); see README, "Latency".
             sys.setswitchinterval(self.cfg.switch_interval_us / 1e6)
         self._writer.start()
-        for out in [*self._outputs, *([self._heartbeat] if self._heartbeat else [])]:
-            try:
-                out.obj.open()
-                out.ok = True
-            except Exception as exc:
-                self._output_failed(out, exc, when="open")
         with self._trip_lock:
             if self._tripped:
                 log.warning("guard: restarting with a latched stop (%s); outputs stay in stop until reset",
                             self._cause)
-                self._fire_all()
-            else:
-                self._release_all()
+            # Each output connects in its own thread and is put in stop (latched) or released as soon
+            # as it answers: start-up does not wait for a device (issue 16, point 1).
+            self._bank.start(latched=self._tripped)
+        hb = self._heartbeat
+        if hb is not None and hb.kind == "gpio":  # a Modbus heartbeat connects on its first toggle
+            try:
+                hb.obj.open()
+                hb.ok = True
+            except Exception as exc:
+                hb.ok, hb.last_error = False, str(exc)
+                log.error("guard: heartbeat %s cannot be opened: %s", hb.name, exc)
         for b in self._bindings:
             if b.model is not None:
                 b.thread = threading.Thread(target=self._inference_loop, args=(b,), name=f"guard-model-{b.name}",
@@ -566,7 +570,7 @@ class Guard:
             self._models_thread.start()
         log.info("guard started: mode %s, %d model(s), %d rule(s), %d stop output(s)%s",
                  self._mode, sum(b.model is not None for b in self._bindings), len(self._rules),
-                 len(self._outputs), ", run permit" if self.cfg.run_permit else "")
+                 len(self._bank.slots), ", run permit" if self.cfg.run_permit else "")
 
     def stop(self) -> None:
         """Stop the threads; in run-permit mode withdraw the permit first; close outputs."""
@@ -593,11 +597,12 @@ class Guard:
         if self._reset_button is not None:
             self._reset_button.close()
             self._reset_button = None
-        for out in [*self._outputs, *([self._heartbeat] if self._heartbeat else [])]:
+        self._bank.stop()
+        if self._heartbeat is not None:
             try:
-                out.obj.close()
+                self._heartbeat.obj.close()
             except Exception:
-                log.debug("guard: closing output %s failed", out.name, exc_info=True)
+                log.debug("guard: closing heartbeat %s failed", self._heartbeat.name, exc_info=True)
         self._writer.stop()
         if self._old_switch is not None:
             sys.setswitchinterval(self._old_switch)
@@ -611,6 +616,10 @@ class Guard:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def wait_outputs(self, timeout: float = 10.0) -> bool:
+        """Wait until every stop output is connected and in its wanted level (tests, bench, CLI)."""
+        return self._bank.wait_up(timeout)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until trips, audits and mode changes queued so far are stored."""
@@ -1070,7 +1079,7 @@ class Guard:
                     self._suppressed += 1  # already latched: the outputs are in stop
                     return
                 self._tripped = True
-                results = self._fire_all()
+                results = self._bank.fire_all()
                 self._cause = {"kind": cause_kind, "name": cause, "ts": time.time_ns(), "signal": signal}
                 self._since_utc_ns = self._cause["ts"]
             elif mode != "shadow":
@@ -1096,10 +1105,26 @@ class Guard:
         what = f"model {model} ({cause})" if cause_kind == "model" else f"rule {cause}"
         what_nl = f"model {model} ({cause})" if cause_kind == "model" else f"regel {cause}"
         if mode == "armed":
+            # Which outputs confirmed the stop and which did not (issue 16, point 1): an alert that
+            # says "stopped" while nothing reached the machine is a stop silently lost.
+            fired = [r.name for r in results if r.ok]
+            missed = [r for r in results if not r.ok]
+            if fired and not missed:
+                en, nl = f"Guard stopped the machine: {what}", f"Bewaking stopte de machine: {what_nl}"
+            elif fired:
+                names = ", ".join(r.name for r in missed)
+                en = f"Guard stopped the machine: {what} (fired: {', '.join(fired)}; not confirmed yet: {names})"
+                nl = (f"Bewaking stopte de machine: {what_nl} (gestuurd: {', '.join(fired)}; "
+                      f"nog niet bevestigd: {names})")
+            else:
+                names = ", ".join(r.name for r in missed) or "none configured"
+                en = f"Guard tripped on {what} but no stop output confirmed the stop yet ({names})"
+                nl = f"Bewaking sloeg aan op {what_nl} maar nog geen stopuitgang bevestigde de stop ({names})"
+            outs = "; ".join(f"{r.name}: {'confirmed' if r.ok else r.error}" for r in results)
             self._alert(kind="guard.trip", severity="critical", dedupe_key=f"guard.trip.{cause}",
-                        title={"nl": f"Bewaking stopte de machine: {what_nl}", "en": f"Guard stopped the machine: {what}"},
-                        detail=detail, ts_ns=record.ts,
-                        evidence=evidence)
+                        title={"nl": nl, "en": en},
+                        detail=f"{detail}. Outputs: {outs or 'none'}" if detail else f"Outputs: {outs or 'none'}",
+                        ts_ns=record.ts, evidence=evidence)
         else:
             self._alert(kind="guard.trip", severity="warning", dedupe_key=f"guard.shadow.{cause}",
                         title={"nl": f"Bewaking (schaduw) zou de machine gestopt hebben: {what_nl}",
@@ -1107,59 +1132,14 @@ class Guard:
                         ts_ns=record.ts, evidence=evidence)
         for r in results:
             if not r.ok:
-                self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{r.name}",
-                            title={"nl": f"Stopuitgang {r.name} reageerde niet", "en": f"Stop output {r.name} did not fire"},
+                self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{r.name}.fire",
+                            title={"nl": f"Stopuitgang {r.name} bevestigde de stop niet meteen; opnieuw geprobeerd",
+                                   "en": f"Stop output {r.name} did not confirm the stop at once; retrying"},
                             detail=r.error, ts_ns=record.ts)
-
-    def _fire_all(self) -> list[store.OutputResult]:
-        results = []
-        for out in self._outputs:
-            try:
-                out.obj.fire()
-                done = _mono()
-                out.fired += 1
-                if out.ok is False:
-                    log.info("guard: stop output %s works again", out.name)
-                out.ok, out.last_error = True, None
-                results.append(store.OutputResult(out.name, out.kind, done, True))
-            except Exception as exc:  # one unreachable output must not keep the others from firing
-                done = _mono()
-                self._output_failed(out, exc, when="fire")
-                results.append(store.OutputResult(out.name, out.kind, done, False, str(exc)))
-        return results
-
-    def _release_all(self) -> list[str]:
-        errors = []
-        for out in self._outputs:
-            try:
-                out.obj.release()
-                if out.ok is False:
-                    log.info("guard: stop output %s works again", out.name)
-                out.ok, out.last_error = True, None
-            except Exception as exc:
-                self._output_failed(out, exc, when="release")
-                errors.append(f"{out.name}: {exc}")
-        return errors
 
     def _withdraw_permit(self, why: str) -> None:
         with self._trip_lock:
-            for out in self._outputs:
-                if getattr(out.obj, "run_permit", False):
-                    try:
-                        out.obj.fire()
-                    except Exception as exc:
-                        log.error("guard: could not withdraw the run permit on %s (%s): %s", out.name, why, exc)
-
-    def _output_failed(self, out: _Output, exc: BaseException, *, when: str) -> None:
-        first = out.ok is not False
-        out.ok, out.last_error = False, str(exc)
-        if not first:
-            return
-        log.error("guard: stop output %s failed on %s: %s", out.name, when, exc)
-        if when != "fire":  # fire failures are alerted with their trip
-            self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{out.name}",
-                        title={"nl": f"Stopuitgang {out.name} antwoordt niet ({when})",
-                               "en": f"Stop output {out.name} does not answer ({when})"}, detail=str(exc))
+            self._bank.withdraw_permit(why)
 
     def _alert(self, **kwargs: Any) -> None:
         if self._alerts is None:
@@ -1193,7 +1173,7 @@ class Guard:
         now = _mono()
         with self._trip_lock:
             was = self._tripped
-            errors = self._release_all()
+            errors = [f"{r.name}: {r.error}" for r in self._bank.release_all() if not r.ok]
             self._tripped = False
             self._cause = None
             self._since_utc_ns = None
@@ -1241,8 +1221,11 @@ class Guard:
         return self._tripped
 
     def status(self) -> dict[str, Any]:
-        degraded = any(b.state != "ok" for b in self._bindings) or any(o.ok is False for o in self._outputs)
+        down, failed = self._bank.down, self._bank.failed
+        degraded = any(b.state != "ok" for b in self._bindings) or bool(down) or bool(failed)
         alive = self._thread is not None and self._thread.is_alive()
+        # Unhealthy while armed with an output it cannot reach, or a stop not confirmed (issue 16).
+        outputs_ok = not failed and not (self._mode == "armed" and down)
         state = "stopped" if not alive else "tripped" if self._tripped else "degraded" if degraded else "ok"
         return {
             "mode": self._mode,
@@ -1250,14 +1233,13 @@ class Guard:
             "cause": self._cause,
             "since_utc_ns": self._since_utc_ns,
             "state": state,
-            "healthy": self._healthy and alive,
+            "healthy": self._healthy and alive and outputs_ok,
             "last_good_utc_ns": self._last_good_utc_ns,
             "run_permit": self.cfg.run_permit,
             "models": [b.info() for b in self._bindings],
             "rules": [{"name": r.name, "kind": r.rule.kind, "signal": r.rule.signal, "active": r.active}
                       for r in self._rules],
-            "outputs": [{"name": o.name, "kind": o.kind, "ok": o.ok, "last_error": o.last_error, "fired": o.fired}
-                        for o in self._outputs],
+            "outputs": self._bank.status(),
             "heartbeat": None if self._heartbeat is None else {
                 "name": self._heartbeat.name, "ok": self._heartbeat.ok, "last_error": self._heartbeat.last_error},
             "last_trip": self._last_trip,

@@ -118,8 +118,18 @@ class GpioStopOutput:
         """True while this output tells the machine to stop."""
         return self.energised != self.run_permit
 
+    @property
+    def connected(self) -> bool:
+        return self._relay.device is not None
+
     def open(self) -> None:
         self._relay.open()
+
+    def check(self) -> bool:
+        """Keep-alive for the guard's output bank: True while the relay tells the machine to stop."""
+        if self._relay.device is None:
+            raise DeviceError(f"stop output {self.name} on GPIO{self.pin} is not open; call open() first")
+        return self.stopping
 
     def energise(self) -> None:
         self._relay.set(True, f"stop output {self.name}")

@@ -1,10 +1,14 @@
 """The guard's Modbus stop output: a coil or register write on its own connection.
 
-Runs in the guard thread, synchronously, on a pymodbus sync client opened
+Runs in the guard's threads, synchronously, on a pymodbus sync client opened
 beforehand (``open()``), never on the poller's connection: a poller stuck in a
 timeout to another unit must not delay a stop. ``fire()`` returns when the
 device has echoed the write (the Modbus write response is its acknowledgement)
-and raises ``DeviceError`` otherwise; the next call reconnects.
+and raises ``DeviceError`` otherwise. ``fire()`` and ``release()`` never
+connect: a broken connection is dropped, and the guard's output bank
+(``appliance/guard/bank.py``) reconnects with ``open()`` in the output's own
+thread, keeps the connection alive with ``check()`` (one read of the stop
+coil/register) and writes an unconfirmed stop again (issue 11, issue 16).
 
 This is a supplementary stop, not a safety function (not rated under
 ISO 13849 / IEC 62061).
@@ -19,7 +23,7 @@ from typing import NoReturn
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from appliance.errors import DeviceError
+from appliance.errors import DeviceError, DeviceUnavailable
 from appliance.guard.config import GuardOutput
 
 log = logging.getLogger(__name__)
@@ -73,11 +77,38 @@ class ModbusStopOutput:
     def where(self) -> str:
         return f"{self.cfg.host}:{self.cfg.port} unit {self.cfg.unit_id} {self.cfg.table} {self.cfg.address}"
 
+    @property
+    def connected(self) -> bool:
+        client = self._client
+        return client is not None and client.connected
+
     # ----- StopOutput
     def open(self) -> None:
-        """Connect now, so that the first ``fire()`` does not pay for it. Raises ``DeviceError``."""
+        """Connect now (one attempt), so that ``fire()`` does not pay for it. Raises ``DeviceError``."""
         with self._lock:
             self._connect()
+
+    def check(self) -> bool | None:
+        """Keep-alive: read the stop coil/register back (one cheap round trip); True = in stop,
+        None = the device refuses reading it (the link is alive all the same).
+
+        Raises ``DeviceError`` (and drops the connection) when the device does
+        not answer, so a PLC that closed the connection is noticed before the
+        stop is needed.
+        """
+        with self._lock:
+            client = self._require()
+            address = int(self.cfg.address or 0)
+            try:
+                if self.cfg.table == "coil":
+                    rr = client.read_coils(address, count=1, device_id=self.cfg.unit_id)
+                else:
+                    rr = client.read_holding_registers(address, count=1, device_id=self.cfg.unit_id)
+            except (ModbusException, OSError) as exc:
+                self._fail(f"no answer to the keep-alive read within {self.cfg.timeout_ms:g} ms ({exc})")
+            if rr.isError():
+                return None  # a refusal (the PLC does not allow reading it) still proves the link
+            return bool(rr.bits[0]) if self.cfg.table == "coil" else int(rr.registers[0]) == int(self.cfg.value)
 
     def fire(self) -> None:
         """Write the trip value and wait for the device's acknowledgement."""
@@ -93,8 +124,11 @@ class ModbusStopOutput:
             self._drop()
 
     def toggle_heartbeat(self) -> int:
-        """Write the other heartbeat value (0/1) and return it. Raises ``DeviceError``."""
+        """Write the other heartbeat value (0/1) and return it. Raises ``DeviceError``.
+
+        The heartbeat is not a stop output: it reconnects here when needed."""
         with self._lock:
+            self._connect()
             nxt = 0 if self._heartbeat else 1
             self._write_locked(bool(nxt) if self.cfg.table == "coil" else nxt)
             self._heartbeat = nxt
@@ -135,10 +169,16 @@ class ModbusStopOutput:
         with self._lock:
             self._write_locked(value)
 
-    def _write_locked(self, value: bool | int) -> None:
-        self._connect()
+    def _require(self) -> ModbusTcpClient:
         client = self._client
-        assert client is not None
+        if client is None or not client.connected:
+            # Never connect on the stop path: the bank reconnects in the background.
+            raise DeviceUnavailable(f"stop output {self.name} ({self.where}): not connected; "
+                                    "reconnecting in the background")
+        return client
+
+    def _write_locked(self, value: bool | int) -> None:
+        client = self._require()
         address = int(self.cfg.address or 0)
         try:
             if self.cfg.table == "coil":
@@ -148,7 +188,9 @@ class ModbusStopOutput:
         except (ModbusException, OSError) as exc:
             self._fail(f"no acknowledgement within {self.cfg.timeout_ms:g} ms ({exc})")
         if rr.isError():
-            self._fail(f"device refused the write (exception {getattr(rr, 'exception_code', '?')})")
+            # A refusal (busy, not writable now) proves the link: keep the connection for the retry.
+            raise DeviceError(f"stop output {self.name} ({self.where}): device refused the write (exception "
+                              f"{getattr(rr, 'exception_code', '?')}); check the PLC accepts writes there")
         self.writes += 1
         if self._broken:
             log.info("stop output %s (%s) works again", self.name, self.where)

@@ -2,10 +2,15 @@
 
 The guard thread calls ``fire()`` and must not depend on the core's event loop
 (DESIGN.md, fast path). So this output owns a small thread running its own
-event loop and its own asyncua client, opened at ``open()`` and kept connected
-(reconnect with backoff) for as long as the output is open. ``fire()`` submits
-the write to that loop and waits for the server's answer up to the configured
-timeout; any failure raises ``DeviceError``.
+event loop and its own asyncua client, started by the first ``open()`` and
+kept connected (reconnect forever, bounded backoff with jitter) until
+``close()``. ``open()`` never gives up the connection: it only reports
+whether a session is up. ``fire()`` submits the write to that loop and waits
+for the server's answer up to the configured timeout; any failure raises
+``DeviceError``. ``check()`` is the guard's keep-alive (one read of the node).
+The guard's output bank (``appliance/guard/bank.py``) calls ``open()`` and
+``check()`` off the stop path and writes an unconfirmed stop again (issue 16,
+point 1: a PLC down at start used to leave the output closed for good).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import random
 import threading
+import time
 from typing import Any, cast
 
 from asyncua import Client, ua
@@ -41,7 +48,7 @@ class OpcuaStopOutput:
 
     def __init__(self, cfg: GuardOutput, *, data_dir: str | os.PathLike[str] | None = None,
                  security_mode: str = "None", username: str | None = None, password: str | None = None,
-                 connect_timeout_s: float = 5.0, reconnect_max_s: float = 10.0,
+                 connect_timeout_s: float = 5.0, reconnect_max_s: float = 2.0,
                  key_path: str | None = None) -> None:
         key_path = key_path or f"guard.outputs[{cfg.name}]"
         problems = []
@@ -70,6 +77,7 @@ class OpcuaStopOutput:
         self._client: Client | None = None
         self._vtype: ua.VariantType | None = None
         self._ready = threading.Event()
+        self._attempt_failed = threading.Event()
         self._supervisor: concurrent.futures.Future[None] | None = None
         self._broken = False
         self._last_error: str | None = None
@@ -81,20 +89,39 @@ class OpcuaStopOutput:
 
     # ----- StopOutput ----------------------------------------------------
     def open(self) -> None:
-        """Start the output's thread and connect; raises DeviceError if the server does not answer.
+        """Start the output's thread (first call) and wait for a session.
 
-        The output keeps reconnecting in the background after a later loss.
+        Raises ``DeviceUnavailable`` when a connection attempt fails or none is
+        up within the connect timeout; the thread keeps reconnecting all the
+        same, until :meth:`close`. Call it again to wait for the next attempt.
         """
-        if self._thread is not None:
-            return
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"opcua-stop-{self.name}", daemon=True)
-        self._thread.start()
-        self._supervisor = asyncio.run_coroutine_threadsafe(self._supervise(), self._loop)
-        if not self._ready.wait(self.connect_timeout_s * 2 + 1):
-            reason = self._last_error or "no answer"
-            self.close()
-            raise DeviceUnavailable(f"OPC UA stop output {self.name}: {reason}")
+        if self._thread is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name=f"opcua-stop-{self.name}",
+                                            daemon=True)
+            self._thread.start()
+            self._supervisor = asyncio.run_coroutine_threadsafe(self._supervise(), self._loop)
+        deadline = time.monotonic() + self.connect_timeout_s * 2 + 1
+        self._attempt_failed.clear()
+        while not self.connected:
+            left = deadline - time.monotonic()
+            if self._attempt_failed.wait(min(0.05, max(left, 0))) or left <= 0:
+                raise DeviceUnavailable(f"OPC UA stop output {self.name}: {self._last_error or 'no answer'}")
+
+    def check(self) -> None:
+        """Keep-alive: read the node once on the session; raises ``DeviceError`` (and drops the
+        session, so that the thread reconnects) when the server does not answer."""
+        loop = self._loop
+        if loop is None or not self.connected:
+            raise DeviceUnavailable(f"OPC UA stop output {self.name}: not connected to {self.cfg.url}")
+        fut = asyncio.run_coroutine_threadsafe(self._read_async(), loop)
+        try:
+            fut.result(max(self.cfg.timeout_ms / 1000, 1.0))
+        except Exception as exc:
+            fut.cancel()
+            self._failed(f"no answer to the keep-alive read of {self.cfg.node_id}: {type(exc).__name__}: {exc}")
+            asyncio.run_coroutine_threadsafe(self._close_client(), loop)
+            raise DeviceUnavailable(f"OPC UA stop output {self.name}: {self._last_error}") from exc
 
     def fire(self) -> None:
         self._write(self.cfg.value)
@@ -150,8 +177,14 @@ class OpcuaStopOutput:
             raise DeviceError(f"OPC UA stop output {self.name}: server refused the write of {self.cfg.node_id}: "
                               f"{results[0].name}; check the node is writable for this user")
 
+    async def _read_async(self) -> None:
+        client = self._client
+        if client is None:
+            raise DeviceUnavailable(f"OPC UA stop output {self.name}: not connected")
+        await client.get_node(self._nodeid).read_value()
+
     async def _supervise(self) -> None:
-        delay = 0.2
+        delay = 0.1
         while True:
             try:
                 client = await connect(self.endpoint)
@@ -165,11 +198,13 @@ class OpcuaStopOutput:
             except Exception as exc:
                 self._failed(str(exc) if isinstance(exc, DeviceUnavailable) else
                              f"cannot read the data type of {self.cfg.node_id}: {type(exc).__name__}: {exc}")
-                await asyncio.sleep(delay)
+                self._attempt_failed.set()
+                # Forever, bounded: a stop output that gives up is a stop lost (issue 16, point 1).
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self.reconnect_max_s)
                 continue
             self._client = client
-            delay = 0.2
+            delay = 0.1
             if self._broken:
                 log.info("OPC UA stop output %s connected again to %s", self.name, self.cfg.url)
                 self._broken = False

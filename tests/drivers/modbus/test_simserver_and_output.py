@@ -112,7 +112,10 @@ async def test_register_output_writes_its_value(port: int) -> None:
     sim = MachineSim()
     async with ModbusSimServer(sim, port=port) as server:
         out = output(port, table="holding", address=server.heartbeat_register, value=7)
-        await asyncio.to_thread(out.fire)  # connects on first use when open() was not called
+        with pytest.raises(DeviceError, match="not connected"):
+            await asyncio.to_thread(out.fire)  # the stop path never connects: open() (the guard's bank) does
+        await asyncio.to_thread(out.open)
+        await asyncio.to_thread(out.fire)
         assert sim.heartbeat == 7
         await asyncio.to_thread(out.release)
         assert sim.heartbeat == 0
@@ -134,9 +137,12 @@ async def test_stop_output_raises_then_reconnects(port: int, caplog: pytest.LogC
             with pytest.raises(DeviceError, match="stop_coil"):
                 await asyncio.to_thread(out.fire)
         assert not sim.stop_active
+        assert not out.connected  # the broken connection was dropped
         await server.restart()
-        await asyncio.to_thread(out.fire)  # the next call reconnects
-        assert sim.stop_active
+        await asyncio.to_thread(out.open)  # the guard's output bank reconnects off the stop path
+        assert await asyncio.to_thread(out.check) is False  # keep-alive read: the coil is not in stop
+        await asyncio.to_thread(out.fire)
+        assert sim.stop_active and await asyncio.to_thread(out.check) is True
         out.close()
     msgs = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "drivers.modbus.output"]
     assert [lvl for lvl, _ in msgs] == [logging.ERROR, logging.INFO]  # once on loss, once on recovery
