@@ -30,11 +30,12 @@ always the newest wanted level (a retried release can never overtake a stop).
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from drivers.backoff import Backoff
 
 from . import store
 
@@ -208,7 +209,7 @@ class OutputBank:
 
     # ----- the slot thread ----------------------------------------------------------------
     def _run(self, s: Slot) -> None:
-        backoff = BACKOFF_START_S
+        backoff = Backoff(BACKOFF_START_S, self.reconnect_max_s)  # drivers/backoff.py, shared with the sources
         try:
             while not self._stopping.is_set():
                 if not s.up:
@@ -219,21 +220,22 @@ class OutputBank:
                     except Exception as exc:
                         self._mark_down(s, str(exc))
                         self._check_deadline(s)
-                        s.wake.wait(backoff * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not crypto)
+                        # A trip wakes it: one more attempt at once, then the backoff goes on.
+                        s.wake.wait(backoff.failed())
                         s.wake.clear()
-                        backoff = min(backoff * 2, self.reconnect_max_s)
                         continue
                     self._mark_up(s)
-                    backoff = BACKOFF_START_S
+                    backoff.reset()
                 if not s.confirmed:
                     self._retry(s)
                     if not s.confirmed:
                         self._check_deadline(s)
-                        s.wake.wait(min(backoff, self.keepalive_s) if s.up else 0)
-                        s.wake.clear()
-                        backoff = min(backoff * 2, self.reconnect_max_s)
+                        delay = min(backoff.failed(), self.keepalive_s)
+                        if s.up:
+                            s.wake.wait(delay)
+                            s.wake.clear()
                     else:
-                        backoff = BACKOFF_START_S
+                        backoff.reset()
                     continue
                 if s.wake.wait(self.keepalive_s):
                     s.wake.clear()

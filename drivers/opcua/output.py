@@ -20,7 +20,6 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import random
 import threading
 import time
 from typing import Any, cast
@@ -30,6 +29,7 @@ from asyncua.client.ua_client import UaClientState
 
 from appliance.errors import ConfigError, DeviceError, DeviceUnavailable
 from appliance.guard.config import GuardOutput
+from drivers.backoff import Backoff
 
 from .connection import Endpoint, check_security, close_quietly, connect
 
@@ -184,7 +184,7 @@ class OpcuaStopOutput:
         await client.get_node(self._nodeid).read_value()
 
     async def _supervise(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, self.reconnect_max_s)
         while True:
             try:
                 client = await connect(self.endpoint)
@@ -200,11 +200,10 @@ class OpcuaStopOutput:
                              f"cannot read the data type of {self.cfg.node_id}: {type(exc).__name__}: {exc}")
                 self._attempt_failed.set()
                 # Forever, bounded: a stop output that gives up is a stop lost (issue 16, point 1).
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.reconnect_max_s)
+                await asyncio.sleep(backoff.failed())
                 continue
             self._client = client
-            delay = 0.1
+            backoff.reset()
             if self._broken:
                 log.info("OPC UA stop output %s connected again to %s", self.name, self.cfg.url)
                 self._broken = False
