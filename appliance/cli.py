@@ -144,6 +144,8 @@ DELEGATED = [
         ("model", "Model tools: list, validate, install, activate, roll back.", "models.cli"),
         ("provision", "First boot: install the company config and secrets the hub put on the boot partition.", "appliance.provision:main_provision"),
         ("wipe", "After a loan: delete all company data, config and secrets (needs --yes).", "appliance.provision:main_wipe"),
+        ("sync", "Anonymised KPIs to the programme hub: status, preview, push, consent LEVEL.", "sync.cli"),
+        ("hub", "The programme hub: serve, token create/revoke BOX, boxes.", "sync.hub.cli"),
 ]
 
 
@@ -151,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     delegated = {name: module for name, _, module in DELEGATED}
+    if argv[:2] == ["simulate", "history"]:
+        argv = ["simulate", *argv[2:]]  # `simulate history` has its own parser: --config --days --pilot-from-day
+        delegated["simulate"] = "appliance.simulator.history"
     if argv and argv[0] in delegated:
         # Hand every argument, options included, to the area's own parser.
         module, _, func = delegated[argv[0]].partition(":")

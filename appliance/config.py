@@ -55,6 +55,33 @@ class UiSection(StrictModel):
     remote_access: bool = Field(False, title="Allow other hosts (login needed for everything)")
 
 
+class SyncSection(StrictModel):
+    """What the programme hub needs to receive this box's KPIs (sync stays off until consent)."""
+
+    url: str | None = Field(None, title="Programme hub URL", description="https://...; http:// only for a loopback address")
+    token_secret: str = Field("sync_token", title="Name of the hub token in the secrets file", pattern=r"^[\w.-]{1,64}$")
+    programme: str = Field("werkvloer-pilot", title="Programme or pilot id", pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")
+    sector: str = Field("C", title="Sector (SBI 2008 section letter or 2-digit division)", pattern=r"^([A-U]|[0-9]{2})$")
+    size_class: Literal["1-9", "10-49", "50-249", "250+"] = Field("10-49", title="Size class (employees)")
+    interval_min: int = Field(60, title="Send every", description="minutes", ge=5, le=1440)
+    ca_file: str | None = Field(None, title="CA certificate file that pins the programme's CA (PEM)")
+    outbox_limit_mb: float = Field(50.0, title="Outbox bound", description="MB; above it the box seals day-level batches", ge=1, le=10_000)
+
+    @field_validator("url")
+    @classmethod
+    def _https_or_loopback(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        u = urlsplit(v)
+        if u.scheme == "https" and u.hostname:
+            return v
+        if u.scheme == "http" and u.hostname in ("127.0.0.1", "::1", "localhost"):
+            return v
+        raise ValueError("use https://HOST/...; plain http:// is accepted only for a loopback address (127.0.0.1, ::1, localhost)")
+
+
 class SourcesSection(StrictModel):
     modbus: list[ModbusDevice] = Field(default_factory=list, title="Modbus devices")
     opcua: list[OpcuaServer] = Field(default_factory=list, title="OPC UA servers")
@@ -69,6 +96,7 @@ class BoxConfig(StrictModel):
     sources: SourcesSection = Field(default_factory=SourcesSection, title="Sources")
     guard: GuardConfig = Field(default_factory=GuardConfig, title="Guard")
     machine: MachineConfig = Field(default_factory=MachineConfig, title="Machine state and KPIs")
+    sync: SyncSection = Field(default_factory=SyncSection, title="Sync to the programme hub")
 
     def signal_paths(self) -> dict[str, list[str]]:
         """Signal name -> key paths where it is defined (more than one = duplicate)."""

@@ -9,8 +9,9 @@ from .machine import FAULTS
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", default="run",
-                   choices=["run", "inject", "clear", "state", "values"],
-                   help="run the simulator (default), or send inject/clear/state/values to a running one")
+                   choices=["run", "inject", "clear", "state", "values", "history"],
+                   help="run the simulator (default), or send inject/clear/state/values to a running one; "
+                        "`history --config FILE --days N [--pilot-from-day K]` fills the store with closed KPI periods")
     p.add_argument("arg", nargs="?", help=f"fault for inject ({', '.join(FAULTS)}) or state for state (running, idle, down, setup)")
     p.add_argument("--host", default="127.0.0.1", help="listen address of every server (default 127.0.0.1)")
     p.add_argument("--modbus-port", type=int, default=5020, help="Modbus TCP port (default 5020, 0 = off)")

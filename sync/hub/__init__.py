@@ -1,0 +1,1 @@
+"""The reference programme hub (``werkvloer hub``): receives KPI batches from boxes."""
