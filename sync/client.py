@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from appliance.errors import ConfigError, WerkvloerError
+from drivers.backoff import Backoff
 
 from .outbox import NS, Outbox
 from .schema import Receipt
@@ -72,8 +73,9 @@ def backoff_delay(attempt: int, *, retry_after_s: float | None = None, rng: rand
     """Full jitter (AWS architecture blog, 'Exponential Backoff And Jitter'):
     uniform in [30 s, min(6 h, 30 s * 2**(attempt-1))]; never shorter than Retry-After."""
     r = rng or random
-    cap = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** max(attempt - 1, 0))
-    delay = r.uniform(BACKOFF_MIN_S, cap)
+    bounded = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)  # the capped exponent (no overflow after weeks offline)
+    bounded.failures = max(attempt, 1)
+    delay = r.uniform(BACKOFF_MIN_S, bounded.peek())
     if retry_after_s is not None:
         delay = max(delay, min(retry_after_s, BACKOFF_MAX_S))
     return delay
