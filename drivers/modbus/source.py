@@ -36,6 +36,7 @@ from appliance.bus import Bus
 from appliance.samples import Quality, Sample, Value
 from drivers.backoff import Backoff
 from drivers.base import SourceHealth
+from drivers.complaints import Complaints
 
 from . import codec
 from .config import ModbusDevice, ModbusSignal
@@ -177,7 +178,6 @@ class _SignalState:
     last_quality: Quality | None = None
     last_mono: float = 0.0
     last_seq: int | None = None
-    complaint: str | None = None  # why it is bad, logged once per streak
 
 
 @dataclass(eq=False)
@@ -195,6 +195,7 @@ class _DeviceState:
     reads: list[_ReadState] = field(default_factory=list)
     signals: dict[str, _SignalState] = field(default_factory=dict)
     backoff: Backoff = field(init=False)
+    complaints: Complaints = field(init=False)
     retry_at: float = 0.0
     lost_at: float | None = None
     polls: int = 0  # successful reads (for tests and benchmarks)
@@ -203,6 +204,7 @@ class _DeviceState:
     def __post_init__(self) -> None:
         now = time.monotonic()
         self.backoff = Backoff(self.cfg.backoff_min_s, self.cfg.backoff_max_s)
+        self.complaints = Complaints(log, f"modbus {self.cfg.name}")
         self.reads = [_ReadState(r, due=now) for r in plan_reads(self.cfg)]
         for r in self.reads:
             for s in r.read.signals:
@@ -325,15 +327,11 @@ class _DeviceState:
         self._good(st, value, mono, utc, **extra)
 
     def _good(self, st: _SignalState, value: Value, mono: int, utc: int, **extra: Any) -> None:
-        if st.complaint is not None:
-            log.info("modbus %s: %s is plausible again", self.cfg.name, st.signal.name)
-            st.complaint = None
+        self.complaints.good(st.signal.name)
         self._publish(st, value, Quality.GOOD, mono, utc, **extra)
 
     def _complain(self, st: _SignalState, why: str) -> None:
-        if st.complaint is None:
-            log.warning("modbus %s: %s is bad: %s", self.cfg.name, st.signal.name, why)
-        st.complaint = why
+        self.complaints.bad(st.signal.name, why)
 
     def _publish(self, st: _SignalState, value: Value, quality: Quality, mono: int, utc: int, **extra: Any) -> None:
         if quality is not Quality.STALE:

@@ -40,6 +40,7 @@ from appliance.errors import DeviceUnavailable
 from appliance.samples import Quality, Sample
 from drivers.backoff import Backoff
 from drivers.base import SourceHealth
+from drivers.complaints import Complaints
 
 from .config import OpcuaServer, OpcuaSignal
 from .connection import Endpoint, check_security, close_quietly, connect, resolve_password, transport_answers
@@ -87,7 +88,7 @@ class OpcuaSource:
         self._closing: asyncio.Future[None] | None = None
         self._client: Client | None = None
         self._broken = False  # an ERROR was logged and no recovery yet
-        self._warned: dict[str, str] = {}  # signal -> last logged problem (log once per change)
+        self._complaints = Complaints(log, f"OPC UA {server_cfg.name}")
         self.sessions_opened = 0
         self.stalls_detected = 0
         self.stall_timeout_s: float | None = None  # of the current subscription
@@ -342,19 +343,12 @@ class OpcuaSource:
             self._problem(sig, problem)
             quality = Quality.BAD
         elif quality is Quality.GOOD:
-            if self._warned:
-                self._clear_problem(sig)
+            self._complaints.good(sig.name)
             self.health.last_good_utc_ns = utc
         return Sample(sig.name, value, quality, mono, utc, block=block, seq=seq if block is not None else None)
 
     def _problem(self, sig: OpcuaSignal, problem: str, level: int = logging.WARNING) -> None:
-        if self._warned.get(sig.name) != problem:
-            self._warned[sig.name] = problem
-            log.log(level, "OPC UA %s: signal %s: %s", self.name, sig.name, problem)
-
-    def _clear_problem(self, sig: OpcuaSignal) -> None:
-        if self._warned.pop(sig.name, None) is not None:
-            log.info("OPC UA %s: signal %s good again", self.name, sig.name)
+        self._complaints.bad(sig.name, problem, level)
 
     # ----- health ----------------------------------------------------------
     def _lost(self, reason: str) -> None:

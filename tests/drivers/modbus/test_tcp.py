@@ -191,7 +191,7 @@ async def test_nan_inf_and_out_of_range_are_bad(collector: Collector, tk_server:
     msgs = [r.getMessage() for r in caplog.records if r.name.startswith("drivers.modbus")]
     assert sum("temp_nan is bad" in m for m in msgs) == 1
     assert sum("temp_range is bad" in m for m in msgs) == 1
-    assert sum("temp_range is plausible again" in m for m in msgs) == 1
+    assert sum("temp_range is good again" in m for m in msgs) == 1
 
 
 async def test_block_that_is_not_refilled_goes_stale(collector: Collector, tk_server: TkServer) -> None:
