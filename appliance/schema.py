@@ -33,6 +33,8 @@ class SignalBase(StrictModel):
     name: SignalName
     unit: str | None = Field(None, title="Unit", description="SI unit unless stated (e.g. rpm, A, degC, kWh)", max_length=16)
     description: str | None = Field(None, title="Description", max_length=200)
+    label_nl: str | None = Field(None, title="Name on Dutch screens", max_length=40)
+    label_en: str | None = Field(None, title="Name on English screens", max_length=40)
     scale: float = Field(1.0, title="Scale factor", description="value = raw * scale + offset")
     offset: float = Field(0.0, title="Offset", description="value = raw * scale + offset")
     min_value: float | None = Field(None, title="Lowest plausible value", description="Values below are stored as bad quality")

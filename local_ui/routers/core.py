@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from .. import live_view, services
 from ..app import api_guard, page_guard
 from ..context import Req, ReqDep
 from ..corelink import CoreDown
@@ -78,10 +79,16 @@ async def health(r: Req = ReqDep) -> dict[str, Any]:
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "SSE: one JSON message per core update (~200 ms); "
                                             "{\"core\": \"unavailable\"} while the core is down"}})
-async def live(r: Req = ReqDep) -> StreamingResponse:
-    """Live values, guard and machine state as Server-Sent Events."""
+async def live(view: Literal["values", "home"] = "values", r: Req = ReqDep) -> StreamingResponse:
+    """Live values, guard and machine state as Server-Sent Events; ``view=home`` adds
+    ``home``: the snapshot Home shows (the same as ``/api/v1/home``), in the session's language."""
     api_guard(r, "view")
     hub = r.state.hub
+    lang, state = r.lang, r.state
+
+    async def with_home(msg: dict[str, Any]) -> dict[str, Any]:
+        cnt = await asyncio.to_thread(live_view.counts, state.db(), state.config)
+        return {**msg, "home": live_view.home_view(msg, cnt, state.config, lang, reason_labeller(state.config, lang))}
 
     async def events() -> Any:
         yield "retry: 1000\n\n"
@@ -92,14 +99,57 @@ async def live(r: Req = ReqDep) -> StreamingResponse:
                 except TimeoutError:
                     yield ": keepalive\n\n"
                     continue
+                if view == "home":
+                    msg = await with_home(msg)
                 yield f"data: {json.dumps(msg, separators=(',', ':'), default=str)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def reason_labeller(config: Any, lang: str) -> Any:
+    """code -> the reason's label in ``lang`` (the code itself when the tree does not know it)."""
+    try:
+        tree = services.reason_tree(config)
+    except services.NotAvailable:
+        return None
+
+    def label(code: str) -> str:
+        info = tree.find(code)
+        return info.label(lang) if info is not None else code
+
+    return label
+
+
+async def live_message(r: Req) -> dict[str, Any]:
+    """The hub's latest core message when fresh, else one asked of the core now."""
+    latest = r.state.hub.latest
+    if latest.get("core") == "up" and time.time_ns() - int(latest.get("ui_ts", 0)) < LIVE_FRESH_NS:
+        return latest
+    try:
+        msg = await r.state.link.request("live")
+    except (CoreDown, ValueError, PermissionError) as exc:
+        return {"core": "unavailable", "reason": str(exc)}
+    return {**msg, "core": "up", "ui_ts": time.time_ns()}
+
+
+async def home_snapshot(r: Req) -> dict[str, Any]:
+    msg = await live_message(r)
+    cnt = await asyncio.to_thread(live_view.counts, r.state.db(), r.state.config)
+    return live_view.home_view(msg, cnt, r.state.config, r.lang, reason_labeller(r.state.config, r.lang))
+
+
+@router.get("/api/v1/home", tags=["live"])
+async def api_home(r: Req = ReqDep) -> dict[str, Any]:
+    """What Home shows now: machine state and since, current stop, OEE and rate today,
+    stops needing a reason, unacknowledged alerts, guard and why it stopped (texts in the session's language)."""
+    api_guard(r, "view")
+    return await home_snapshot(r)
+
+
 # ----- guard -------------------------------------------------------------------
 LIVE_FRESH_NS = 1_500_000_000
+RESET_SETTLE_S = 2.0  # after a reset: a cause that comes back trips again within this (jam: ~0.6 s)
 
 
 async def guard_status(r: Req) -> dict[str, Any]:
@@ -157,8 +207,27 @@ async def guard_mode(body: GuardModeIn, r: Req = ReqDep) -> dict[str, Any]:
 async def guard_reset(r: Req = ReqDep) -> dict[str, Any]:
     """Reset a tripped guard (releases the stop output)."""
     role = api_guard(r, "guard.reset")
+    # The guard would trip again at once while its cause holds: say so instead of a short-lived "reset".
+    cause = (await home_snapshot(r))["guard"].get("cause") or {}
+    if cause.get("persists"):
+        raise HTTPException(409, f"{cause.get('refuse')} {cause.get('text') or ''}".strip())
     reply = await _guard_call(r, "guard.reset", role=role)
     r.audit("guard.reset", "guard")
+    # A cause the signals no longer show while the machine stands (a jam draws no current at rest) comes
+    # back once it runs: watch a short while, so nobody is told "reset" when it stopped again.
+    deadline = time.monotonic() + RESET_SETTLE_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        try:
+            st = await r.state.link.request("guard.status")
+        except (CoreDown, ValueError, PermissionError):
+            break
+        st = st.get("status", st) if isinstance(st, dict) else {}
+        if st.get("tripped"):
+            values = (await live_message(r)).get("values") or {}
+            cause = live_view.cause_view(st, values, r.state.config, r.lang) or {}
+            raise HTTPException(409, r._("The guard stopped the machine again right after the reset: "
+                                         "the cause is still there. Remove it first.") + " " + (cause.get("text") or ""))
     return reply
 
 
@@ -174,6 +243,10 @@ async def guard_mode_form(mode: Annotated[Literal["off", "shadow", "armed"], For
 @router.post("/guard/reset", include_in_schema=False)
 async def guard_reset_form(next: Annotated[str, Form()] = "/", r: Req = ReqDep) -> Response:
     page_guard(r, "guard.reset")
-    await guard_reset(r)
+    try:
+        await guard_reset(r)
+    except HTTPException as exc:
+        r.flash(str(exc.detail), "bad")
+        return r.redirect(next if next.startswith("/") and not next.startswith("//") else "/")
     r.flash(r._("Guard reset."))
     return r.redirect(next if next.startswith("/") and not next.startswith("//") else "/")

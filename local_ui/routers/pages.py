@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 
 from appliance.errors import PermissionDenied
 
-from .. import charts, fmt, services
+from .. import labels, services
 from ..app import api_guard, page_guard
 from ..context import Req, ReqDep
-from .core import guard_status
+from .core import home_snapshot
 
 router = APIRouter()
 
@@ -25,71 +25,25 @@ def attempt(fn: Any, *args: Any) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def configured_signals(cfg: Any) -> list[dict[str, Any]]:
+def configured_signals(cfg: Any, lang: str = "nl") -> list[dict[str, Any]]:
     out = []
-    for dev in [*cfg.sources.modbus, *cfg.sources.opcua]:
-        for s in dev.signals:
-            if getattr(s, "type", None) == "block":
-                continue  # vibration blocks: a chart, not a number
-            out.append({"name": s.name, "unit": s.unit, "label": s.description or s.name.replace("_", " ")})
-    if cfg.sources.gpio is not None:
-        for s in [*cfg.sources.gpio.inputs, *cfg.sources.gpio.analog]:
-            out.append({"name": s.name, "unit": getattr(s, "unit", None), "label": s.description or s.name.replace("_", " ")})
+    for s in labels.signals(cfg).values():
+        if getattr(s, "type", None) == "block":
+            continue  # vibration blocks: a chart, not a number
+        out.append({"name": s.name, "unit": labels.display_unit(s.unit), "label": labels.signal_label(cfg, s.name, lang)})
     return out
 
 
 async def home_data(r: Req) -> dict[str, Any]:
     cfg = r.state.config
-    f = fmt.Formatter(r.lang, cfg.box.timezone)
     db = r.db
-    live = r.state.hub.latest
-    state = live.get("state") if live.get("core") == "up" else None
-    key = fmt.state_key((state or {}).get("state"))
-    if key == "unknown" and live.get("core") == "up":
-        # The KPI engine's state when it runs, else the PLC's own state word.
-        st = live.get("state") or {}
-        vals = live.get("values") or {}
-        if "state" in st:
-            key = fmt.state_key(st["state"])
-        elif "machine_state" in vals:
-            key = fmt.state_key(vals["machine_state"].get("v"))
-        elif "running" in vals:
-            key = "running" if vals["running"].get("v") else "idle"
-    machine = {"key": key, "label": fmt.STATE_LABELS[key],
-               "since": f.time((state or {}).get("since_utc_ns")) if state else None}
-
-    oee, err = attempt(services.oee_today, db, cfg)
-    oee_ctx: dict[str, Any] = {"error": err}
-    rate_ctx: dict[str, Any] = {"error": err}
-    if oee:
-        oee_ctx["oee"] = oee.get("oee")
-        oee_ctx["bars"] = charts.hbars(
-            [(r._("Availability"), oee.get("availability"), charts.GREEN),
-             (r._("Performance"), oee.get("performance"), charts.BLUE),
-             (r._("Quality"), oee.get("quality"), charts.AMBER)],
-            label=r._("OEE parts"), fmt=lambda v: f.pct(v, 0))
-        rate_ctx = {"error": None, "parts_per_hour": oee.get("parts_per_hour"),
-                    "good": oee.get("good"), "scrap": oee.get("scrap")}
-
-    current, err = attempt(services.current_stop, db, cfg, r.lang)
-    needing, _ = attempt(services.stops_needing_reason, db, cfg, r.lang)
-    stop_ctx: dict[str, Any] = {"error": err, "current": None, "needing": len(needing or [])}
-    if current:
-        stop_ctx["current"] = {"duration": f.duration(current.get("duration_s")), "reason": current.get("reason_label")}
-
-    gs = await guard_status(r)
-    cause = gs.get("cause") if gs.get("tripped") else None
-    if isinstance(cause, dict):  # {kind, name, signal, ts} from the guard
-        cause = f"{cause.get('name') or cause.get('kind') or ''}" + (f" ({cause['signal']})" if cause.get("signal") else "")
-    key = fmt.guard_key(gs)
-    guard = {"key": key, "cause": cause, "label": fmt.GUARD_LABELS[key]}
-
-    step, err = attempt(services.next_step, db, cfg, r.lang, gs.get("mode"))
+    home = await home_snapshot(r)
+    step, err = attempt(services.next_step, db, cfg, r.lang, home["guard"].get("mode"))
     product = None
     if cfg.machine.products:
         product, _ = attempt(services.product_choice, db, cfg)
-    return {"machine": machine, "oee": oee_ctx, "rate": rate_ctx, "stop": stop_ctx, "guard": guard,
-            "next_step": {"error": err, **(step or {})}, "signals": configured_signals(cfg), "product": product}
+    return {"home": home, "next_step": {"error": err, **(step or {})}, "signals": configured_signals(cfg, r.lang),
+            "product": product}
 
 
 @router.get("/", include_in_schema=False)

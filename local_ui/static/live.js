@@ -6,22 +6,14 @@
   var banner = document.getElementById("core-banner");
   var STATES = ["running", "idle", "down", "planned", "setup", "no_data", "unknown"];
 
+  // Booleans as words, numbers with 3 significant digits (at most 2 decimals), thin-space thousands (as the server).
   function fmt(v) {
-    if (typeof v === "boolean") return v ? "1" : "0";
+    if (typeof v === "boolean") return v ? (document.body.dataset.yes || "1") : (document.body.dataset.no || "0");
     if (typeof v !== "number") return v === null || v === undefined ? "–" : String(v);
     var digits = Math.abs(v) >= 100 ? 0 : (Math.abs(v) >= 10 ? 1 : 2);
-    return v.toLocaleString(lang === "nl" ? "nl-NL" : "en-GB", {maximumFractionDigits: digits, minimumFractionDigits: 0});
-  }
-
-  function stateKey(s) {
-    if (s === null || s === undefined) return "unknown";
-    if (typeof s === "number") return ({0: "idle", 1: "running", 2: "down", 3: "setup"})[s] || "unknown";
-    s = String(s).toLowerCase().replace(/[- ]/g, "_");
-    if (STATES.indexOf(s) >= 0) return s;
-    if (s.indexOf("down_planned") === 0 || s === "planned_down" || s === "break") return "planned";
-    if (s.indexOf("down") === 0) return "down";
-    if (s === "nodata" || s === "stale") return "no_data";
-    return "unknown";
+    var nl = lang === "nl";
+    var s = v.toLocaleString(nl ? "nl-NL" : "en-GB", {maximumFractionDigits: digits, minimumFractionDigits: digits});
+    return s.split(nl ? "." : ",").join("\u2009");
   }
 
   function setCore(up) {
@@ -32,46 +24,89 @@
     document.body.dataset.core = up ? "up" : "down";
   }
 
-  function updateState(st) {
-    var tile = document.getElementById("state-tile");
-    if (!tile || !st) return;
-    var key = stateKey(st.state !== undefined ? st.state : st.machine_state);
-    STATES.forEach(function (k) { tile.classList.remove("state-" + k); });
-    tile.classList.add("state-" + key);
-    var label = document.getElementById("state-label");
-    var text = tile.getAttribute("data-label-" + key);
-    if (label && text) label.textContent = text;
-    tile.dataset.state = key;
-  }
-
-  // The guard's cause: {kind: "rule"|"model", name, signal} -> "vastgelopen (motor_current)".
-  function causeText(c) {
-    if (!c) return "";
-    if (typeof c !== "object") return String(c);
-    return (c.name || c.kind || "") + (c.signal ? " (" + c.signal + ")" : "");
+  function setText(id, text) {
+    var el = document.getElementById(id);
+    if (el && text !== undefined && text !== null && el.textContent !== String(text)) el.textContent = String(text);
   }
 
   function updateGuard(g) {
     var tile = document.getElementById("guard-tile");
     if (!tile || !g) return;
-    var key = g.tripped ? "tripped" : (["off", "shadow", "armed"].indexOf(g.mode) >= 0 ? g.mode : "unavailable");
+    var key = g.key || "unavailable";
     ["off", "shadow", "armed", "tripped", "unavailable"].forEach(function (k) { tile.classList.remove("guard-" + k); });
     tile.classList.add("guard-" + key);
     tile.dataset.guard = key;
-    var mode = document.getElementById("guard-mode");
-    var text = tile.getAttribute("data-label-" + key);
-    if (mode && text) mode.textContent = text;
-    var cause = document.getElementById("guard-cause");
-    if (cause) cause.textContent = g.tripped ? causeText(g.cause) : "";
+    setText("guard-mode", g.label);
+    var c = g.cause || {};
+    var why = document.getElementById("why-card");
+    if (why) why.hidden = !g.cause;
+    setText("guard-cause", c.text || "");
+    setText("guard-check", c.check || "");
+    var refuse = document.getElementById("guard-refuse");
+    if (refuse) { refuse.hidden = !c.refuse; refuse.textContent = c.refuse || ""; }
     var reset = document.getElementById("guard-reset-form");
-    if (reset) reset.hidden = !g.tripped;
+    if (reset) reset.hidden = key !== "tripped";
+  }
+
+  // Home: every figure from the one snapshot the server formatted (/api/v1/home).
+  function updateHome(h) {
+    var tile = document.getElementById("state-tile");
+    if (tile && h.machine) {
+      STATES.forEach(function (k) { tile.classList.remove("state-" + k); });
+      tile.classList.add("state-" + h.machine.key);
+      tile.dataset.state = h.machine.key;
+      setText("state-label", h.machine.label);
+      setText("state-since", h.machine.since);
+    }
+    var oee = document.getElementById("oee-tile");
+    if (oee && h.oee) {
+      oee.dataset.available = h.oee.available ? "1" : "0";
+      if (h.oee.available) {
+        setText("oee-value", h.oee.text);
+        ["availability", "performance", "quality"].forEach(function (k) {
+          var bar = document.getElementById("oee-bar-" + k);
+          if (bar) bar.value = h.oee[k] || 0;
+          setText("oee-" + k, h.oee.parts[k]);
+        });
+      }
+    }
+    var rate = document.getElementById("rate-tile");
+    if (rate && h.rate) {
+      rate.dataset.available = h.rate.available ? "1" : "0";
+      if (h.rate.available) {
+        setText("rate-value", h.rate.parts_per_hour_text);
+        setText("rate-good", h.rate.good_text);
+        setText("rate-scrap", h.rate.scrap_text);
+      }
+    }
+    var stop = document.getElementById("stop-tile");
+    if (stop && h.stop) {
+      stop.dataset.open = h.stop.open ? "1" : "0";
+      stop.dataset.reason = h.stop.reason ? "1" : "0";
+      if (h.stop.open) { setText("stop-duration", h.stop.duration); setText("stop-reason", h.stop.reason_label || ""); }
+      var row = document.getElementById("stop-needing-row");
+      if (row) row.hidden = !h.stop.needing;
+      setText("stop-needing", h.stop.needing || 0);
+    }
+    var home = document.getElementById("home");
+    if (home) home.dataset.snapshotTs = String(h.utc_ns || "");
+  }
+
+  function updateBadge(h) {
+    var badge = document.getElementById("alerts-badge");
+    if (!badge || !h.alerts) return;
+    var n = h.alerts.unacknowledged;
+    badge.hidden = !n;
+    badge.textContent = n ? String(n) : "";
   }
 
   function onMessage(ev) {
     var msg;
     try { msg = JSON.parse(ev.data); } catch (e) { return; }
+    if (msg.home) updateBadge(msg.home);
     if (msg.core === "connecting") return;
-    if (msg.core !== "up") { setCore(false); updateGuard({mode: "unavailable"}); return; }
+    if (msg.home) { updateHome(msg.home); updateGuard(msg.home.guard); }
+    if (msg.core !== "up") { setCore(false); return; }
     setCore(true);
     var values = msg.values || {};
     document.querySelectorAll("[data-live]").forEach(function (el) {
@@ -80,18 +115,13 @@
       el.textContent = fmt(s.v);
       el.classList.toggle("stale", s.q !== undefined && s.q !== "GOOD" && s.q !== 0);
     });
-    // Machine state: the KPI engine's when it runs, else the PLC's own state word.
-    var st = msg.state;
-    if (!st && values.machine_state) st = {state: values.machine_state.v};
-    else if (!st && values.running) st = {state: values.running.v ? "running" : "idle"};
-    updateState(st);
-    updateGuard(msg.guard);
     document.body.dataset.liveTs = String(Date.now());
   }
 
   if (window.EventSource && pill) {
-    var es = new EventSource("/api/v1/live");
+    var es = new EventSource("/api/v1/live?view=home");
     es.onmessage = onMessage;
-    es.onerror = function () { setCore(false); };
+    // The stream broke (the UI restarts, the page is leaving): not the same as the core being down.
+    es.onerror = function () { if (pill) { pill.className = "pill pill-unknown"; pill.textContent = "…"; } };
   }
 })();

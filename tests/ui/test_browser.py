@@ -153,6 +153,8 @@ def test_admin_arms_guard_fault_trips_and_reset(stack: Any, page_factory: Any) -
         page.screenshot(path=str(SCREENSHOTS / "tripped-800x480.png"))
     finally:
         stack.sim(op="clear")
+    # Reset once the cause is gone (a reset while it holds is refused: tests/ui/test_home_live.py).
+    wait_for(lambda: not (stack.get_json("/api/v1/home")["guard"]["cause"] or {}).get("persists"), what="cause gone")
     page.locator("#guard-reset").click()
     wait_for(lambda: not stack.ipc("guard.status").get("tripped"), what="guard reset")
     page.wait_for_selector("#guard-tile[data-guard=armed]")
