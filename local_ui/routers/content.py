@@ -20,7 +20,7 @@ STATUS_LABELS = {"not_started": N_("Not started"), "busy": N_("Busy"), "done": N
 
 def _lib(r: Req) -> Any:
     try:
-        return services.library(r.config.box.data_dir)
+        return services.library(r.state.config.box.data_dir)
     except services.NotAvailable as exc:
         raise HTTPException(503, r._("The blueprint content is not installed yet.")) from exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,7 @@ from ..context import Req, ReqDep
 from ..corelink import CoreDown
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 15.0
 
@@ -91,6 +93,7 @@ async def live(view: Literal["values", "home"] = "values", r: Req = ReqDep) -> S
         return {**msg, "home": live_view.home_view(msg, cnt, state.config, lang, reason_labeller(state.config, lang))}
 
     async def events() -> Any:
+        failed = False
         yield "retry: 1000\n\n"
         async with hub.listen() as q:
             while True:
@@ -100,7 +103,14 @@ async def live(view: Literal["values", "home"] = "values", r: Req = ReqDep) -> S
                     yield ": keepalive\n\n"
                     continue
                 if view == "home":
-                    msg = await with_home(msg)
+                    try:
+                        msg = await with_home(msg)
+                    except Exception:  # noqa: BLE001 - the values still go out; the page keeps its last snapshot
+                        if not failed:
+                            log.exception("live: the Home snapshot failed; values only until it works again")
+                        failed = True
+                    else:
+                        failed = False
                 yield f"data: {json.dumps(msg, separators=(',', ':'), default=str)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",

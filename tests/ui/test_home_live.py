@@ -93,6 +93,7 @@ def test_why_did_it_stop_and_reset_refused_while_the_jam_persists(stack: Any, pa
         page.goto(stack.url + "/")
         stack.sim(op="inject", fault="jam")
         wait_for(lambda: stack.ipc("guard.status").get("tripped"), timeout_s=15, what="guard trip")
+        wait_for(lambda: _home(stack)["guard"]["cause"], timeout_s=10, what=f"a cause in /api/v1/home: {_home(stack)}")
         page.wait_for_selector("#guard-tile[data-guard=tripped] #why-card:not([hidden])")
         cause = page.locator("#guard-cause").inner_text()
         assert "Motorstroom te hoog" in cause and "grens 20" in cause and "motor_current" not in cause
