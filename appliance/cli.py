@@ -146,6 +146,7 @@ DELEGATED = [
         ("wipe", "After a loan: delete all company data, config and secrets (needs --yes).", "appliance.provision:main_wipe"),
         ("sync", "Anonymised KPIs to the programme hub: status, preview, push, consent LEVEL.", "sync.cli"),
         ("hub", "The programme hub: serve, token create/revoke BOX, boxes.", "sync.hub.cli"),
+        ("update", "Install a signed offline update bundle (rolls back if the core is not READY), or --build one.", "appliance.update"),
 ]
 
 
