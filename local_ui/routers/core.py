@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from .. import live_view, services
+from .. import fmt, live_view, services
 from ..app import api_guard, page_guard
 from ..context import Req, ReqDep
 from ..corelink import CoreDown
@@ -162,11 +162,11 @@ LIVE_FRESH_NS = 1_500_000_000
 RESET_SETTLE_S = 2.0  # after a reset: a cause that comes back trips again within this (jam: ~0.6 s)
 
 
-async def guard_status(r: Req) -> dict[str, Any]:
+async def guard_status(r: Req, *, fresh: bool = False) -> dict[str, Any]:
     """The guard's status from the core, or {"available": False}. Uses the
-    live stream's copy when it is fresh (saves an IPC round trip per page)."""
+    live stream's copy when it is fresh (saves an IPC round trip per page), unless ``fresh``."""
     live = r.state.hub.latest
-    if live.get("core") == "up" and isinstance(live.get("guard"), dict) and \
+    if not fresh and live.get("core") == "up" and isinstance(live.get("guard"), dict) and \
             time.time_ns() - int(live.get("ui_ts", 0)) < LIVE_FRESH_NS:
         return {**live["guard"], "available": True}
     try:
@@ -243,10 +243,14 @@ async def guard_reset(r: Req = ReqDep) -> dict[str, Any]:
 
 @router.post("/guard/mode", include_in_schema=False)
 async def guard_mode_form(mode: Annotated[Literal["off", "shadow", "armed"], Form()],
-                          next: Annotated[str, Form()] = "/", r: Req = ReqDep) -> Response:
+                          next: Annotated[str, Form()] = "/", confirm: Annotated[str, Form()] = "",
+                          r: Req = ReqDep) -> Response:
     page_guard(r, "guard.mode")
-    await guard_mode(GuardModeIn(mode=mode), r)
-    r.flash(r._("Guard mode set."))
+    if mode == "armed" and confirm != "1":  # arming may stop the machine: ask first
+        return r.redirect("/settings?confirm_arm=1#guard")
+    reply = await guard_mode(GuardModeIn(mode=mode), r)
+    now = reply.get("status", reply).get("mode", mode) if isinstance(reply, dict) else mode
+    r.flash(r._("Guard mode: %(mode)s.") % {"mode": r._(fmt.GUARD_LABELS.get(now, now))})
     return r.redirect(next if next.startswith("/") and not next.startswith("//") else "/")
 
 

@@ -45,13 +45,13 @@ def _audit_rows(r: Req, limit: int = 15) -> list[dict[str, Any]]:
 
 
 @router.get("/settings", include_in_schema=False)
-async def settings_page(r: Req = ReqDep) -> Response:
+async def settings_page(confirm_arm: bool = False, r: Req = ReqDep) -> Response:
     page_guard(r, "view")
     if not (r.may("settings") or r.may("guard.mode")):
         raise NeedsLogin("settings")
-    gs = await guard_status(r)
+    gs = await guard_status(r, fresh=True)  # right after a change the live copy may still hold the old mode
     admin = r.may("settings")
-    ctx: dict[str, Any] = {"guard": gs, "admin": admin, "models": models_view(r, gs)}
+    ctx: dict[str, Any] = {"guard": gs, "admin": admin, "models": models_view(r, gs), "confirm_arm": confirm_arm}
     if admin:
         ctx.update(summary=summary(r.state.config), check=_config_check(r), remote=r.state.remote_access(),
                    pins=security.roles_with_pin(r.db), login_roles=security.LOGIN_ROLES,

@@ -137,6 +137,7 @@ def test_admin_arms_guard_fault_trips_and_reset(stack: Any, page_factory: Any) -
     login(page, stack.url, "admin")
     page.goto(stack.url + "/settings")
     page.locator("#guard-arm").click()
+    page.locator("#guard-arm-confirm").click()  # arming asks first
     wait_for(lambda: stack.ipc("guard.status").get("mode") == "armed", what="guard armed")
     page.goto(stack.url + "/")
     page.wait_for_selector("#guard-tile[data-guard=armed]")
