@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .samples import Sample
+from drivers.samples import Sample
 
 log = logging.getLogger(__name__)
 

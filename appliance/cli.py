@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from .errors import ConfigError, WerkvloerError
+from .errors import EXPECTED, ConfigError
 
 log = logging.getLogger("werkvloer")
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except WerkvloerError as exc:
+    except EXPECTED as exc:
         print(f"werkvloer: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

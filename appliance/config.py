@@ -20,11 +20,11 @@ from drivers.camera.config import CameraConfig
 from drivers.gpio.config import GpioConfig
 from drivers.modbus.config import ModbusDevice
 from drivers.opcua.config import OpcuaServer
+from drivers.schema import StrictModel
 
 from .errors import ConfigError
 from .guard.config import GuardConfig
 from .kpi.config import MachineConfig
-from .schema import StrictModel
 
 
 class BoxSection(StrictModel):

@@ -86,10 +86,9 @@ class Core:
             stack.callback(self.recorder.stop)
             self.watch_progress("recorder", lambda: self.recorder.progress_mono if self.recorder else 0.0)
 
-            from drivers.base import build_sources
-
             from .parts import start_all, start_gpio_extras
             from .secrets import load_secrets
+            from .sources import build_sources
 
             await start_all(self, stack)  # alerts, KPI engine, guard (its outputs opened)
             self._status("starting drivers")

@@ -21,9 +21,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import DeviceUnavailable, PermissionDenied, WerkvloerError
+from .errors import EXPECTED, DeviceUnavailable, PermissionDenied
 
 log = logging.getLogger(__name__)
+# Errors a handler raises on purpose: the caller gets the message, not a traceback.
+_ANSWERED: tuple[type[Exception], ...] = (*EXPECTED, ValueError, KeyError)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 StreamSource = Callable[[], dict[str, Any]]
@@ -127,7 +129,7 @@ class IpcServer:
             return {"ok": True, **_clean(result or {})}
         except PermissionDenied as exc:
             return {"ok": False, "error": str(exc), "denied": True}
-        except (WerkvloerError, ValueError, KeyError) as exc:
+        except _ANSWERED as exc:
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bug in one handler must not kill the socket
             log.exception("IPC op %s failed", op)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from drivers.samples import Quality, Sample
+
 from .bus import SampleQueue
-from .samples import Quality, Sample
 from .storage import connect, open_db
 
 log = logging.getLogger(__name__)

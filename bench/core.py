@@ -13,7 +13,7 @@ from pathlib import Path
 
 from appliance.bus import Bus
 from appliance.recorder import Recorder
-from appliance.samples import Sample
+from drivers.samples import Sample
 
 from .stats import rss_mb
 

@@ -91,7 +91,7 @@ class RecorderLoad:
         return self.recorder.written / max(time.monotonic() - self.started, 1e-9)
 
     def _produce(self) -> None:
-        from appliance.samples import Sample
+        from drivers.samples import Sample
 
         batch = RECORDER_RATE // 10
         rng = np.random.default_rng(0)
@@ -235,7 +235,7 @@ def model_trips(outputs_cfg: list[dict[str, Any]], db_path: Path, *, trips: int,
                 gpio_factory: Any = None) -> dict[str, Any]:
     from appliance.guard import Guard, build_outputs
     from appliance.guard.config import GuardConfig
-    from appliance.samples import Sample
+    from drivers.samples import Sample
     from models.registry import SHIPPED_DIR
     from models.runtime import load_model
 

@@ -16,8 +16,8 @@ from appliance.kpi.calendar import MINUTE_NS, NS, ShiftCalendar
 from appliance.kpi.engine import KpiEngine
 from appliance.kpi.reasons import ReasonTree
 from appliance.kpi.store import apply_delta, downtime_pareto, kpi_total, period_rows, write_tx
-from appliance.samples import Sample
 from appliance.storage import open_db
+from drivers.samples import Sample
 
 from .stats import summary_ms
 

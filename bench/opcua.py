@@ -46,9 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from appliance.bus import Bus
-from appliance.samples import Sample
 from drivers.opcua.config import OpcuaServer
 from drivers.opcua.source import OpcuaSource
+from drivers.samples import Sample
 
 from .stats import summary_ms
 
@@ -118,7 +118,7 @@ def bench_subscriptions(update_hz: float = 1000 / INTERVAL_MS) -> dict[str, obje
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "drivers.opcua.simserver", "--port", str(port), "--rate", str(update_hz),
+        [sys.executable, "-m", "appliance.simulator.opcua_server", "--port", str(port), "--rate", str(update_hz),
          "--extra-items", str(ITEMS)], env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

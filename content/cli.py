@@ -83,7 +83,8 @@ def _install(pack: Path, data_dir: Path | None, db: Path | None) -> int:
 
 
 def _list(lang: str, blueprint: str | None) -> int:
-    from content.loader import ContentError, load_library
+    from content.errors import ContentError
+    from content.loader import load_library
 
     try:
         lib = load_library()

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from appliance.errors import ContentError
+from content.errors import ContentError
 from content.schema import (
     BUSINESS_FUNCTIONS,
     KINDS,

@@ -23,7 +23,7 @@ from typing import Literal
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from appliance.errors import ContentError
+from content.errors import ContentError
 from content.schema import DOMAINS, SCALE_MAX, SCALE_MIN, band_for
 
 migrations = Migrations("werkvloer.content")

@@ -1,11 +1,11 @@
-"""The small interface every source driver implements."""
+"""The small interfaces every driver implements: a ``Source`` (reads, publishes
+samples on a :class:`~drivers.samples.SampleSink`) and a ``StopOutput`` (what
+the guard drives). ``appliance.sources`` builds the configured ones."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Protocol, runtime_checkable
-
-from appliance.bus import Bus
 
 
 @dataclasses.dataclass(slots=True)
@@ -22,7 +22,7 @@ class SourceHealth:
 
 @runtime_checkable
 class Source(Protocol):
-    """A long-lived reader: an async context manager that publishes samples on the bus.
+    """A long-lived reader: an async context manager that publishes samples on its sink.
 
     ``async with source:`` starts it (connect, poll or subscribe in background
     tasks) and returns without waiting for the device; leaving the block stops
@@ -60,31 +60,3 @@ class StopOutput(Protocol):
     def release(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-def build_sources(config: object, bus: Bus, *, gpio_factory: object = None,
-                  secrets: dict[str, str] | None = None) -> list[Source]:
-    """One source per configured device, in config order. ``gpio_factory`` is
-    the pin factory the daemon shares between the GPIO source and the guard's
-    GPIO outputs."""
-    sources: list[Source] = []
-    cfg = config.sources  # type: ignore[attr-defined]
-    data_dir = config.box.data_dir  # type: ignore[attr-defined]
-    if cfg.modbus:
-        from drivers.modbus import ModbusSource
-
-        sources += [ModbusSource(dev, bus) for dev in cfg.modbus]
-    if cfg.opcua:
-        from drivers.opcua import OpcuaSource
-
-        sources += [OpcuaSource(srv, bus, data_dir=data_dir, secrets=secrets or {},
-                                key_path=f"sources.opcua[{i}]") for i, srv in enumerate(cfg.opcua)]
-    if cfg.gpio is not None:
-        from drivers.gpio import GpioSource
-
-        sources.append(GpioSource(cfg.gpio, bus, pin_factory=gpio_factory))  # type: ignore[arg-type]
-    if cfg.camera:
-        from drivers.camera import CameraSource
-
-        sources += [CameraSource(cam, bus) for cam in cfg.camera]
-    return sources

@@ -22,7 +22,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from appliance.errors import ConfigError, WerkvloerError
+from appliance.errors import EXPECTED, ConfigError
 
 DEFAULT_CONFIG = "/etc/werkvloer/werkvloer.toml"
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except WerkvloerError as exc:
+    except EXPECTED as exc:
         print(f"werkvloer model: {exc}", file=sys.stderr)
         return 1
 

@@ -41,7 +41,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from appliance.errors import ModelError
+from models.errors import ModelError
 
 log = logging.getLogger(__name__)
 

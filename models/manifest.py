@@ -12,11 +12,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from appliance.errors import ModelError
-from appliance.schema import StrictModel
 from models import features
+from models.errors import ModelError
 
 MODEL_ID_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 VERSION_PATTERN = r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$"
@@ -26,6 +25,13 @@ ModelId = Annotated[str, Field(title="Model id", description="lower-case, digits
 Version = Annotated[str, Field(title="Version", description="semantic version, e.g. 1.0.0",
                                pattern=VERSION_PATTERN)]
 
+
+
+class StrictModel(BaseModel):
+    """The manifest's strict base: unknown keys are errors (models owns its own
+    base, as it imports neither drivers nor appliance)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 class InputSignal(StrictModel):
     name: str = Field(..., title="Input name", description="the key of this signal in the window passed to score()",

@@ -22,8 +22,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from appliance.errors import ModelError
 from models import features
+from models.errors import ModelError
 from models.manifest import Manifest, VibPreprocessing, load_manifest
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.lazy import lazy_getattr
+from drivers.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .engine import Guard

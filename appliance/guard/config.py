@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from appliance.schema import SignalName, StrictModel
+from drivers.schema import SignalName, StrictModel
 
 
 class ModelBinding(StrictModel):

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from appliance.errors import ModelError, PermissionDenied
-from appliance.samples import Quality, Sample
+from drivers.samples import Quality, Sample
 
 from . import store
 from .bank import OutputBank

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from appliance.schema import SignalName, StrictModel
+from drivers.schema import SignalName, StrictModel
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 _BREAK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")

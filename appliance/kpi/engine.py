@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.bus import Bus, SampleQueue
-from appliance.samples import Sample, now_pair
 from appliance.storage import open_db
+from drivers.samples import Sample, now_pair
 
 from .calendar import MINUTE_NS, NS, ShiftCalendar
 from .reasons import ReasonTree

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.samples import Quality, Sample
+from drivers.samples import Quality, Sample
 
 from .config import MachineConfig
 

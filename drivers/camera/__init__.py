@@ -4,7 +4,7 @@ folder of images or a video file). Frames reach consumers as numpy arrays in
 
 from typing import TYPE_CHECKING
 
-from appliance.lazy import lazy_getattr
+from drivers.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .backends import make_backend

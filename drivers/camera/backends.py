@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from appliance.errors import DeviceError, DeviceUnavailable
+from drivers.errors import DeviceError, DeviceUnavailable
 
 from .config import CameraConfig
 from .frames import IMAGE_SUFFIXES, normalise, read_image, require

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.errors import WerkvloerError
+from drivers.errors import WerkvloerError
 
 NETPBM_SUFFIXES = (".pgm", ".ppm", ".pnm")
 PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")

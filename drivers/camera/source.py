@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.bus import Bus
-from appliance.errors import DeviceError
-from appliance.samples import Quality, Sample
 from drivers.base import SourceHealth
+from drivers.errors import DeviceError
+from drivers.samples import Quality, Sample, SampleBus
 
 from .backends import Backend, make_backend
 from .config import CameraConfig
@@ -40,7 +39,7 @@ TRIGGER_BACKLOG = 8  # triggers waiting for a capture; more are dropped and coun
 class CameraSource:
     kind = "camera"
 
-    def __init__(self, camera_cfg: CameraConfig, bus: Bus, *, backend: Backend | None = None,
+    def __init__(self, camera_cfg: CameraConfig, bus: SampleBus, *, backend: Backend | None = None,
                  retry_min_s: float = 1.0, retry_max_s: float = 30.0) -> None:
         self.cfg = camera_cfg
         self.bus = bus

@@ -8,7 +8,7 @@ simulator. See README.md beside this file for wiring.
 
 from typing import TYPE_CHECKING
 
-from appliance.lazy import lazy_getattr
+from drivers.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .factory import PinFactoryError, make_pin_factory, pins_present

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from appliance.schema import SignalBase, StrictModel
+from drivers.schema import SignalBase, StrictModel
 
 
 class GpioInput(SignalBase):

@@ -15,7 +15,7 @@ import os
 
 from gpiozero.pins import Factory
 
-from appliance.errors import DeviceError
+from drivers.errors import DeviceError
 
 log = logging.getLogger(__name__)
 

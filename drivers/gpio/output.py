@@ -16,7 +16,7 @@ from typing import Literal
 from gpiozero import DigitalOutputDevice
 from gpiozero.pins import Factory
 
-from appliance.errors import DeviceError
+from drivers.errors import DeviceError
 
 from .config import StackLight as StackLightConfig
 

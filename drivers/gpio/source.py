@@ -26,9 +26,8 @@ from collections.abc import Callable
 from gpiozero import MCP3008, MCP3208, DigitalInputDevice
 from gpiozero.pins import Factory
 
-from appliance.bus import Bus
-from appliance.samples import Quality, Sample
 from drivers.base import SourceHealth
+from drivers.samples import Quality, Sample, SampleSink
 
 from .config import GpioAnalog, GpioConfig, GpioInput
 from .debounce import Debouncer
@@ -97,7 +96,7 @@ class GpioSource:
 
     kind = "gpio"
 
-    def __init__(self, gpio_cfg: GpioConfig, bus: Bus, *, pin_factory: Factory | None = None,
+    def __init__(self, gpio_cfg: GpioConfig, bus: SampleSink, *, pin_factory: Factory | None = None,
                  clock: Clock = time.monotonic_ns, name: str = "gpio") -> None:
         self.cfg = gpio_cfg
         self.bus = bus

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.lazy import lazy_getattr
+from drivers.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .output import ModbusStopOutput

@@ -7,11 +7,11 @@ sets, and other config signals are added. See ``drivers/modbus/README.md``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, model_validator
 
-from appliance.schema import SignalBase, SignalName, StrictModel
+from drivers.schema import SignalBase, SignalName, StrictModel
 
 Table = Literal["holding", "input", "coil", "discrete"]
 DataType = Literal[
@@ -121,3 +121,36 @@ class ModbusDevice(StrictModel):
                 raise ValueError(f"signal {sig.name!r} is defined twice in device {self.name!r}")
             seen.add(sig.name)
         return self
+
+
+class ModbusOutputSettings(Protocol):
+    """What a Modbus stop output reads from its config (the guard's
+    ``GuardOutput`` with ``kind = "modbus"`` has these fields)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def unit_id(self) -> int: ...
+
+    @property
+    def table(self) -> Literal["coil", "holding"]: ...
+
+    @property
+    def address(self) -> int | None: ...
+
+    @property
+    def value(self) -> float: ...
+
+    @property
+    def timeout_ms(self) -> float: ...
+

@@ -23,8 +23,9 @@ from typing import NoReturn
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from appliance.errors import DeviceError, DeviceUnavailable
-from appliance.guard.config import GuardOutput
+from drivers.errors import DeviceError, DeviceUnavailable
+
+from .config import ModbusOutputSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class _TcpClient(ModbusTcpClient):
 class ModbusStopOutput:
     """``StopOutput`` over Modbus TCP (``GuardOutput`` with ``kind = "modbus"``)."""
 
-    def __init__(self, cfg: GuardOutput) -> None:
+    def __init__(self, cfg: ModbusOutputSettings) -> None:
         if cfg.kind != "modbus":
             raise ValueError(f"output {cfg.name!r} has kind {cfg.kind!r}; ModbusStopOutput needs kind 'modbus'")
         if not cfg.host or cfg.address is None:

@@ -25,7 +25,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from appliance.simulator.machine import MachineSim
+from drivers.simulated import SimulatedMachine
 
 from . import codec
 from .profiles import load_profile
@@ -37,7 +37,7 @@ _WRITE_FC = {5: "coil", 15: "coil", 6: "holding", 16: "holding"}
 
 
 class ModbusSimServer:
-    def __init__(self, sim: MachineSim, *, host: str = "127.0.0.1", port: int = 5020, device_id: int = 1) -> None:
+    def __init__(self, sim: SimulatedMachine, *, host: str = "127.0.0.1", port: int = 5020, device_id: int = 1) -> None:
         self.sim = sim
         self.host = host
         self.port = port

@@ -32,11 +32,10 @@ import numpy as np
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
-from appliance.bus import Bus
-from appliance.samples import Quality, Sample, Value
 from drivers.backoff import Backoff
 from drivers.base import SourceHealth
 from drivers.complaints import Complaints
+from drivers.samples import Quality, Sample, SampleSink, Value
 
 from . import codec
 from .config import ModbusDevice, ModbusSignal
@@ -190,7 +189,7 @@ class _ReadState:
 @dataclass(eq=False)
 class _DeviceState:
     cfg: ModbusDevice
-    bus: Bus
+    bus: SampleSink
     health: SourceHealth
     reads: list[_ReadState] = field(default_factory=list)
     signals: dict[str, _SignalState] = field(default_factory=dict)
@@ -453,7 +452,7 @@ class ModbusSource:
 
     kind = "modbus"
 
-    def __init__(self, device: ModbusDevice, bus: Bus) -> None:
+    def __init__(self, device: ModbusDevice, bus: SampleSink) -> None:
         self.device = device
         self.name = device.name
         self.bus = bus

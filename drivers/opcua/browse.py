@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from asyncua import Client, ua
 
-from appliance.errors import WerkvloerError
+from drivers.errors import WerkvloerError
 
 from .connection import Endpoint, close_quietly, connect
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import Field, model_validator
 
-from appliance.schema import SignalBase, SignalName, StrictModel
+from drivers.schema import SignalBase, SignalName, StrictModel
 
 
 class OpcuaSignal(SignalBase):
@@ -63,3 +63,27 @@ class OpcuaServer(StrictModel):
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
         return self
+
+
+class OpcuaOutputSettings(Protocol):
+    """What an OPC UA stop output reads from its config (the guard's
+    ``GuardOutput`` with ``kind = "opcua"`` has these fields)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def node_id(self) -> str | None: ...
+
+    @property
+    def value(self) -> float: ...
+
+    @property
+    def timeout_ms(self) -> float: ...
+

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from asyncua import Client, ua
 from asyncua.crypto import security_policies
 
-from appliance.errors import ConfigError, DeviceUnavailable
+from drivers.errors import ConfigError, DeviceUnavailable
 
 from .pki import ensure_client_certificate
 

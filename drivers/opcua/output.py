@@ -27,10 +27,10 @@ from typing import Any, cast
 from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
 
-from appliance.errors import ConfigError, DeviceError, DeviceUnavailable
-from appliance.guard.config import GuardOutput
 from drivers.backoff import Backoff
+from drivers.errors import ConfigError, DeviceError, DeviceUnavailable
 
+from .config import OpcuaOutputSettings
 from .connection import Endpoint, check_security, close_quietly, connect
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class OpcuaStopOutput:
     and value); ``data_dir`` holds the client certificate for Sign/SignAndEncrypt.
     """
 
-    def __init__(self, cfg: GuardOutput, *, data_dir: str | os.PathLike[str] | None = None,
+    def __init__(self, cfg: OpcuaOutputSettings, *, data_dir: str | os.PathLike[str] | None = None,
                  security_mode: str = "None", username: str | None = None, password: str | None = None,
                  connect_timeout_s: float = 5.0, reconnect_max_s: float = 2.0,
                  key_path: str | None = None) -> None:

@@ -20,18 +20,15 @@ Basic256Sha256); a server certificate is generated into ``pki_dir`` (a temp dir
 by default) at start. ``users={"name": "password"}`` enables user logins;
 ``allow_anonymous=False`` then requires one.
 
-Run alone: ``python -m drivers.opcua.simserver --port 4840`` (advances the sim).
+Run alone: ``python -m appliance.simulator.opcua_server --port 4840`` (advances the sim).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -46,7 +43,7 @@ from asyncua.server.address_space import NodeData
 from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from appliance.simulator.machine import MachineSim
+from drivers.simulated import SimulatedMachine
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +64,7 @@ _TYPES: dict[str, ua.VariantType] = {
     "product_id": ua.VariantType.Int32,
     "door_open": ua.VariantType.Boolean,
 }
-_SECURITY = {
+SECURITY_MODES = {
     "None": ua.SecurityPolicyType.NoSecurity,
     "Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
     "SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
@@ -108,13 +105,13 @@ class _UserManager(UserManager):
 
 
 class OpcuaSimServer:
-    def __init__(self, sim: MachineSim, *, host: str = "127.0.0.1", port: int = 4840, rate_hz: float = 20.0,
+    def __init__(self, sim: SimulatedMachine, *, host: str = "127.0.0.1", port: int = 4840, rate_hz: float = 20.0,
                  security: Sequence[str] = ("None",), pki_dir: str | Path | None = None,
                  users: Mapping[str, str] | None = None, allow_anonymous: bool = True,
                  extra_items: int = 0, advance: bool = False) -> None:
-        unknown = set(security) - set(_SECURITY)
+        unknown = set(security) - set(SECURITY_MODES)
         if unknown or not security:
-            raise ValueError(f"security must be some of {', '.join(_SECURITY)}; got {list(security)}")
+            raise ValueError(f"security must be some of {', '.join(SECURITY_MODES)}; got {list(security)}")
         if not 0 < rate_hz <= 1000:
             raise ValueError("rate_hz must be in (0, 1000]")
         self.sim = sim
@@ -175,7 +172,7 @@ class OpcuaSimServer:
         await server.init()
         server.set_endpoint(self.url)
         server.set_server_name("Werkvloer machine simulator")
-        server.set_security_policy([_SECURITY[s] for s in self.security])
+        server.set_security_policy([SECURITY_MODES[s] for s in self.security])
         tokens: list[type] = [ua.AnonymousIdentityToken] if self.allow_anonymous else []
         if self.users:
             tokens.append(ua.UserNameIdentityToken)
@@ -325,38 +322,3 @@ class OpcuaSimServer:
 
 
 _MISSING = object()
-
-
-async def _serve(args: argparse.Namespace) -> None:
-    sim = MachineSim(seed=args.seed)
-    users = dict(u.split(":", 1) for u in args.user)
-    async with OpcuaSimServer(sim, host=args.host, port=args.port, rate_hz=args.rate,
-                              security=args.security, users=users, extra_items=args.extra_items,
-                              advance=True, pki_dir=args.pki_dir) as server:
-        print(f"ready {server.url}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-
-
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m drivers.opcua.simserver",
-                                description="Serve the machine simulator over OPC UA (advances it in real time).")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=4840)
-    p.add_argument("--rate", type=float, default=20.0, help="updates per second")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--security", nargs="+", default=["None"], choices=list(_SECURITY))
-    p.add_argument("--pki-dir", default=None)
-    p.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD")
-    p.add_argument("--extra-items", type=int, default=0, help="Cell.Load.ItemNNNN nodes (benchmark)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve(args))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

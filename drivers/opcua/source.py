@@ -35,12 +35,11 @@ from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
 from asyncua.common.subscription import Subscription
 
-from appliance.bus import Bus
-from appliance.errors import DeviceUnavailable
-from appliance.samples import Quality, Sample
 from drivers.backoff import Backoff
 from drivers.base import SourceHealth
 from drivers.complaints import Complaints
+from drivers.errors import DeviceUnavailable
+from drivers.samples import Quality, Sample, SampleSink
 
 from .config import OpcuaServer, OpcuaSignal
 from .connection import Endpoint, check_security, close_quietly, connect, resolve_password, transport_answers
@@ -62,7 +61,7 @@ class OpcuaSource:
 
     kind = "opcua"
 
-    def __init__(self, server_cfg: OpcuaServer, bus: Bus, *, data_dir: str | os.PathLike[str] | None = None,
+    def __init__(self, server_cfg: OpcuaServer, bus: SampleSink, *, data_dir: str | os.PathLike[str] | None = None,
                  secrets: Mapping[str, str] | None = None, key_path: str | None = None,
                  record_publish_delays: bool = False) -> None:
         self.cfg = server_cfg

@@ -12,7 +12,7 @@ import time
 
 from appliance.bus import Bus
 from appliance.recorder import Recorder
-from appliance.samples import Sample
+from drivers.samples import Sample
 
 
 def main(db_path: str) -> None:

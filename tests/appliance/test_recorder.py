@@ -13,8 +13,8 @@ import pytest
 
 from appliance.bus import Bus
 from appliance.recorder import NS_PER_DAY, Recorder
-from appliance.samples import Quality, Sample
 from appliance.storage import open_db, read_samples
+from drivers.samples import Quality, Sample
 from tests.conftest import wait_for
 
 

@@ -13,8 +13,8 @@ import pytest
 from appliance.errors import PermissionDenied
 from appliance.guard import handlers
 from appliance.guard import store as gstore
-from appliance.samples import Quality
 from appliance.storage import open_db
+from drivers.samples import Quality
 
 from .conftest import collect, value, wait_for
 

@@ -108,7 +108,7 @@ def test_product_changes_ideal_cycle(tmp_path):
 
 def test_engine_thread_consumes_a_bus_queue(tmp_path):
     from appliance.bus import Bus
-    from appliance.samples import Sample
+    from drivers.samples import Sample
 
     cfg = box_config(tmp_path, running_signal="running", counter_signal="part_count")
     bus = Bus()

@@ -35,7 +35,7 @@ def seed_stops(config: Any, db_path: Path, *, minutes: int = 40, now_ns: int | N
     """Drive the real KPI engine over a past timeline so the DB holds finished
     stops that need a reason: run 10 min, stop 4 min, run 10 min, stop 3 min, run."""
     from appliance.kpi.engine import KpiEngine
-    from appliance.samples import Sample
+    from drivers.samples import Sample
 
     now_ns = now_ns or time.time_ns()
     t0_utc = now_ns - minutes * 60 * 10**9

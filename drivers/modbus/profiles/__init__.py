@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from appliance.schema import StrictModel
 from drivers.modbus.config import ModbusSignal
+from drivers.schema import StrictModel
 
 PROFILE_DIR = Path(__file__).resolve().parent
 

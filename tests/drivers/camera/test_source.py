@@ -12,11 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from appliance.errors import DeviceError
-from appliance.samples import Quality, Sample
 from drivers.camera import CameraLibraryMissing, CameraSource
 from drivers.camera.config import CameraConfig
 from drivers.camera.frames import read_image
 from drivers.camera.replay import write_replay_folder
+from drivers.samples import Quality, Sample
 
 from .conftest import wait_for
 

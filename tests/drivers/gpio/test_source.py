@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from appliance.samples import Quality
 from drivers.gpio import GpioSource
 from drivers.gpio.config import GpioAnalog, GpioConfig, GpioInput
 from drivers.gpio.sim import MockADC, drive, mock_pin
+from drivers.samples import Quality
 
 from .conftest import wait_for
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from appliance.bus import Bus
-from appliance.samples import Sample
+from drivers.samples import Sample
 
 
 def free_port() -> int:

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 import serial
 
-from appliance.samples import Quality
 from drivers.modbus import ModbusSource, codec
 from drivers.modbus.config import ModbusDevice
+from drivers.samples import Quality
 
 from .conftest import Collector, wait_until
 

@@ -11,9 +11,9 @@ import pytest
 from pymodbus.constants import ExcCodes
 from pymodbus.simulator import DataType, SimData
 
-from appliance.samples import Quality
 from drivers.modbus import ModbusSource, codec
 from drivers.modbus.config import ModbusDevice
+from drivers.samples import Quality
 
 from .conftest import Collector, TkServer, pymodbus_server, wait_until
 

@@ -112,7 +112,7 @@ def server_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
     """The simulator server in a child process (to freeze it with SIGSTOP)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([PY, "-m", "drivers.opcua.simserver", "--port", str(port)], env=env,
+    proc = subprocess.Popen([PY, "-m", "appliance.simulator.opcua_server", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -13,12 +13,12 @@ import pytest
 
 from appliance.bus import Bus, SampleQueue
 from appliance.errors import ConfigError
-from appliance.samples import Quality, Sample
 from drivers.base import Source
 from drivers.opcua.config import OpcuaServer
 from drivers.opcua.pki import client_certificate
 from drivers.opcua.simserver import node_id
 from drivers.opcua.source import OpcuaSource
+from drivers.samples import Quality, Sample
 
 from .conftest import PASSWORD, USER, until
 
