@@ -322,3 +322,8 @@ class OpcuaSimServer:
 
 
 _MISSING = object()
+
+
+if __name__ == "__main__":
+    # The standalone server needs the appliance's MachineSim, so it lives there.
+    raise SystemExit("run the simulator's OPC UA server with: python -m appliance.simulator.opcua_server")

@@ -56,7 +56,7 @@ class ServerProcess:
 
     async def start(self) -> float:
         """Start it; the monotonic time at which it printed ``ready`` (it accepts sessions)."""
-        self.proc = subprocess.Popen([PY, "-m", "drivers.opcua.simserver", "--port", str(self.port)],
+        self.proc = subprocess.Popen([PY, "-m", "appliance.simulator.opcua_server", "--port", str(self.port)],
                                      env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = await asyncio.to_thread(self.proc.stdout.readline)
