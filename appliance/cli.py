@@ -141,7 +141,7 @@ DELEGATED = [
         ("export", "Export KPIs as CSV (also Dutch Excel) or JSON for a period and granularity.", "appliance.kpi.export"),
         ("content", "Check content packs (blueprint steps, skills cards, assessment).", "content.cli"),
         ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", "drivers.opcua.browse"),
-        ("model", "Model tools: list, validate, install, activate, roll back.", "models.cli"),
+        ("model", "Model tools: list, validate, install, activate, roll back.", "appliance.models.cli"),
         ("provision", "First boot: install the company config and secrets the hub put on the boot partition.", "appliance.provision:main_provision"),
         ("wipe", "After a loan: delete all company data, config and secrets (needs --yes).", "appliance.provision:main_wipe"),
         ("sync", "Anonymised KPIs to the programme hub: status, preview, push, consent LEVEL.", "sync.cli"),

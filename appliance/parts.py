@@ -118,7 +118,7 @@ async def watch_sources(core: Core, sink: Any) -> None:
 
 
 def _build_guard(core: Core, sink: Any) -> Any:
-    from models.registry import ModelRegistry
+    from appliance.models.registry import ModelRegistry
 
     from .guard import Guard, build_outputs
     from .storage import open_db

@@ -107,7 +107,7 @@ MIGRATION_SET_MODULES = [
     "appliance.kpi.store:migrations",
     "appliance.guard.store:migrations",
     "content.progress:migrations",
-    "models.store:migrations",
+    "appliance.models.store:migrations",
     "local_ui.store:migrations",
 ]
 

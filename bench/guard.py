@@ -235,8 +235,8 @@ def model_trips(outputs_cfg: list[dict[str, Any]], db_path: Path, *, trips: int,
                 gpio_factory: Any = None) -> dict[str, Any]:
     from appliance.guard import Guard, build_outputs
     from appliance.guard.config import GuardConfig
+    from appliance.models.registry import SHIPPED_DIR
     from drivers.samples import Sample
-    from models.registry import SHIPPED_DIR
     from models.runtime import load_model
 
     model = load_model(SHIPPED_DIR / "vibration-anomaly")

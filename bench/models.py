@@ -53,7 +53,7 @@ def _time(fn: Callable[[], object], n: int, warmup: int = 50) -> dict[str, float
 
 
 def run(report: dict, *, n_vib: int = N_VIB, n_vision: int = N_VISION, num_threads: int = 1) -> None:
-    from models.registry import SHIPPED_DIR
+    from appliance.models.registry import SHIPPED_DIR
     from models.runtime import load_model, runtime_name
     from models.training import data_parts, data_sim
 

@@ -1,7 +1,7 @@
 """Adapters from the other areas' code to what the screens show.
 
 Each function reads (or writes a user entry) through the owning area's API
-(appliance.kpi, appliance.alerts, content, models.registry). When that area is
+(appliance.kpi, appliance.alerts, content, appliance.models.registry). When that area is
 not installed yet, ``NotAvailable`` is raised and the screen says so: the UI
 never invents numbers.
 """
@@ -192,7 +192,7 @@ def _alerts_labelled(db) -> int:  # type: ignore[no-untyped-def]
     return int(db.execute("SELECT count(*) FROM alerts WHERE label IS NOT NULL").fetchone()[0])
 
 
-# ----- models (models.registry) ----------------------------------------------------------
+# ----- models (appliance.models.registry) ----------------------------------------------------------
 _shipped_synced: set[str] = set()  # database files whose shipped models are registered
 # Evaluation figures shown first (the rest of the manifest's evaluation stays in the API).
 EVAL_KEYS = ("roc_auc", "false_alarms_per_hour_debounced_3_of_5", "false_alarms_per_hour_raw", "accuracy",
@@ -201,7 +201,7 @@ EVAL_KEYS = ("roc_auc", "false_alarms_per_hour_debounced_3_of_5", "false_alarms_
 
 def model_registry(db, config):  # type: ignore[no-untyped-def]
     """The registry on this thread's connection (shipped models registered once per process)."""
-    reg_mod = need("models.registry", "model registry")
+    reg_mod = need("appliance.models.registry", "model registry")
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'model_versions'").fetchone() is None:
         raise NotAvailable("model registry", "model tables not created yet (start the core once)")
     key = str(db.execute("PRAGMA database_list").fetchone()[2])

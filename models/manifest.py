@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from models import features
 from models.errors import ModelError
 
+#: The models shipped in the package (one folder per model id, one per version).
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+
 MODEL_ID_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 VERSION_PATTERN = r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$"
 

@@ -843,7 +843,7 @@ class Guard:
 
     def _record_comparisons(self, reg: Any) -> None:
         """Agreement and correlation of each shadow with its active model -> the registry (model page)."""
-        from models.registry import ShadowComparison
+        from appliance.models.registry import ShadowComparison
 
         for b in self._bindings:
             a, model, shadow = b.agree, b.model, b.shadow
@@ -1269,7 +1269,7 @@ def _models_from_registry(registry: Any, cfg: ModelBinding) -> tuple[Any, Any]:
     if registry is None:
         raise ModelError(f"no model registry: model {cfg.model} cannot be loaded; install it with "
                          "'werkvloer models install'")
-    # models.registry.ModelRegistry.load validates (identifier, checksum, shapes, a test inference)
+    # appliance.models.registry.ModelRegistry.load validates (identifier, checksum, shapes, a test inference)
     # and raises ModelError; each LoadedModel is then used only by this binding's inference thread.
     active = registry.load(cfg.model, slot="active", num_threads=cfg.threads)
     try:

@@ -1,7 +1,7 @@
 """Models (maintenance, admin): list versions, install (upload .tflite + manifest.json,
 validated by models.runtime), run a candidate in shadow, compare, activate, roll back.
 
-The registry (``models.registry``) does the work and writes the audit rows;
+The registry (``appliance.models.registry``) does the work and writes the audit rows;
 after each slot change the core is asked to apply it (IPC ``models.reload``).
 When the core is down the change takes effect at its next start.
 """

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from appliance.guard import store as gstore
+from appliance.models.registry import SHIPPED_DIR, ModelRegistry
 from appliance.simulator.machine import MachineSim
 from appliance.storage import open_db
 from drivers.samples import Sample
-from models.registry import SHIPPED_DIR, ModelRegistry
 from models.runtime import load_model
 
 from .conftest import collect, value, wait_for

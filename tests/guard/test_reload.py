@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from appliance.guard import handlers
+from appliance.models.registry import ModelRegistry
 from appliance.storage import open_db
-from models.registry import ModelRegistry
 
 from .conftest import wait_for
 from .test_models import VIB_DIR, Feeder, cfg, windows

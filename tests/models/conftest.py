@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import SHIPPED_DIR
+from appliance.models.registry import SHIPPED_DIR
 from models.runtime import load_model
 from models.training import data_sim
 

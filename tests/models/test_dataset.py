@@ -9,9 +9,10 @@ import pytest
 
 from appliance.alerts import AlertStore
 from appliance.errors import ModelError
+from appliance.models import cli
+from appliance.models.dataset_export import export_alerts
 from appliance.storage import open_db
-from models import cli
-from models.dataset import export_alerts, export_dataset, read_dataset
+from models.dataset import export_dataset, read_dataset
 from models.training import data_parts, train_vibration
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from appliance.errors import ModelError, PermissionDenied
+from appliance.models import cli
+from appliance.models.registry import ModelRegistry, compare_scores
 from appliance.storage import open_db
-from models import cli
-from models.registry import ModelRegistry, compare_scores
 
 from .conftest import VIB_DIR
 

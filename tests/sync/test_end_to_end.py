@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 from .conftest import Clock, box_config
-from .helpers import DAY, HOUR_NS, T0, box_hours, contiguous, fill, hourly_pushes, hub_batches, hub_hours, make_box
+from .helpers import (
+    DAY,
+    HOUR_NS,
+    T0,
+    box_hours,
+    contiguous,
+    fill,
+    hourly_pushes,
+    hub_batches,
+    hub_hours,
+    make_box,
+)
 
 
 def test_seven_days_arrive_exactly_once_in_order(hub_db_url: str, tls: dict[str, Path], hub_factory,

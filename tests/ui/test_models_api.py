@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from appliance.models.registry import SHIPPED_DIR
 from appliance.storage import open_db
 from local_ui import security
 from local_ui.app import create_app
-from models.registry import SHIPPED_DIR
 
 from .helpers import wait_for
 
@@ -143,7 +143,7 @@ def test_activation_reaches_a_running_guard_over_ipc(app: Any, db: Any, box_conf
     from appliance.guard import Guard, handlers
     from appliance.guard.config import GuardConfig
     from appliance.ipc import IpcServer
-    from models.registry import ModelRegistry
+    from appliance.models.registry import ModelRegistry
 
     gcfg = GuardConfig.model_validate({"mode": "shadow", "models": [
         {"name": "trilling", "model": "vibration-anomaly", "inputs": ["vibration", "motor_current"]}]})

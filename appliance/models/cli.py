@@ -12,7 +12,7 @@ Every command but ``validate`` takes ``--config FILE`` (default
 /etc/werkvloer/werkvloer.toml) or ``--data-dir DIR`` to find the database.
 Changes are audited with the role ``maintenance`` (whoever has a shell on the
 box is maintenance). ``appliance.cli`` hands the arguments after ``model``
-to :func:`main`; ``python -m models.cli`` works too.
+to :func:`main`; ``python -m appliance.models.cli`` works too.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _registry(args: argparse.Namespace):
+    from appliance.models.registry import ModelRegistry
     from appliance.storage import open_db
-    from models.registry import ModelRegistry
 
     if args.data_dir:
         data_dir = Path(args.data_dir)
@@ -147,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
             reg.clear_shadow(args.model_id, by_role="maintenance")
             print(f"{args.model_id}: no shadow model; {_reload_core(reg.models_dir.parent)}")
         elif args.verb == "export-dataset":
-            from models.dataset import export_alerts, read_dataset
+            from models.dataset import read_dataset
+
+            from .dataset_export import export_alerts
 
             out = export_alerts(db, args.out, model_id=args.model_id)
             ds = read_dataset(out)

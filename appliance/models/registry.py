@@ -32,9 +32,8 @@ from typing import Literal
 import numpy as np
 import sqlite_utils
 
-from appliance.errors import ModelError, PermissionDenied
-from appliance.storage import audit
-from models.manifest import Manifest, parse_manifest
+from models.errors import ModelError
+from models.manifest import SHIPPED_DIR, Manifest, parse_manifest
 from models.runtime import (
     MANIFEST_FILE,
     MODEL_FILE,
@@ -44,9 +43,11 @@ from models.runtime import (
     validate_model,
 )
 
+from ..errors import PermissionDenied
+from ..storage import audit
+
 log = logging.getLogger(__name__)
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 Slot = Literal["active", "shadow"]
 SLOTS: tuple[str, ...] = ("active", "shadow")
 # Roles that may install, activate and roll back models (DESIGN.md: maintenance; admin may do everything).
