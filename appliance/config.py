@@ -53,6 +53,9 @@ class UiSection(StrictModel):
     host: str = Field("127.0.0.1", title="Listen address")
     port: int = Field(8080, title="Listen port", ge=1, le=65535)
     remote_access: bool = Field(False, title="Allow other hosts (login needed for everything)")
+    idle_logout_s: int = Field(120, title="Idle logout at the box",
+                               description="s without a touch before the box's own screen falls back to operator; 0 = never",
+                               ge=0, le=86_400)
 
 
 class SyncSection(StrictModel):

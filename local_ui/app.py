@@ -72,7 +72,7 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
         yield
         await state.hub.close()
 
-    app = FastAPI(title="Werkvloer local UI", version="1", docs_url="/api/v1/docs", redoc_url=None,
+    app = FastAPI(title="Werkvloer local UI", version="1", docs_url=None, redoc_url=None,  # /api/v1/docs: routers/docs.py, no CDN
                   lifespan=lifespan,
                   description="Shop-floor box: machine state, stops, alerts, KPIs, guard. "
                               "State-changing requests need the session's CSRF token (X-CSRF-Token).")
@@ -82,9 +82,9 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
                        max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from .routers import alerts, content, core, kpi, models, pages, session, settings, stops
+    from .routers import alerts, content, core, docs, kpi, models, pages, session, settings, stops
 
-    for mod in (session, core, pages, stops, alerts, kpi, content, settings, models):
+    for mod in (session, core, pages, stops, alerts, kpi, content, settings, models, docs):
         app.include_router(mod.router)
 
     @app.exception_handler(NeedsSetup)

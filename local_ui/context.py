@@ -28,6 +28,7 @@ from .corelink import CoreLink, LiveHub
 
 HERE = Path(__file__).parent
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PASSIVE_PATHS = frozenset({"/api/v1/live", "/api/v1/home", "/api/v1/health"})
 
 
 @dataclasses.dataclass
@@ -39,6 +40,7 @@ class UiState:
     envs: dict[str, Environment]
     started_ns: int
     config_path: Path | None = None
+    listen_host: str | None = None  # what uvicorn listens on (set by local_ui.server; None in tests)
     _local: threading.local = dataclasses.field(default_factory=threading.local)
 
     def db(self) -> sqlite_utils.Database:
@@ -92,9 +94,15 @@ class Req:
         self.csrf: str = session["csrf"]
         logged = session.get("role")
         expires = session.get("role_until", 0)
-        if logged and expires < time.time():
+        now = time.time()
+        idle_s = state.config.ui.idle_logout_s
+        if logged and self.loopback and idle_s and now - session.get("seen", now) > idle_s:
+            expires = 0  # the kiosk at the machine: nobody touched it for a while, back to operator
+        if logged and expires < now:
             session.pop("role", None)
             logged = None
+        if logged and request.url.path not in PASSIVE_PATHS:
+            session["seen"] = now  # a live stream or a poll is not a person using the screen
         self.logged_in: str | None = logged if logged in security.LOGIN_ROLES else None
         self.role: str | None = self.logged_in or ("operator" if self.loopback else None)
         lang = session.get("lang") or state.default_language()

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(config, config_path=args.config)
     host = args.host or config.ui.host
     port = args.port or config.ui.port
+    app.state.ui.listen_host = host  # Settings warns when remote access is on but only loopback listens
     log.info("local UI on http://%s:%s (remote access %s)", host, port,
              "allowed by config" if config.ui.remote_access else "off unless an admin turns it on")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",

@@ -55,7 +55,8 @@ async def settings_page(confirm_arm: bool = False, r: Req = ReqDep) -> Response:
     if admin:
         ctx.update(summary=summary(r.state.config), check=_config_check(r), remote=r.state.remote_access(),
                    pins=security.roles_with_pin(r.db), login_roles=security.LOGIN_ROLES,
-                   box_language=r.state.default_language(), audit=_audit_rows(r))
+                   box_language=r.state.default_language(), audit=_audit_rows(r),
+                   loopback_only=(r.state.listen_host or r.state.config.ui.host) in ("127.0.0.1", "localhost", "::1"))
     return r.render("settings.html", **ctx)
 
 

@@ -124,4 +124,13 @@
     // The stream broke (the UI restarts, the page is leaving): not the same as the core being down.
     es.onerror = function () { if (pill) { pill.className = "pill pill-unknown"; pill.textContent = "…"; } };
   }
+
+  // Idle logout at the box: after idle-s without a touch, reload; the server then shows the operator's screen.
+  var idle = Number(document.body.dataset.idleS || 0);
+  if (idle > 0) {
+    var timer = null;
+    var arm = function () { if (timer) clearTimeout(timer); timer = setTimeout(function () { location.reload(); }, idle * 1000 + 500); };
+    ["pointerdown", "keydown", "touchstart"].forEach(function (ev) { document.addEventListener(ev, arm, {passive: true}); });
+    arm();
+  }
 })();
