@@ -139,6 +139,17 @@ class BoxConfig(StrictModel):
         for path, name in [*self.guard.referenced_signals(), *self.machine.referenced_signals(), *camera_refs]:
             if name not in known:
                 problems.append((path, f"unknown signal {name!r}; defined signals: {', '.join(sorted(known)) or 'none'}"))
+        # A poll faster than 5 ms is for the guard's own reader only (issue 11): on the core's shared
+        # event loop it would starve every other part of the box.
+        watched = {r.signal for r in self.guard.rules} | {r.while_signal for r in self.guard.rules if r.while_signal}
+        for i, dev in enumerate(self.sources.modbus):
+            for j, sig in enumerate(dev.signals):
+                if sig.poll_interval_ms is not None and sig.poll_interval_ms < 5 and not (
+                        self.guard.fast_path and dev.transport == "tcp" and sig.name in watched
+                        and sig.type not in ("string", "block")):
+                    problems.append((f"sources.modbus[{i}].signals[{j}].poll_interval_ms",
+                                     f"{sig.poll_interval_ms} ms is only for a scalar signal of a TCP device that a "
+                                     "guard rule watches (the guard reads it on its own connection); use 5 or more"))
         names = [o.name for o in self.guard.outputs]
         if self.guard.heartbeat and self.guard.heartbeat.output not in names:
             problems.append(("guard.heartbeat.output", f"unknown output {self.guard.heartbeat.output!r}; outputs: {', '.join(names) or 'none'}"))

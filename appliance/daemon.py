@@ -46,6 +46,7 @@ class Core:
         self.sources: list[Any] = []
         self.recorder: Recorder | None = None
         self.guard: Any = None
+        self.fast_path: Any = None  # appliance.guard.fastpath.FastPath
         self.kpi: Any = None
         self.alert_sink: Any = None
         self.gpio_factory: Any = None
@@ -93,10 +94,14 @@ class Core:
             await start_all(self, stack)  # alerts, KPI engine, guard (its outputs opened)
             self._status("starting drivers")
 
-            self.sources = build_sources(self.config, self.bus, gpio_factory=self.gpio_factory,
+            # Signals the guard reads on its own connection (fast path) are not polled again here.
+            src_cfg = self.fast_path.source_config(self.config) if self.fast_path is not None else self.config
+            self.sources = build_sources(src_cfg, self.bus, gpio_factory=self.gpio_factory,
                                          secrets=load_secrets())
             for source in self.sources:
                 await stack.enter_async_context(source)
+            if self.fast_path is not None:
+                self.sources += self.fast_path.sources()  # health and device-lost alerts like any source
             await start_gpio_extras(self, stack)
 
             self.ipc = IpcServer(socket_path(self.data_dir), self._ipc_handlers(), {"live": self.live})

@@ -57,6 +57,12 @@ async def start_all(core: Core, stack: AsyncExitStack) -> None:
     stack.callback(guard.stop)
     core.bus.subscribe_fast(guard.on_sample)
     core.guard = guard
+    from .guard.fastpath import FastPath
+
+    fast = FastPath(cfg, guard, core.bus)  # the guard's own readers of the signals its rules watch
+    fast.start()
+    stack.callback(fast.stop)
+    core.fast_path = fast
     core.watch_progress("guard", guard.progress)
     from .guard import handlers
 

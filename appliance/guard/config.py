@@ -107,6 +107,16 @@ class GuardConfig(StrictModel):
         1000, title="Stop confirmation deadline",
         description="ms; a stop an output has not confirmed by then is declared failed (critical alert, guard "
                     "unhealthy); the output keeps retrying while the stop is latched", ge=10, le=60_000)
+    fast_path: bool = Field(
+        True, title="Read watched signals on the guard's own connection",
+        description="scalar signals of Modbus TCP devices that a rule watches are read by the guard's own thread "
+                    "and connection at their poll_interval_ms (0 = back to back), decided and written out there; "
+                    "the recorder and UI get the same samples (see appliance/guard/README.md, fast path)")
+    rt_priority: int = Field(
+        0, title="Real-time priority of the guard's threads",
+        description="SCHED_FIFO priority (1-99) for the guard thread and its fast-path readers, where the OS "
+                    "permits it (root, CAP_SYS_NICE or LimitRTPRIO in the unit); 0 = normal scheduling. The threads "
+                    "block on I/O and timers, so they never starve the rest of the box", ge=0, le=99)
     tick_ms: int = Field(20, title="Guard thread tick",
                          description="ms; how often timed rules and the inference watchdog are checked when no sample comes",
                          ge=1, le=1000)

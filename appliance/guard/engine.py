@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import sys
 import threading
@@ -67,6 +68,7 @@ MODEL_POLL_S = 10.0
 COMPARISON_EVERY_S = 60.0
 RELOAD_WAIT_S = 1.5  # models.reload waits this long for the result, then answers "pending"
 SOURCE = "guard"
+_WAKE: tuple[()] = ()  # on the rule-trip queue: a rule has a new deadline, recompute the wait
 
 
 def _mono() -> int:
@@ -402,9 +404,11 @@ class Guard:
         self._trip_lock = threading.RLock()
         self._bindings = [self._make_binding(b, loaded_models, shadow_models) for b in config.models]
         self._rules = [make_rule(r) for r in config.rules]
+        self._rule_trips: queue.SimpleQueue[tuple[Any, int] | tuple[()] | None] = queue.SimpleQueue()
+        self._claimed: frozenset[str] = frozenset()
+        self._tls = threading.local()  # .inline = True in the guard's fast-path reader threads
         self._routes: dict[str, tuple[Callable[[Sample], None], ...]] = {}
         self._build_routes()
-        self._rule_trips: queue.SimpleQueue[tuple[Any, int] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._progress_mono = time.monotonic()
@@ -506,12 +510,23 @@ class Guard:
         return handle
 
     def _rule_handler(self, rule: LimitRule | StallRule) -> Callable[[Sample], None]:
+        trips, tls, timed = self._rule_trips, self._tls, rule.hold_ns > 0
+
         def handle(sample: Sample) -> None:
             v = _number(sample)
             if v is None:
                 return  # NaN, None, bad or stale: neither proof of a fault nor of its end
+            before = rule.deadline_ns() if timed else None
             if rule.on_value(v, sample.mono_ns):
-                self._rule_trips.put((rule, sample.mono_ns))
+                if getattr(tls, "inline", False):
+                    # The guard's own reader thread (fast path): decide and write the outputs here.
+                    self._rule_trip(rule, sample.mono_ns)
+                else:
+                    trips.put((rule, sample.mono_ns))  # a driver's event loop: the guard thread fires
+            elif timed and rule.deadline_ns() != before:
+                # A new "for_ms" deadline: wake the guard thread so that it waits for exactly that
+                # moment, not for the end of its tick (issue 11: timed rules fire on time).
+                trips.put(_WAKE)
 
         return handle
 
@@ -626,8 +641,23 @@ class Guard:
         return self._writer.flush(timeout)
 
     # ----- the fast path --------------------------------------------------------
+    def fast_thread(self) -> None:
+        """Mark the calling thread as one of the guard's own readers: a rule that trips on a
+        sample it hands to :meth:`on_sample` is decided and written out in that thread."""
+        self._tls.inline = True
+
+    def claim(self, signals: set[str]) -> None:
+        """Signals the guard reads itself (fast path): their copies on the bus are ignored."""
+        self._claimed = frozenset(signals)
+
     def on_sample(self, sample: Sample) -> None:
         """Bus fast subscriber: O(1) (a block copy), never blocks, never raises."""
+        if sample.signal in self._claimed:
+            return  # read by the guard's own reader, which handed it to on_fast_sample already
+        self.on_fast_sample(sample)
+
+    def on_fast_sample(self, sample: Sample) -> None:
+        """A sample from the guard's own reader (in a :meth:`fast_thread`): a rule trips in that thread."""
         routes = self._routes.get(sample.signal)
         if routes is None or self._mode == "off":
             return
@@ -974,6 +1004,7 @@ class Guard:
 
     # ----- the guard thread -------------------------------------------------------
     def _guard_loop(self) -> None:
+        realtime(self.cfg.rt_priority, "guard")
         tick_ns = self.cfg.tick_ms * 1_000_000
         timeout_ns = int(self.cfg.inference_timeout_ms * 1_000_000)
         try:
@@ -992,8 +1023,9 @@ class Guard:
                     item = None
                 now = _mono()
                 while item is not None:
-                    rule, sample_ns = item
-                    self._rule_trip(rule, sample_ns)
+                    if len(item) == 2:  # not _WAKE
+                        rule, sample_ns = item  # type: ignore[misc]
+                        self._rule_trip(rule, sample_ns)
                     try:
                         item = self._rule_trips.get_nowait()
                     except queue.Empty:
@@ -1250,6 +1282,28 @@ class Guard:
 
 
 # ----- helpers ------------------------------------------------------------------------
+
+_RT_REFUSED: set[str] = set()
+
+
+def realtime(priority: int, what: str) -> bool:
+    """Put the calling thread under SCHED_FIFO ``priority`` (Linux, where permitted); True when it is.
+
+    A woken guard thread then runs at its deadline even when the other threads of a
+    loaded box keep both cores busy. Refused (no privilege): logged once, normal scheduling.
+    """
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0 = this thread (Linux)
+        return True
+    except (OSError, AttributeError) as exc:
+        if what not in _RT_REFUSED:
+            _RT_REFUSED.add(what)
+            log.info("guard: real-time priority %d for %s refused (%s); running with normal scheduling",
+                     priority, what, exc)
+        return False
+
 
 def _number(sample: Sample) -> float | None:
     """A usable scalar, or None for bad/stale quality, None, NaN, inf, text."""

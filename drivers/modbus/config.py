@@ -43,7 +43,9 @@ class ModbusSignal(SignalBase):
         "ABCD", title="Word and byte order",
         description="ABCD = big-endian words and bytes; CDAB = words swapped; BADC = bytes swapped; DCBA = little-endian")
     poll_interval_ms: int | None = Field(
-        None, title="Poll interval", description="ms; defaults to the device's", ge=5, le=3_600_000)
+        None, title="Poll interval",
+        description="ms; defaults to the device's. Below 5 (1, or 0 = back to back) only for a signal a guard rule "
+                    "watches: the guard reads it on its own connection (guard.fast_path)", ge=0, le=3_600_000)
     sample_rate_hz: float | None = Field(None, title="Underlying sample rate of a block", gt=0, le=100_000)
 
     @model_validator(mode="after")

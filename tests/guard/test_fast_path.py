@@ -1,0 +1,93 @@
+"""The guard's own reader (issue 11): rules decided and outputs written in its thread, whatever the
+core's event loop does. modbus-tk is the PLC; the core's ModbusSource runs on a real asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.bus import Bus
+from appliance.config import BoxConfig
+from appliance.guard import Guard, build_outputs
+from appliance.guard.fastpath import FastPath
+from drivers.modbus import ModbusSource
+from tests.drivers.modbus.conftest import TkServer
+
+from ..conftest import free_port
+from .conftest import wait_for
+
+pytestmark = pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")  # inside modbus-tk
+
+CURRENT, SPEED, COIL = 10, 11, 3
+
+
+def box_cfg(port: int, **guard: Any) -> BoxConfig:
+    return BoxConfig.model_validate({
+        "sources": {"modbus": [{"name": "press", "port": port, "poll_interval_ms": 20, "signals": [
+            {"name": "motor_current", "address": CURRENT, "poll_interval_ms": 1},
+            {"name": "spindle_speed", "address": SPEED}]}]},
+        "guard": {"mode": "armed",
+                  "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": 20}],
+                  "outputs": [{"name": "stop_coil", "kind": "modbus", "port": port, "host": "127.0.0.1",
+                               "address": COIL, "timeout_ms": 500}], **guard}})
+
+
+@pytest.fixture
+def plc() -> Any:
+    with TkServer(free_port()) as srv:
+        yield srv
+
+
+def test_poll_below_5_ms_is_only_for_the_guards_own_reader(plc) -> None:
+    with pytest.raises(ValueError, match=r"signals\[0\].poll_interval_ms"):
+        box_cfg(plc.port, rules=[])
+    cfg = box_cfg(plc.port)
+    assert cfg.sources.modbus[0].signals[0].poll_interval_ms == 1
+
+
+def test_the_guard_stops_while_the_core_event_loop_is_blocked(plc, tmp_path: Path, sink, factory) -> None:
+    cfg = box_cfg(plc.port)
+    bus = Bus()
+    recorded = bus.subscribe_queue("recorder")
+    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard), alert_sink=sink, db_path=tmp_path / "w.db")
+    guard.start()
+    bus.subscribe_fast(guard.on_sample)
+    fast = FastPath(cfg, guard, bus)
+    assert fast.claimed == {"motor_current"}
+    src_cfg = fast.source_config(cfg)
+    assert [s.name for s in src_cfg.sources.modbus[0].signals] == ["spindle_speed"]  # not polled twice
+    loop = asyncio.new_event_loop()
+    loop_thread = threading.Thread(target=loop.run_forever, name="core-loop", daemon=True)
+    loop_thread.start()
+    source = ModbusSource(src_cfg.sources.modbus[0], bus)
+    asyncio.run_coroutine_threadsafe(source.__aenter__(), loop).result(10)
+    fast.start()
+    blocked, release = threading.Event(), threading.Event()
+
+    def block() -> None:  # a part of the core that hogs the loop (a slow IPC handler, a bug)
+        blocked.set()
+        release.wait(30)
+
+    try:
+        assert guard.wait_outputs(10)
+        wait_for(lambda: any(s.signal == "spindle_speed" for s in recorded.drain()), what="core source polling")
+        wait_for(lambda: any(s.signal == "motor_current" for s in recorded.drain(0.05)),
+                 what="the guard's samples reach the recorder")
+        loop.call_soon_threadsafe(block)
+        assert blocked.wait(5)
+        plc.set("hr", CURRENT, [35])  # the fault, while the core's loop is stuck
+        wait_for(lambda: plc.slave.get_values("co", COIL, 1)[0] == 1, what="stop coil at the PLC")
+        assert not release.is_set() and guard.status()["tripped"]  # the loop was blocked all along
+        trip = guard.status()["last_trip"]
+        assert trip["cause"] == "overload" and trip["outputs"][0]["ok"]
+    finally:
+        release.set()
+        fast.stop()
+        asyncio.run_coroutine_threadsafe(source.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        loop_thread.join(5)
+        guard.stop()
