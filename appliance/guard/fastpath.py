@@ -49,6 +49,9 @@ class FastPath:
         self.readers: list[Any] = []
         self._q: queue.SimpleQueue[Sample | None] = queue.SimpleQueue()
         self._publisher: threading.Thread | None = None
+        self._only_guard: set[str] = set()
+        self._last: dict[str, tuple[Any, Any, int]] = {}
+        self._every_ns = PUBLISH_EVERY_MS * 1_000_000
         if not config.guard.fast_path:
             return
         watched = watched_signals(config)
@@ -62,8 +65,7 @@ class FastPath:
             self.claimed |= {s.name for s in sigs}
             self.readers.append(FastModbusReader(dev, sigs, deliver=self._deliver,
                                                  on_start=lambda: self._reader_started(prio)))
-        self._last: dict[str, tuple[Any, Any, int]] = {}
-        self._every_ns = PUBLISH_EVERY_MS * 1_000_000
+        self._only_guard = {r.device.name for r in self.readers}  # until source_config() says otherwise
 
     def source_config(self, config: Any) -> Any:
         """``config`` without the signals the guard reads itself (what the core's sources poll)."""
@@ -71,6 +73,7 @@ class FastPath:
             return config
         devices = [d.model_copy(update={"signals": [s for s in d.signals if s.name not in self.claimed]})
                    for d in config.sources.modbus]
+        self._only_guard = {d.name for d in devices if not d.signals}
         devices = [d for d in devices if d.signals]
         sources = config.sources.model_copy(update={"modbus": devices})
         return config.model_copy(update={"sources": sources})
@@ -96,7 +99,9 @@ class FastPath:
             self._publisher = None
 
     def sources(self) -> list[Any]:
-        return list(self.readers)
+        """Readers whose device the core's sources no longer poll at all: their health is the
+        device's (a device that the core still polls for other signals is alerted once, by its source)."""
+        return [r for r in self.readers if r.device.name in self._only_guard]
 
     # ----- in the reader threads ------------------------------------------------------
     def _reader_started(self, prio: int) -> None:
