@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from content.loader import LINK_RE, SHIPPED_DIR, Item, Pack, Problem, pack_dirs, read_pack
+from content.glossary import read_glossary, vocabulary_problems
 from content.schema import BANDS, DOMAINS
 
 __all__ = ["Problem", "check_pack", "check_packs"]
@@ -88,6 +89,9 @@ def check_pack(path: str | Path, *, library_dirs: list[str | Path] | None = None
     problems += _orphan_cards(pack, context)
     problems += _prerequisite_cycles(pack, known)
     problems += _assessment_complete(pack, known)
+    glossary, _ = read_glossary()  # the glossary's own problems are reported once, by check_packs' caller
+    if glossary is not None:
+        problems += vocabulary_problems(pack, glossary)
     return problems
 
 

@@ -61,6 +61,16 @@ def _check(paths: list[Path]) -> int:
                 print(f"  {problem}")
         else:
             print(f"{pack_dir}: ok")
+    from content.glossary import GLOSSARY_PATH, read_glossary
+
+    _, glossary_problems = read_glossary()
+    if glossary_problems:
+        failed += 1
+        print(f"{GLOSSARY_PATH}: {len(glossary_problems)} problem(s)")
+        for problem in glossary_problems:
+            print(f"  {problem}")
+    else:
+        print(f"{GLOSSARY_PATH}: ok")
     return 1 if failed else 0
 
 

@@ -123,4 +123,5 @@ class Formatter:
             return f"{s} s"
         if s < 3600:
             return f"{s // 60} min {s % 60:02d} s"
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+        hours = "u" if self.lang == "nl" else "h"  # Dutch writes uur as u (issue 14)
+        return f"{s // 3600} {hours} {s % 3600 // 60:02d} min"

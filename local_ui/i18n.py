@@ -57,18 +57,20 @@ def translations(lang: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(io.BytesIO(_compile(lang)))
 
 
-def extract_messages() -> list[str]:
-    """Every msgid used in local_ui's code and templates."""
+def extract_messages() -> list[str | tuple[str, str]]:
+    """Every msgid used in local_ui's code and templates; a plural
+    (``ngettext``) is one (singular, plural) pair, as in the catalogue."""
     from babel.messages.extract import extract_from_dir
 
-    found: set[str] = set()
+    found: set[str | tuple[str, str]] = set()
     for _fname, _lineno, message, _comments, _ctx in extract_from_dir(
             str(HERE), method_map=METHOD_MAP, options_map={"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}):
         if isinstance(message, tuple):
-            found.update(m for m in message if m)
+            parts = tuple(m for m in message if m)
+            found.add(parts if len(parts) == 2 else parts[0])  # type: ignore[arg-type]
         elif message:
             found.add(message)
-    return sorted(found)
+    return sorted(found, key=lambda m: m if isinstance(m, str) else m[0])
 
 
 def compile_all() -> list[Path]:
@@ -91,18 +93,19 @@ def update_catalogues() -> dict[str, list[str]]:
     missing: dict[str, list[str]] = {}
     for lang in LANGUAGES:
         po = po_path(lang)
-        old: dict[str, str] = {}
+        old: dict = {}
         if po.exists():
             with po.open("rb") as fh:
                 old = {m.id: m.string for m in read_po(fh, locale=lang) if m.id}  # type: ignore[misc]
         cat = Catalog(locale=lang, project="werkvloer", version="1", fuzzy=False)
         for mid in ids:
-            text = old.get(mid) or (mid if lang == "en" else "")
+            blank = mid if lang == "en" else ("" if isinstance(mid, str) else ("", ""))
+            text = old.get(mid) or blank
             cat.add(mid, text)
         po.parent.mkdir(parents=True, exist_ok=True)
         with po.open("wb") as fh:
             write_po(fh, cat, width=0, omit_header=False, sort_output=True)
-        missing[lang] = [m for m in ids if not (old.get(m) or lang == "en")]
+        missing[lang] = [m if isinstance(m, str) else m[0] for m in ids if not (old.get(m) or lang == "en")]
     return missing
 
 

@@ -71,7 +71,9 @@ def _try_login(r: Req, role: str, pin: str) -> str | None:
         ok = security.login(r.db, role=role, pin=pin, client=r.client)
     except security.LockedOut as exc:
         r.audit("ui.login_locked", role, f"client {r.client}")
-        return r._("Too many wrong PINs. Try again in %(s)s seconds.") % {"s": exc.retry_after_s}
+        n = int(exc.retry_after_s)
+        return r.t.ngettext("Too many wrong PINs. Try again in %(s)s second.",
+                            "Too many wrong PINs. Try again in %(s)s seconds.", n) % {"s": n}
     if not ok:
         r.audit("ui.login_failed", role, f"client {r.client}")
         return r._("Wrong PIN.")
