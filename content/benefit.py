@@ -163,10 +163,10 @@ def model_problems(formula: str, assume: Mapping[str, object]) -> list[tuple[str
             out.append((f"benefit.assume.{name}", "not used in the formula; remove it"))
     if not out:
         try:
-            low, high = benefit_range(formula, assume, {}, {})[:2]
+            low, high = _raw_range(inputs_used(formula, assume, {}, {}), formula)
         except (ContentError, ArithmeticError) as exc:
             return [("benefit.formula", f"cannot be computed with the default figures: {exc}")]
-        if not (math.isfinite(low) and math.isfinite(high)) or high < 0:
+        if not (math.isfinite(low) and math.isfinite(high)) or low < 0:
             out.append(("benefit.formula", f"gives {low:.0f} to {high:.0f} EUR a year with the default figures; "
                                            "a benefit model must come out at zero or more"))
     return out
@@ -205,6 +205,11 @@ def benefit_range(formula: str, assume: Mapping[str, object], box: Mapping[str, 
                   company: Mapping[str, float]) -> tuple[float, float, list[InputValue]]:
     """(low, high, inputs) in EUR per year: min and max over every corner of the input ranges."""
     inputs = inputs_used(formula, assume, box, company)
+    low, high = _raw_range(inputs, formula)
+    return max(0.0, low), max(0.0, high), inputs
+
+
+def _raw_range(inputs: list[InputValue], formula: str) -> tuple[float, float]:
     corners = itertools.product(*[(i.low, i.high) if i.low != i.high else (i.low,) for i in inputs])
     results = [evaluate(formula, dict(zip([i.name for i in inputs], c, strict=True))) for c in corners]
-    return max(0.0, min(results)), max(0.0, max(results)), inputs
+    return min(results), max(results)

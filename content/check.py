@@ -25,7 +25,8 @@ from pathlib import Path
 
 from content.loader import LINK_RE, SHIPPED_DIR, Item, Pack, Problem, pack_dirs, read_pack
 from content.glossary import read_glossary, vocabulary_problems
-from content.schema import BANDS, DOMAINS
+from content.benefit import model_problems
+from content.schema import BANDS, DOMAINS, ROLES
 
 __all__ = ["Problem", "check_pack", "check_packs"]
 
@@ -89,6 +90,8 @@ def check_pack(path: str | Path, *, library_dirs: list[str | Path] | None = None
     problems += _orphan_cards(pack, context)
     problems += _prerequisite_cycles(pack, known)
     problems += _assessment_complete(pack, known)
+    problems += _benefit_models(pack)
+    problems += _profiles(pack, known)
     glossary, _ = read_glossary()  # the glossary's own problems are reported once, by check_packs' caller
     if glossary is not None:
         problems += vocabulary_problems(pack, glossary)
@@ -107,7 +110,7 @@ def _dangling_links(pack: Pack, known: dict[str, dict[str, Item]]) -> list[Probl
             if targets is None:
                 continue
             kind = "card" if field in ("cards", "related") else "step"
-            for i, target in enumerate(targets):
+            for i, target in enumerate(getattr(t, "card", t) for t in targets):
                 if field == "prerequisites" and target == item.id:
                     problems.append(Problem(_path_of(item), f"{field}.{i}", "a step cannot be its own prerequisite"))
                 elif target not in known.get(kind, {}):
@@ -187,3 +190,41 @@ def check_packs(paths: Sequence[str | Path] | None = None) -> dict[Path, list[Pr
     """Check several packs (default: every shipped pack)."""
     dirs = [Path(p) for p in paths] if paths else pack_dirs(SHIPPED_DIR)
     return {d: check_pack(d) for d in dirs}
+
+
+def _benefit_models(pack: Pack) -> list[Problem]:
+    """Every step's benefit formula parses, uses known inputs and comes out at zero or more."""
+    problems = []
+    for step in pack.items["step"].values():
+        for key, message in model_problems(step.benefit.formula, step.benefit.assume):
+            problems.append(Problem(_path_of(step), key, message))
+    return problems
+
+
+def _profiles(pack: Pack, known: dict[str, dict[str, Item]]) -> list[Problem]:
+    """A pack with role profiles has one per role; each target level exists on its card."""
+    profiles = pack.items["profile"]
+    if not profiles:
+        return []
+    problems = []
+    by_role: dict[str, list[str]] = {}
+    for prof in profiles.values():
+        by_role.setdefault(prof.role, []).append(prof.id)
+        if prof.id != f"profile-{prof.role}":
+            problems.append(Problem(_path_of(prof), "id", f"name the profile of role {prof.role!r} 'profile-{prof.role}'"))
+        for i, cl in enumerate(prof.cards):
+            card = known.get("card", {}).get(cl.card)
+            if card is None:
+                continue  # reported as a dangling link
+            n = min(len(t.levels) for t in card.texts.values())
+            if cl.level > n:
+                problems.append(Problem(_path_of(prof), f"cards.{i}.level",
+                                        f"{cl.card} has {n} levels; choose a target level from 1 to {n}"))
+        if len({cl.card for cl in prof.cards}) != len(prof.cards):
+            problems.append(Problem(_path_of(prof), "cards", "each card once per profile"))
+    for role in ROLES:
+        if role not in by_role:
+            problems.append(Problem(pack.path / "profiles", role, f"no profile for role {role!r}; write profile-{role}"))
+        elif len(by_role[role]) > 1:
+            problems.append(Problem(pack.path / "profiles", role, f"role {role!r} has {len(by_role[role])} profiles; keep one"))
+    return problems

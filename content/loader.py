@@ -31,12 +31,15 @@ from content.errors import ContentError
 from content.schema import (
     BUSINESS_FUNCTIONS,
     KINDS,
+    ROLES,
     LANGUAGES,
     AdviceMeta,
     AdviceText,
     CardMeta,
     CardText,
     PackManifest,
+    ProfileMeta,
+    ProfileText,
     StatementMeta,
     StatementText,
     StepMeta,
@@ -51,9 +54,9 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "packs"
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Inline links in Markdown bodies: [text](step:mb-prod-01), [text](card:card-x)
-LINK_RE = re.compile(r"\]\((step|card|statement|advice):([a-z0-9-]+)\)")
+LINK_RE = re.compile(r"\]\((step|card|statement|advice|profile):([a-z0-9-]+)\)")
 FILE_RE = re.compile(r"^(?P<id>[a-z0-9-]+)\.(?P<lang>[a-z]{2})\.md$")
-KIND_OF_FOLDER = {"steps": "step", "cards": "card", "assessment": "statement", "advice": "advice"}
+KIND_OF_FOLDER = {"steps": "step", "cards": "card", "assessment": "statement", "advice": "advice", "profiles": "profile"}
 FOLDER_OF_KIND = {v: k for k, v in KIND_OF_FOLDER.items()}
 
 
@@ -118,7 +121,7 @@ class Item:
         refs: list[str] = []
         for name in ("prerequisites", "cards", "related", "steps"):
             target_kind = "card" if name in ("cards", "related") else "step"
-            refs += [f"{target_kind}:{i}" for i in getattr(self.meta, name, [])]
+            refs += [f"{target_kind}:{getattr(i, 'card', i)}" for i in getattr(self.meta, name, [])]
         for text in self.texts.values():
             refs += [f"{k}:{i}" for k, i in LINK_RE.findall(getattr(text, "body", ""))]
         return list(dict.fromkeys(refs))
@@ -144,7 +147,13 @@ class Advice(Item):
     texts: Mapping[str, AdviceText]
 
 
-ITEM_CLASS: dict[str, type[Item]] = {"step": Step, "card": Card, "statement": Statement, "advice": Advice}
+class Profile(Item):
+    meta: ProfileMeta
+    texts: Mapping[str, ProfileText]
+
+
+ITEM_CLASS: dict[str, type[Item]] = {"step": Step, "card": Card, "statement": Statement, "advice": Advice,
+                                     "profile": Profile}
 
 
 @dataclass
@@ -422,6 +431,20 @@ class Library:
         cards = sorted(self._items["card"].values(), key=lambda c: c.id)
         return [c for c in cards if role is None or role in c.roles]  # type: ignore[misc]
 
+    # --- role profiles
+    def profiles(self) -> list[Profile]:
+        return sorted(self._items["profile"].values(), key=lambda p: ROLES.index(p.role))  # type: ignore[arg-type, return-value]
+
+    def profile(self, role: str) -> Profile:
+        for p in self._items["profile"].values():
+            if p.role == role:
+                return p  # type: ignore[return-value]
+        raise UnknownContent(f"no role profile for {role!r}; roles: {', '.join(ROLES)}")
+
+    def steps_for_role(self, role: str, *, blueprint: str | None = None) -> list[Step]:
+        """Steps that give this role new tasks."""
+        return [s for s in self.steps(blueprint=blueprint) if role in s.roles]
+
     # --- workplace-innovation check
     def statements(self, *, domain: str | None = None) -> list[Statement]:
         items = sorted(self._items["statement"].values(), key=lambda s: (s.order, s.id))
@@ -447,7 +470,7 @@ class Library:
         if ":" in ref:
             kind, item_id = ref.split(":", 1)
             if kind not in self._items:
-                raise UnknownContent(f"unknown link kind {kind!r} in {ref!r}; use step:, card:, statement: or advice:")
+                raise UnknownContent(f"unknown link kind {kind!r} in {ref!r}; use step:, card:, statement:, advice: or profile:")
             return self._get(kind, item_id)
         hits = [by_id[ref] for by_id in self._items.values() if ref in by_id]
         if not hits:

@@ -59,14 +59,39 @@ FUNCTION_NAMES: dict[str, dict[str, str]] = {
     "management": {"nl": "Bedrijfsvoering", "en": "Business management"},
 }
 
-Role = Literal["operator", "maintenance", "planner", "production-manager", "owner"]
+Role = Literal["operator", "setter", "maintenance", "planner", "engineer", "estimator", "warehouse",
+               "welder-bender", "assembler", "production-manager", "owner"]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
 ROLE_NAMES: dict[str, dict[str, str]] = {
     "operator": {"nl": "Operator", "en": "Operator"},
+    "setter": {"nl": "Insteller", "en": "Setter"},
     "maintenance": {"nl": "Onderhoudsmonteur", "en": "Maintenance engineer"},
     "planner": {"nl": "Werkvoorbereider / planner", "en": "Work planner"},
-    "production-manager": {"nl": "Productieleider", "en": "Production manager"},
+    "engineer": {"nl": "Engineer / tekenaar", "en": "Engineer / draughtsman"},
+    "estimator": {"nl": "Calculator", "en": "Estimator"},
+    "warehouse": {"nl": "Magazijnmedewerker", "en": "Warehouse worker"},
+    "welder-bender": {"nl": "Lasser / kanter", "en": "Welder / press-brake operator"},
+    "assembler": {"nl": "Monteur montage", "en": "Assembler"},
+    "production-manager": {"nl": "Productieleider / leidinggevende", "en": "Production manager"},
     "owner": {"nl": "Eigenaar / directeur", "en": "Owner"},
+}
+
+# Where to get help, as the programme's brochure names them (issue 14, point 2).
+Help = Literal["hub", "edih", "fieldlab", "fieldlab-edge-ai", "metaalunie", "fme", "smart-industry",
+               "training-fund", "tno", "rom"]
+HELP_NAMES: dict[str, dict[str, str]] = {
+    "hub": {"nl": "de hub die de box uitleent", "en": "the hub that lends the box"},
+    "edih": {"nl": "de EDIH in je regio", "en": "the EDIH in your region"},
+    "fieldlab": {"nl": "een Smart Industry fieldlab", "en": "a Smart Industry fieldlab"},
+    "fieldlab-edge-ai": {"nl": "het Fieldlab Edge AI for Smart Industry (Techport) met de Hogeschool van Amsterdam",
+                         "en": "the Fieldlab Edge AI for Smart Industry (Techport) with the Amsterdam University of Applied Sciences"},
+    "metaalunie": {"nl": "Koninklijke Metaalunie", "en": "Koninklijke Metaalunie"},
+    "fme": {"nl": "FME", "en": "FME"},
+    "smart-industry": {"nl": "Stichting Smart Industry (kennisplatform en bijeenkomsten)",
+                       "en": "Stichting Smart Industry (knowledge platform and events)"},
+    "training-fund": {"nl": "het opleidingsfonds van je branche", "en": "your sector's training fund"},
+    "tno": {"nl": "TNO", "en": "TNO"},
+    "rom": {"nl": "de regionale ontwikkelingsmaatschappij (ROM)", "en": "the regional development agency (ROM)"},
 }
 
 StepKind = Literal["quick-win", "strategic"]
@@ -165,6 +190,31 @@ class Kpi(StrictModel):
     measured_by_box: bool = Field(..., title="The box measures this KPI itself")
 
 
+class Assumption(StrictModel):
+    """A step's own assumption in its benefit model: a range and where it comes from."""
+
+    low: float = Field(..., title="Low end of the range")
+    high: float = Field(..., title="High end of the range")
+    basis: Literal["rule-of-thumb", "brochure"] = Field(..., title="rule-of-thumb = experience; brochure = the programme's brochure")
+    unit: str = Field("", max_length=12)
+    nl: ShortText = Field(..., title="What it is, in Dutch")
+    en: ShortText = Field(..., title="What it is, in English")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Assumption:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        return self
+
+
+class BenefitModel(StrictModel):
+    """What the step yields in euros a year; see content.benefit for the inputs."""
+
+    formula: str = Field(..., title="Expression over input names, EUR per year", min_length=1, max_length=300)
+    assume: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")], Assumption] = Field(
+        default_factory=dict, title="The step's own assumptions")
+
+
 class StepMeta(StrictModel):
     id: StepId
     order: int = Field(..., title="Suggested order within the pack", ge=1, le=999)
@@ -176,6 +226,9 @@ class StepMeta(StrictModel):
     prerequisites: list[StepId] = Field(default_factory=list, title="Steps that come first")
     cards: list[CardId] = Field(..., title="Skills cards this step needs", min_length=1)
     box_fact: BoxFact | None = Field(None, title="Box fact that shows this step is done")
+    benefit: BenefitModel = Field(..., title="What the step yields (EUR per year, as a range)")
+    help: list[Help] = Field(..., title="Where to get help with this step", min_length=1, max_length=4)
+    roles: list[Role] = Field(..., title="Roles that get new tasks in this step", min_length=1)
 
 
 class StepText(StrictModel):
@@ -188,6 +241,8 @@ class StepText(StrictModel):
         ..., title="Pitfalls", min_length=1, max_length=8)
     kpi_name: ShortText = Field(..., title="Name of the KPI")
     progress: LongText = Field(..., title="How the box (or you) sees progress")
+    new_tasks: list[Annotated[str, Field(min_length=5, max_length=300)]] = Field(
+        ..., title="New tasks this step creates, and for whom", min_length=1, max_length=6)
     body: str = Field("", title="Markdown below the front matter")
 
 
@@ -219,6 +274,29 @@ class CardText(StrictModel):
 
 class CardFile(CardMeta, CardText):
     """The front matter (plus body) of one language file of a skills card."""
+
+
+# --------------------------------------------------------------- role profiles
+
+class CardLevel(StrictModel):
+    card: CardId
+    level: int = Field(..., title="Target level on the card (1 = its first level)", ge=1, le=5)
+
+
+class ProfileMeta(StrictModel):
+    id: Annotated[str, Field(pattern=r"^profile-[a-z0-9]+(-[a-z0-9]+)*$", max_length=64, title="e.g. profile-operator")]
+    role: Role
+    cards: list[CardLevel] = Field(..., title="Skills cards and target level for this role", min_length=2)
+
+
+class ProfileText(StrictModel):
+    title: ShortText
+    summary: LongText = Field(..., title="What digitalisation asks of this role")
+    body: str = Field("", title="Markdown below the front matter")
+
+
+class ProfileFile(ProfileMeta, ProfileText):
+    """The front matter (plus body) of one language file of a role profile."""
 
 
 # --------------------------------------------------- workplace-innovation check
@@ -265,6 +343,7 @@ KINDS: dict[str, tuple[type[StrictModel], type[StrictModel], type[StrictModel]]]
     "cards": (CardFile, CardMeta, CardText),
     "assessment": (StatementFile, StatementMeta, StatementText),
     "advice": (AdviceFile, AdviceMeta, AdviceText),
+    "profiles": (ProfileFile, ProfileMeta, ProfileText),
 }
 
 
