@@ -68,7 +68,7 @@ class SyncSection(StrictModel):
     size_class: Literal["1-9", "10-49", "50-249", "250+"] = Field("10-49", title="Size class (employees)")
     interval_min: int = Field(60, title="Send every", description="minutes", ge=5, le=1440)
     ca_file: str | None = Field(None, title="CA certificate file that pins the programme's CA (PEM)")
-    outbox_limit_mb: float = Field(50.0, title="Outbox bound", description="MB; above it the box seals day-level batches", ge=1, le=10_000)
+    outbox_limit_mb: float = Field(50.0, title="Outbox bound", description="MB; above it the box seals day-level batches", ge=0.1, le=10_000)
 
     @field_validator("url")
     @classmethod

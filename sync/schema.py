@@ -85,7 +85,7 @@ class CheckScores(Strict):
 
 
 class Batch(Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1  # SCHEMA_VERSION
     loan: str = Field(pattern=LOAN_PATTERN, description="pseudonymous loan id, random 128 bit")
     seq: int = Field(ge=1, le=2**62, description="per-loan sequence number, contiguous from 1")
     programme: Token
