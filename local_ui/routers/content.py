@@ -60,6 +60,66 @@ def blueprint_page(function: str | None = None, r: Req = ReqDep) -> Response:
                     packs=packs)
 
 
+BENEFIT_WEEKS = 4  # the box's figures for a step's benefit: the last four weeks, per week
+
+
+def _box_week_figures(r: Req) -> dict[str, float]:
+    """What the box measured over the last weeks, per week; empty when it has too little data."""
+    import time as _time
+
+    try:
+        store = services.kpi_store()
+        if not services._has_kpi_tables(r.db):
+            return {}
+        end = _time.time_ns()
+        row = store.kpi_total(r.db, calendar=services.calendar(r.state.config),
+                              start_ns=end - BENEFIT_WEEKS * 7 * 86400 * 10**9, end_ns=end)
+    except (services.NotAvailable, Exception):  # noqa: BLE001 - no figures is an honest answer here
+        return {}
+    observed_s = row.pot_s - row.nodata_s
+    if observed_s < 8 * 3600:  # less than a working day of data: keep the rules of thumb
+        return {}
+    weeks = max(observed_s / row.pot_s if row.pot_s else 0.0, 1e-9) * BENEFIT_WEEKS
+    per_week = {"planned_h_week": row.pbt_s / 3600, "setup_h_week": row.setup_s / 3600, "down_h_week": row.down_s / 3600,
+                "short_stop_h_week": row.micro_s / 3600, "scrap_week": row.sq, "good_week": row.gq,
+                "energy_kwh_week": row.energy_kwh, "failures_week": float(row.failures),
+                "unattended_h_week": row.outside_shift_run_s / 3600}
+    return {k: v / weeks for k, v in per_week.items()}
+
+
+def _company_figures(r: Req) -> dict[str, float]:
+    """The company's own figures: the KPI page's ROI inputs, then what was typed on the step page."""
+    out: dict[str, float] = {}
+    try:
+        roi = services.kpi_store().get_roi_inputs(r.db)
+        if roi.value_per_hour_eur > 0:
+            out["machine_hour_rate"] = roi.value_per_hour_eur
+        if roi.hours_per_year > 0:
+            out["hours_year"] = roi.hours_per_year
+    except (services.NotAvailable, Exception):  # noqa: BLE001
+        pass
+    bm = services.need("content.benefit", "blueprint")
+    for name in bm.COMPANY_INPUTS:
+        raw = r.request.query_params.get(name, "").strip().replace(",", ".")
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if 0 <= value < 1e10:
+            out[name] = value
+    return out
+
+
+def _benefit(r: Req, step: Any) -> dict[str, Any]:
+    bm = services.need("content.benefit", "blueprint")
+    low, high, inputs = bm.benefit_range(step.benefit.formula, step.benefit.assume, _box_week_figures(r), _company_figures(r))
+    rows = [{"name": i.name, "label": i.label.get(r.lang, i.name), "low": i.low, "high": i.high, "unit": i.unit,
+             "basis": i.basis, "basis_name": bm.BASIS_NAMES[i.basis][r.lang],
+             "editable": i.name in bm.COMPANY_INPUTS} for i in inputs]
+    return {"low": low, "high": high, "formula": step.benefit.formula, "inputs": rows,
+            "none": not inputs, "rule_of_thumb": any(i["basis"] == "rule-of-thumb" for i in rows)}
+
+
 @router.get("/blueprint/step/{step_id}", include_in_schema=False)
 def step_page(step_id: str, r: Req = ReqDep) -> Response:
     page_guard(r, "content")
@@ -72,8 +132,11 @@ def step_page(step_id: str, r: Req = ReqDep) -> Response:
     progress = services.progress_mod().get_progress(r.db, step_id)
     cards = [{"id": c.id, "title": c.text(r.lang).title} for c in (lib.card(cid) for cid in step.cards)]
     prereq = [{"id": p.id, "title": p.text(r.lang).title} for p in lib.prerequisites(step_id)]
+    sch = _schema()
+    helpers = [_names(sch.HELP_NAMES, h, r.lang) for h in step.help]
+    roles = [_names(sch.ROLE_NAMES, x, r.lang) for x in step.roles]
     return r.render("step.html", step=step_view(step, r.lang, progress), t=t, cards=cards, prereq=prereq,
-                    kpi=step.kpi, status_labels=STATUS_LABELS)
+                    kpi=step.kpi, status_labels=STATUS_LABELS, benefit=_benefit(r, step), helpers=helpers, roles=roles)
 
 
 class ProgressIn(BaseModel):
@@ -141,7 +204,16 @@ def skills_page(r: Req = ReqDep) -> Response:
     sch = _schema()
     cards = [{"id": c.id, "title": c.text(r.lang).title,
               "roles": ", ".join(_names(sch.ROLE_NAMES, x, r.lang) for x in c.roles)} for c in lib.cards()]
-    return r.render("skills.html", cards=cards)
+    profiles = []
+    for p in lib.profiles():
+        pt = p.text(r.lang)
+        pcards = []
+        for cl in p.cards:
+            ct = lib.card(cl.card).text(r.lang)
+            pcards.append({"id": cl.card, "title": ct.title, "level": cl.level, "level_name": ct.levels[cl.level - 1].name})
+        profiles.append({"role": p.role, "title": pt.title, "summary": pt.summary, "cards": pcards,
+                         "steps": [{"id": s.id, "title": s.text(r.lang).title} for s in lib.steps_for_role(p.role)]})
+    return r.render("skills.html", cards=cards, profiles=profiles)
 
 
 @router.get("/skills/{card_id}", include_in_schema=False)

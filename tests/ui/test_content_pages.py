@@ -34,3 +34,30 @@ def test_blueprint_page_says_working_version(client: TestClient) -> None:
     html = client.get("/blueprint").text
     assert "Werkversie stappenplan machinebouw (0.9.0)" in html
     assert "Stappenplan (werkversie)" in html
+
+
+def _benefit(html: str) -> str:
+    m = re.search(r'id="benefit">(.*?)</p>', html, re.S)
+    assert m, "no benefit on the step page"
+    return m.group(1)
+
+
+def test_step_page_shows_benefit_range_help_and_new_tasks(client: TestClient) -> None:
+    html = client.get("/blueprint/step/sm-prod-01").text
+    assert "Wat het oplevert" in _benefit(html) or "€" in _benefit(html)
+    assert "vuistregel" in html  # no data yet: the box's figure is a marked rule of thumb
+    assert "Koninklijke Metaalunie" in html and "Nieuwe taken" in html
+    # the company's own machine-hour rate narrows the range
+    own = client.get("/blueprint/step/sm-prod-01?machine_hour_rate=100").text
+    assert _benefit(own) != _benefit(html)
+    assert 'name="machine_hour_rate" inputmode="decimal" data-osk="number" value="100' in own
+
+
+def test_step_without_own_yield_says_so(client: TestClient) -> None:
+    assert "Geen eigen opbrengst" in _benefit(client.get("/blueprint/step/box-baseline").text)
+
+
+def test_skills_page_lists_role_profiles_with_levels_and_steps(client: TestClient) -> None:
+    html = client.get("/skills").text
+    assert "Rolprofielen" in html and "Lasser / kanter" in html
+    assert "doelniveau 2" in html and "/blueprint/step/sm-prod-05" in html
