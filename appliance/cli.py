@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 DELEGATED = [
         ("export", "Export KPIs as CSV (also Dutch Excel) or JSON for a period and granularity.", "appliance.kpi.export"),
         ("content", "Check content packs (blueprint steps, skills cards, assessment).", "content.cli"),
+        ("guard", "Guard over a shell: status, arm, disarm, reset (root or the service user: maintenance, audited as cli).", "appliance.guard.cli"),
         ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", "drivers.opcua.browse"),
         ("model", "Model tools: list, validate, install, activate, roll back.", "appliance.models.cli"),
         ("provision", "First boot: install the company config and secrets the hub put on the boot partition.", "appliance.provision:main_provision"),

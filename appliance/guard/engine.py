@@ -60,8 +60,11 @@ from .decide import Debounce, LimitRule, StallRule, make_rule
 log = logging.getLogger(__name__)
 
 ROLES = ("operator", "maintenance", "coordinator", "admin")
-ARM_ROLES = ("maintenance", "admin")
-RESET_ROLES = ROLES  # the operator resets a stop at the machine (DESIGN.md, who uses it)
+# ``werkvloer guard ...`` run by root or the service user on the box: maintenance without a PIN
+# (shell access already is that trust), audited under its own name (issue 11).
+CLI_ROLE = "cli"
+ARM_ROLES = ("maintenance", "admin", CLI_ROLE)
+RESET_ROLES = (*ROLES, CLI_ROLE)  # the operator resets a stop at the machine (DESIGN.md, who uses it)
 # How often the model watcher thread looks for registry changes (install, activate, rollback); the
 # IPC op ``models.reload`` asks at once. Comparison figures go to the registry at most this often:
 MODEL_POLL_S = 10.0
