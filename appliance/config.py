@@ -9,6 +9,7 @@ see ``appliance.secrets``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -56,6 +57,18 @@ class UiSection(StrictModel):
     idle_logout_s: int = Field(120, title="Idle logout at the box",
                                description="s without a touch before the box's own screen falls back to operator; 0 = never",
                                ge=0, le=86_400)
+    allowed_hosts: list[str] = Field(
+        default_factory=list, title="Host names the UI answers to besides loopback, IP addresses and the box's own name",
+        description="e.g. [\"werkvloer-hal3.example.nl\"]; a browser using another name is refused (DNS rebinding)")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", n)]
+        if bad:
+            raise ValueError(f"not a host name: {', '.join(map(repr, bad))} (letters, digits, dots and dashes; "
+                             "no scheme, port or path)")
+        return v
 
 
 class SyncSection(StrictModel):

@@ -104,7 +104,10 @@ class Core:
                 self.sources += self.fast_path.sources()  # health and device-lost alerts like any source
             await start_gpio_extras(self, stack)
 
-            self.ipc = IpcServer(socket_path(self.data_dir), self._ipc_handlers(), {"live": self.live})
+            from .keys import session_key
+
+            self.ipc = IpcServer(socket_path(self.data_dir), self._ipc_handlers(), {"live": self.live},
+                                 role_key=await asyncio.to_thread(session_key, self.data_dir))
             await stack.enter_async_context(self.ipc)
 
             stack.push_async_callback(self._say_stopping)

@@ -4,8 +4,14 @@ The ui process asks the core for live values and sends guard commands; the
 core never waits on the ui. One request per line, one response per line;
 ``stream`` ops keep the connection open and send a message per interval.
 
-    {"op": "guard.set_mode", "mode": "armed", "role": "maintenance"}
+    {"op": "guard.set_mode", "mode": "armed", "grant": "<role grant>"}
     {"ok": true, ...} | {"ok": false, "error": "..."}
+
+Who may talk (issue 16): the socket is 0660 and the core checks each peer's
+credentials (``SO_PEERCRED``): only processes of the core's own user (the ui)
+and root are served. An op that acts for a person takes the role from a
+*role grant* (``appliance.keys``) the ui signs for the logged-in session; a
+``role`` named in the request is refused.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ import json
 import logging
 import os
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import EXPECTED, DeviceUnavailable, PermissionDenied
+from .keys import verify_grant
 
 log = logging.getLogger(__name__)
 # Errors a handler raises on purpose: the caller gets the message, not a traceback.
@@ -64,8 +72,11 @@ class IpcServer:
     """Serves ``handlers`` (request/response) and ``streams`` (periodic messages)."""
 
     def __init__(self, path: str | Path, handlers: dict[str, Handler] | None = None,
-                 streams: dict[str, StreamSource] | None = None, *, stream_interval_s: float = 0.2) -> None:
+                 streams: dict[str, StreamSource] | None = None, *, stream_interval_s: float = 0.2,
+                 role_key: bytes | None = None, allowed_uids: frozenset[int] | None = None) -> None:
         self.path = Path(path)
+        self.role_key = role_key  # None: no op may act for a role
+        self.allowed_uids = allowed_uids if allowed_uids is not None else frozenset({os.getuid(), 0})
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.streams: dict[str, StreamSource] = dict(streams or {})
         self.stream_interval_s = stream_interval_s
@@ -98,6 +109,11 @@ class IpcServer:
         assert task is not None
         self._clients.add(task)
         try:
+            refused = self._refuse_peer(writer)
+            if refused:
+                writer.write(dumps({"ok": False, "error": refused, "denied": True}))
+                await writer.drain()
+                return
             while line := await reader.readline():
                 try:
                     req = json.loads(line)
@@ -118,11 +134,36 @@ class IpcServer:
             with contextlib.suppress(Exception):
                 writer.close()
 
+    def _refuse_peer(self, writer: asyncio.StreamWriter) -> str | None:
+        """Why this peer may not talk to the core (SO_PEERCRED), or None."""
+        sock = writer.get_extra_info("socket")
+        try:
+            pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                 struct.calcsize("3i")))
+        except (OSError, AttributeError, struct.error):
+            return "cannot check the peer's credentials"
+        if uid in self.allowed_uids:
+            return None
+        log.warning("IPC: refused a client of uid %d (pid %d); only uids %s may use %s", uid, pid,
+                    sorted(self.allowed_uids), self.path)
+        return f"uid {uid} may not use the core's socket"
+
+    def _take_role(self, req: dict[str, Any]) -> None:
+        """Replace the request's grant by the role it carries; refuse a named role."""
+        if "role" in req:
+            raise PermissionDenied("the core does not take a role from the request; the ui sends the logged-in "
+                                   "session's role grant")
+        if "grant" in req:
+            if self.role_key is None:
+                raise PermissionDenied("this core accepts no role grants")
+            req["role"] = verify_grant(self.role_key, req.pop("grant"))
+
     async def _call(self, op: str, req: dict[str, Any]) -> dict[str, Any]:
         handler = self.handlers.get(op)
         if handler is None:
             return {"ok": False, "error": f"unknown op {op!r}; known: {', '.join(sorted([*self.handlers, *self.streams]))}"}
         try:
+            self._take_role(req)
             result = handler(req)
             if inspect.isawaitable(result):
                 result = await result

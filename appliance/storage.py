@@ -19,6 +19,8 @@ import numpy as np
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from .keys import DATA_DIR_MODE, secure_data_dir
+
 core = Migrations("werkvloer.core")
 
 
@@ -145,8 +147,9 @@ def connect(path: str | Path, *, readonly: bool = False, timeout_s: float = 5.0)
 def open_db(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
     """Open (and create/migrate) the box database."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    p.parent.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
     db = sqlite_utils.Database(connect(p))
+    secure_data_dir(p.parent, p)  # issue 16: nobody else reads the box's data
     if migrate:
         for mset in migration_sets():
             mset.apply(db)

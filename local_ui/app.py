@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,11 +23,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from appliance.config import BoxConfig
-from appliance.storage import get_setting, open_db, set_setting
+from appliance.keys import KEY_FILE, cookie_secret, session_key
+from appliance.storage import get_setting, open_db
 
 from . import security, store
 from .context import HERE, Req, UiState, make_envs
 from .corelink import CoreLink, LiveHub
+from .security_headers import SecurityHeaders, allowed_names
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,14 @@ class NeedsLogin(Exception):
         self.capability = capability
 
 
-def _session_secret(db: Any) -> str:
-    secret = get_setting(db, "ui.session_secret")
-    if secret is None:
-        secret = secrets.token_urlsafe(32)
-        set_setting(db, "ui.session_secret", secret)
-    return secret
+def _forget_old_session_secret(db: Any) -> None:
+    """Before issue 16 the cookie key was a database setting; a copy of the
+    database must not sign cookies, so it is removed (everyone logs in again)."""
+    if get_setting(db, "ui.session_secret") is not None:
+        with db.conn:
+            db.execute("DELETE FROM settings WHERE key = ?", ["ui.session_secret"])
+        log.info("removed the old session key from the database; the key is now a file of its own (%s)",
+                 KEY_FILE)
 
 
 def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path: str | Path | None = None,
@@ -60,10 +63,12 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
     sock = Path(ipc_path) if ipc_path is not None else Path(config.box.data_dir) / "core.sock"
     db = open_db(db_file)
     store.migrations.apply(db)
-    secret = session_secret or _session_secret(db)
+    _forget_old_session_secret(db)
     db.conn.close()
+    key = session_key(config.box.data_dir)
+    secret = session_secret or cookie_secret(key)
 
-    link = CoreLink(sock)
+    link = CoreLink(sock, role_key=key)
     state = UiState(config=config, db_path=db_file, link=link, hub=LiveHub(link), envs=make_envs(),
                     started_ns=time.time_ns(), config_path=Path(config_path) if config_path else None)
 
@@ -81,6 +86,7 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="werkvloer_session",
                        max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(SecurityHeaders, names=allowed_names(config.ui.host, config.ui.allowed_hosts))  # outermost
 
     from .routers import alerts, content, core, docs, kpi, models, pages, session, settings, stops
 

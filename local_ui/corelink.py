@@ -42,9 +42,19 @@ def _ipc_module() -> Any:
 
 
 class CoreLink:
-    def __init__(self, path: str | Path, *, timeout_s: float = 2.0) -> None:
+    def __init__(self, path: str | Path, *, timeout_s: float = 2.0, role_key: bytes | None = None) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self._role_key = role_key
+
+    async def request_as(self, role: str, op: str, **args: Any) -> dict[str, Any]:
+        """A request on behalf of the logged-in session's ``role``: the core
+        takes the role only from a grant signed with the box's key."""
+        if self._role_key is None:
+            raise CoreDown("the ui has no key to speak for a role")
+        from appliance.keys import role_grant
+
+        return await self.request(op, grant=role_grant(self._role_key, role), **args)
 
     async def request(self, op: str, **args: Any) -> dict[str, Any]:
         """One IPC request. Raises ``CoreDown`` when the core is not there,

@@ -185,9 +185,9 @@ class GuardModeIn(BaseModel):
     mode: Literal["off", "shadow", "armed"] = Field(..., title="Guard mode")
 
 
-async def _guard_call(r: Req, op: str, **args: Any) -> dict[str, Any]:
+async def _guard_call(r: Req, op: str, *, role: str, **args: Any) -> dict[str, Any]:
     try:
-        return await r.state.link.request(op, **args)
+        return await r.state.link.request_as(role, op, **args)
     except CoreDown as exc:
         raise HTTPException(503, r._("The core is not running; the guard cannot be changed now.")) from exc
     except PermissionError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from appliance.ipc import request_sync, socket_path
+from appliance.keys import role_grant, session_key
 from appliance.simulator.run import control_request
 from appliance.storage import count_samples
 from tests.conftest import PY, ROOT, free_port, wait_for
@@ -74,16 +75,21 @@ def test_core_reads_records_and_stops_the_simulated_machine(box: dict[str, Any])
     assert control_request("127.0.0.1", control, {"op": "values"})["stop_active"] is False
 
     # The operator may not arm; maintenance may.
-    denied = request_sync(sock, "guard.set_mode", mode="armed", role="operator")
+    def grant(role: str) -> str:  # what the ui sends for a logged-in session
+        return role_grant(session_key(box["data"]), role)
+
+    named = request_sync(sock, "guard.set_mode", mode="armed", role="admin")
+    assert named["ok"] is False and named["denied"] and "grant" in named["error"]
+    denied = request_sync(sock, "guard.set_mode", mode="armed", grant=grant("operator"))
     assert not denied["ok"] and denied.get("denied")
-    assert request_sync(sock, "guard.set_mode", mode="armed", role="maintenance")["ok"]
+    assert request_sync(sock, "guard.set_mode", mode="armed", grant=grant("maintenance"))["ok"]
     wait_for(lambda: request_sync(sock, "guard.status")["tripped"], what="armed trip")
     wait_for(lambda: control_request("127.0.0.1", control, {"op": "values"})["stop_active"], what="stop coil set")
     wait_for(lambda: request_sync(sock, "live")["stack_light"] == "stopped", what="stack light red")
 
     # Reset releases the coil once the fault is gone.
     control_request("127.0.0.1", control, {"op": "clear"})
-    wait_for(lambda: request_sync(sock, "guard.reset", role="operator")["ok"]
+    wait_for(lambda: request_sync(sock, "guard.reset", grant=grant("operator"))["ok"]
              and not request_sync(sock, "guard.status")["tripped"], what="reset")
     wait_for(lambda: not control_request("127.0.0.1", control, {"op": "values"})["stop_active"], what="coil released")
 

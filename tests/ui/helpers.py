@@ -144,9 +144,13 @@ class Stack:
 
         return control_request("127.0.0.1", self.control_port, msg, timeout_s=5)
 
-    def ipc(self, op: str, **args: Any) -> dict[str, Any]:
+    def ipc(self, op: str, *, role: str | None = None, **args: Any) -> dict[str, Any]:
+        """One IPC request; ``role`` is sent as a grant signed with the box's key, as the ui does."""
         from appliance.ipc import request_sync
+        from appliance.keys import role_grant, session_key
 
+        if role is not None:
+            args["grant"] = role_grant(session_key(self.data), role)
         return request_sync(self.data / "core.sock", op, **args)
 
 
