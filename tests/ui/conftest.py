@@ -75,10 +75,12 @@ def browser() -> Iterator[Any]:
 def page_factory(browser: Any) -> Iterator[Any]:
     contexts: list[Any] = []
 
-    def make(viewport: str = "800x480", *, has_touch: bool = True) -> Any:
+    def make(viewport: str = "800x480", *, has_touch: bool = True, enforce_csp: bool = False) -> Any:
+        # Playwright's wait_for_function and axe evaluate strings in the page, which the
+        # box's Content-Security-Policy forbids; test_host_origin checks the pages under it.
         w, h = VIEWPORTS[viewport]
         ctx = browser.new_context(viewport={"width": w, "height": h}, has_touch=has_touch, accept_downloads=True,
-                                  locale="nl-NL", timezone_id="Europe/Amsterdam")
+                                  locale="nl-NL", timezone_id="Europe/Amsterdam", bypass_csp=not enforce_csp)
         ctx.set_default_timeout(10_000)
         contexts.append(ctx)
         return ctx.new_page()

@@ -117,3 +117,19 @@ def test_a_cookie_forged_from_a_copied_database_is_refused(box_config: Any, tmp_
         c = TestClient(app, client=("127.0.0.1", 40000), base_url=BOX, cookies={"werkvloer_session": forged})
         assert c.get("/api/v1/settings").status_code == 401, secret
         assert c.get("/api/v1/session").json()["role"] == "operator"  # the kiosk default, not admin
+
+
+def test_pages_work_under_the_content_security_policy(stack: Any, page_factory: Any) -> None:
+    """Real Chromium enforcing the policy: no page needs an inline script, a
+    style attribute or anything from elsewhere, and the keypad and live values work."""
+    from .conftest import login
+    from .test_browser import PAGES
+
+    page = page_factory("1280x800", enforce_csp=True)
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    login(page, stack.url, "admin")  # the on-screen keypad is script
+    for path in PAGES:
+        page.goto(stack.url + path)
+        page.wait_for_load_state("load")
+    assert not violations, violations
