@@ -25,7 +25,8 @@ def demo_config_text(*, data_dir: Path, modbus_port: int, ui_port: int) -> str:
     text = DEMO.read_text(encoding="utf-8")
     text = re.sub(r'(?m)^data_dir = .*$', f'data_dir = "{data_dir}"', text)
     text = re.sub(r'(?m)^port = 5020\b.*$', f"port = {modbus_port}", text)
-    text = re.sub(r'(?m)^port = 8080\b.*$', f"port = {ui_port}", text)
+    # Starlette's TestClient names the box "testserver"; the ui answers only to names it knows.
+    text = re.sub(r'(?m)^port = 8080\b.*$', f"port = {ui_port}\nallowed_hosts = [\"testserver\"]", text)
     # Round-the-clock planned time: the tests run at any hour and weekday.
     text = re.sub(r'(?ms)^\[\[machine\.shifts\]\].*?(?=^\[|\Z)', "", text)
     return text

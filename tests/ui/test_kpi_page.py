@@ -21,7 +21,7 @@ def _admin(box_config: Any) -> TestClient:
     db = open_db(box_config.db_path, migrate=False)
     security.set_pin(db, "admin", "1234")
     db.conn.close()
-    c = TestClient(app, client=("127.0.0.1", 40000), base_url="http://127.0.0.1")
+    c = TestClient(app, client=("127.0.0.1", 40000))
     page = c.get("/login")
     r = c.post("/login", data={"role": "admin", "pin": "1234", "csrf": _csrf(page.text), "next": "/kpis"})
     assert r.status_code == 200

@@ -44,7 +44,7 @@ def db(app: Any, box_config: Any) -> Iterator[Any]:
 
 def client(app: Any, role: str | None = None) -> tuple[TestClient, dict[str, str]]:
     """A client on the kiosk (loopback); logged in as ``role`` (None = the operator)."""
-    c = TestClient(app, client=LOCAL, base_url="http://127.0.0.1")
+    c = TestClient(app, client=LOCAL)
     tok = c.get("/api/v1/session").json()["csrf"]
     if role is not None:
         r = c.post("/api/v1/session", json={"role": role, "pin": PINS[role]}, headers={"X-CSRF-Token": tok})

@@ -35,7 +35,7 @@ def db(app: Any, box_config: Any) -> Any:
 
 
 def _client(app: Any, where: tuple[str, int] = LOCAL) -> TestClient:
-    return TestClient(app, client=where, base_url="http://127.0.0.1")
+    return TestClient(app, client=where)
 
 
 def _setup_admin(app: Any, pin: str = "1234") -> TestClient:
