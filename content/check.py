@@ -90,6 +90,9 @@ def check_pack(path: str | Path, *, library_dirs: list[str | Path] | None = None
     problems += _orphan_cards(pack, context)
     problems += _prerequisite_cycles(pack, known)
     problems += _assessment_complete(pack, known)
+    problems += [Problem(_path_of(item), "id", f"{item.id!r} is a retired id of this pack (pack.toml: retired); "
+                                               "ids are never reused, choose a new one")
+                 for item in pack.all_items() if item.id in pack.manifest.retired]
     problems += _benefit_models(pack)
     problems += _profiles(pack, known)
     glossary, _ = read_glossary()  # the glossary's own problems are reported once, by check_packs' caller

@@ -166,6 +166,7 @@ class PackManifest(StrictModel):
     title: dict[Lang, ShortText] = Field(..., title="Title per language")
     description: dict[Lang, LongText] = Field(default_factory=dict, title="Description per language")
     requires: list[str] = Field(default_factory=list, title="Ids of packs this pack links to")
+    retired: list[str] = Field(default_factory=list, title="Ids this pack no longer uses and must never reuse")
     edition: Edition = Field(
         ..., title="Edition",
         description="working-version = written for the box until the programme's official pack exists (version 0.x); "

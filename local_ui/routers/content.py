@@ -239,7 +239,9 @@ def _result(r: Req, lib: Any, run_id: int) -> list[dict[str, Any]]:
         if dr.score is not None:
             for a in lib.advice(domain=d, score=dr.score):
                 at = a.text(r.lang)
-                advice.append({"title": at.title, "advice": at.advice,
+                pack = lib.packs[a.pack].manifest
+                title = at.title if pack.kind != "blueprint" else f"{at.title} ({pack.title.get(r.lang, pack.id)})"
+                advice.append({"title": title, "advice": at.advice,
                                "steps": [{"id": s, "title": lib.step(s).text(r.lang).title} for s in a.steps if s in {x.id for x in lib.steps()}],
                                "cards": [{"id": c, "title": lib.card(c).text(r.lang).title} for c in a.cards]})
         out.append({"domain": d, "name": _names(sch.DOMAIN_NAMES, d, r.lang), "score": dr.score,

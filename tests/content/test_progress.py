@@ -69,8 +69,10 @@ def test_scoring_per_domain_with_reverse_items(library) -> None:
     assert results["knowledge-skills"].score == 3.6
     assert results["knowledge-skills"].band == "high"
     assert results["work-organisation"].score == 4.0  # no reverse items
-    assert results["technology"].score == 3.6 and results["culture-motivation"].score == 3.6
-    assert all(r.answered == r.total == 5 for r in results.values())
+    # technology: six normal items since wi-te-03 (reverse) and wi-te-04 were retired (issue 14)
+    assert results["technology"].score == 4.0 and results["culture-motivation"].score == 3.6
+    assert [r.total for r in results.values()] == [5, 5, 5, 6]
+    assert all(r.answered == r.total for r in results.values())
 
 
 def test_scoring_partial_and_empty(library) -> None:

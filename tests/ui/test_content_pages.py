@@ -61,3 +61,15 @@ def test_skills_page_lists_role_profiles_with_levels_and_steps(client: TestClien
     html = client.get("/skills").text
     assert "Rolprofielen" in html and "Lasser / kanter" in html
     assert "doelniveau 2" in html and "/blueprint/step/sm-prod-05" in html
+
+
+def test_check_advice_comes_from_each_pack_and_links_its_steps(client: TestClient) -> None:
+    page = client.get("/check").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf
+    ids = sorted(set(re.findall(r'name="(wi-[a-z0-9-]+)"', page)))
+    answers = {sid: "1" for sid in ids}  # low everywhere (the reverse statements mirror, that is fine)
+    r = client.post("/check", data={**answers, "csrf": csrf.group(1)})
+    assert r.status_code == 200
+    assert "(Werkversie stappenplan plaatbewerking)" in r.text and "/blueprint/step/sm-prod-02" in r.text
+    assert "(Werkversie stappenplan machinebouw)" in r.text and "/blueprint/step/mb-prod-01" in r.text
