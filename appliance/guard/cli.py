@@ -45,6 +45,14 @@ def may_maintain(data_dir: Path) -> bool:
         return False
 
 
+def _cli_grant(data_dir: Path) -> str:
+    """The core takes a role only from a grant signed with the box's key (issue 16);
+    root and the service user can read the key file, nobody else can."""
+    from appliance.keys import role_grant, session_key
+
+    return role_grant(session_key(data_dir), "cli")
+
+
 def describe(st: dict[str, Any]) -> str:
     mode = st.get("mode", "?")
     latched = "TRIPPED (stop latched" + (f": {st['cause'].get('name')})" if st.get("cause") else ")") \
@@ -82,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "status":
             st = request_sync(sock, "guard.status")
         elif args.verb == "reset":
-            st = request_sync(sock, "guard.reset", role="cli", source="cli")
+            st = request_sync(sock, "guard.reset", grant=_cli_grant(data_dir), source="cli")
         else:
-            st = request_sync(sock, "guard.set_mode", mode=VERBS[args.verb], role="cli")
+            st = request_sync(sock, "guard.set_mode", mode=VERBS[args.verb], grant=_cli_grant(data_dir))
     except OSError as exc:  # appliance.ipc.CoreUnavailable
         if args.verb == "status":
             return _offline_status(cfg, exc, as_json=args.json)

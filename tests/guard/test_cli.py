@@ -17,6 +17,7 @@ import pytest
 from appliance.guard import handlers
 from appliance.guard.cli import main
 from appliance.ipc import IpcServer, socket_path
+from appliance.keys import session_key
 
 from ..conftest import PY, ROOT
 from .conftest import value, wait_for
@@ -43,7 +44,7 @@ def core(box: Path, make_guard) -> Iterator[Any]:
     loop = asyncio.new_event_loop()
     t = threading.Thread(target=loop.run_forever, daemon=True)
     t.start()
-    server = IpcServer(socket_path(box / "data"), handlers(g))
+    server = IpcServer(socket_path(box / "data"), handlers(g), role_key=session_key(box / "data"))  # as the core
     asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(5)
     yield g
     asyncio.run_coroutine_threadsafe(server.__aexit__(None, None, None), loop).result(5)
