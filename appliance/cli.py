@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--config", default="configs/demo.toml", help="box config (default: configs/demo.toml)")
     sp.add_argument("--data-dir", help="override box.data_dir (default: ./var/demo)")
     sp.add_argument("--port", type=int, default=None, help="UI port (default from config, 8080)")
+    sp.add_argument("--no-history", action="store_true", help="do not fill a fresh store with 28 days of simulated KPIs")
 
     sp = add("core", "Run the box daemon: drivers, guard, recorder, KPIs (systemd Type=notify).", cmd_core)
     sp.add_argument("--config", default=DEFAULT_CONFIG)

@@ -46,6 +46,21 @@ def _wait_tcp(port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> boo
     return False
 
 
+HISTORY_DAYS = 28
+
+
+def _history(cfg: object, args: argparse.Namespace) -> None:
+    """A fresh demo store gets four weeks of closed KPI periods (two baseline,
+    two pilot), so the KPI pages, baseline vs pilot and the sync preview show
+    something at once (``werkvloer simulate history``)."""
+    from .simulator.history import fill_history, has_kpi_data
+
+    if getattr(args, "no_history", False) or has_kpi_data(cfg):  # type: ignore[arg-type]
+        return
+    out = fill_history(cfg, days=HISTORY_DAYS, pilot_from_day=HISTORY_DAYS // 2)  # type: ignore[arg-type]
+    print(f"demo history: {HISTORY_DAYS} days of KPIs ({out['stops']} stops, {out['alerts']} alerts)", flush=True)
+
+
 def main(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     data_dir = args.data_dir or env.get("WERKVLOER_DATA_DIR") or "var/demo"
@@ -54,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # fail early, with the key paths, before starting anything
     port = args.port or cfg.ui.port
     Path(env["WERKVLOER_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    _history(cfg, args)
     py = [sys.executable, "-m", "appliance.cli"]
     modbus_port = next((d.port for d in cfg.sources.modbus if d.transport == "tcp"), 5020)
     opcua_port = 4840

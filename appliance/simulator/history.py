@@ -124,6 +124,17 @@ def fill_history(cfg: BoxConfig, *, days: int, pilot_from_day: int | None = None
     return {"minutes": n_min, "stops": n_stops, "alerts": n_alerts, "start_ns": start, "end_ns": end}
 
 
+def has_kpi_data(cfg: BoxConfig) -> bool:
+    """Whether the store already holds KPI minutes (the demo fills only a fresh one)."""
+    if not cfg.db_path.exists():
+        return False
+    db = open_db(cfg.db_path)
+    try:
+        return db.execute("SELECT count(*) FROM (SELECT 1 FROM kpi_minute LIMIT 1)").fetchone()[0] > 0
+    finally:
+        db.conn.close()
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="werkvloer simulate history",
                                 description="Fill the store with N days of simulated, closed KPI periods.")
