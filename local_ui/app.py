@@ -89,8 +89,9 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
     app.add_middleware(SecurityHeaders, names=allowed_names(config.ui.host, config.ui.allowed_hosts))  # outermost
 
     from .routers import alerts, content, core, docs, kpi, models, pages, session, settings, stops
+    from .routers import sync as sync_page
 
-    for mod in (session, core, pages, stops, alerts, kpi, content, settings, models, docs):
+    for mod in (session, core, pages, stops, alerts, kpi, content, settings, models, docs, sync_page):
         app.include_router(mod.router)
 
     @app.exception_handler(NeedsSetup)

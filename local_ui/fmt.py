@@ -52,6 +52,7 @@ NAV_ITEMS = [
     ("/alerts", N_("Alerts"), "alerts"),
     ("/kpis", N_("KPIs"), "kpi"),
     ("/blueprint", N_("Blueprint"), "content"),
+    ("/sync", N_("Sync"), "kpi.edit"),
     ("/settings", N_("Settings"), "settings"),
 ]
 

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = cfg(sub.add_parser("preview", help="The exact next payload (pretty JSON) and its sha256."))
     sp.add_argument("--raw", action="store_true", help="print the frozen bytes instead of pretty JSON")
     sp = cfg(sub.add_parser("push", help="Seal closed periods and send them now; non-zero when the hub refused one."))
-    sp.add_argument("--if-due", action="store_true", help="respect the backoff (what the systemd timer runs)")
+    sp.add_argument("--if-due", action="store_true", help="only when [sync] interval_min and the backoff have passed (what the systemd timer runs)")
     sp = cfg(sub.add_parser("consent", help="Set the consent level: off, kpi or kpi+check (shows the consent text)."))
     sp.add_argument("level", choices=consent_text.LEVELS)
     sp.add_argument("--yes", action="store_true", help="the company agreed to the text shown (needed to turn it on)")
@@ -127,11 +127,11 @@ def _push(ob: object, *, respect_backoff: bool) -> int:
         print("sync is off (no consent): nothing sealed, nothing sent. `werkvloer sync consent kpi` turns it on.")
         return 0
     client = SyncClient.from_config(ob, load_secrets())
-    res = client.push(respect_backoff=respect_backoff)
+    res = client.push(respect_backoff=respect_backoff, respect_interval=respect_backoff)
     if res.sealed:
         print(f"sealed {res.sealed} new batch(es)")
     if res.skipped_backoff_s is not None:
-        print(f"backing off: next try in {res.skipped_backoff_s:.0f} s (push without --if-due to send now)")
+        print(f"not due: next run in {res.skipped_backoff_s:.0f} s (push without --if-due to send now)")
     for s in res.sent:
         print(f"seq {s.seq}: {s.outcome} (HTTP {s.status if s.status is not None else '-'}) {s.detail}")
     if not res.sent and res.skipped_backoff_s is None:

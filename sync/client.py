@@ -184,11 +184,29 @@ class SyncClient:
         return delay
 
     # -------------------------------------------------------- sending
-    def push(self, *, respect_backoff: bool = True, max_batches: int | None = None) -> PushResult:
+    def interval_remaining_s(self) -> float | None:
+        """Seconds until ``[sync] interval_min`` has passed since the last run (None = due).
+        A clock that went back makes the run due (order never depends on the clock)."""
+        last = self.outbox.get_state("last_run_ts")
+        if last is None:
+            return None
+        now = self.clock()
+        left = (last + self.outbox.cfg.sync.interval_min * 60 * NS - now) / NS
+        return left if now >= last and left > 0 else None
+
+    def push(self, *, respect_backoff: bool = True, respect_interval: bool = False,
+             max_batches: int | None = None) -> PushResult:
         level, _ = self.outbox.consent()
         res = PushResult(consent=level)
         if level == "off":
             return res
+        if respect_interval:
+            left = self.interval_remaining_s()
+            if left is not None:
+                res.skipped_backoff_s = left
+                return res
+        with self.outbox.tx() as c:
+            self.outbox.set_state(c, "last_run_ts", self.clock())
         res.sealed = len(self.outbox.seal())
         if respect_backoff:
             left = self.backoff_remaining_s()

@@ -189,3 +189,4 @@ def test_refused_batch_is_quarantined_and_later_ones_flow(hub_factory, tmp_path:
         assert [a.kind for a in AlertStore(ob.conn).list(source="sync")] == ["sync.quarantine"]
     assert 2 not in [s for _, s, _ in hub_batches(hub.db_url)]
     assert cli("push").returncode == 0  # quarantined is not retried forever
+    assert "not due" in cli("push", "--if-due").stdout  # the timer's run keeps [sync] interval_min
