@@ -457,7 +457,7 @@ class AlertConsumer:
         if self._store is None:
             from appliance.storage import open_db
 
-            self._store = AlertStore(open_db(self.db_path), **self._store_kw)
+            self._store = AlertStore(open_db(self.db_path, sets=[migrations]), **self._store_kw)
         return self._store
 
     def drain_once(self) -> int:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
 from collections.abc import Callable
 
-from .errors import EXPECTED, ConfigError
+from .errors import EXPECTED, ConfigError, WerkvloerError
 
 log = logging.getLogger("werkvloer")
 
@@ -61,25 +60,99 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args)
 
 
-def _delegate(module: str, func: str = "main") -> Callable[[argparse.Namespace], int]:
+Command = Callable[[list[str]], int]
+
+
+def _delegate(command: Command) -> Callable[[argparse.Namespace], int]:
     """Pass the rest of the command line to an area's own ``main(argv)``."""
 
     def run(args: argparse.Namespace) -> int:
-        mod = importlib.import_module(module)
-        return int(getattr(mod, func)(list(args.rest)) or 0)
+        return int(command(list(args.rest)) or 0)
 
     return run
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
-    from local_ui.server import main as ui_main
+def upper_command(name: str) -> Command:
+    """A command of a package above the appliance (the ui, sync, the hub).
 
+    Found through the ``werkvloer.commands`` entry points (pyproject.toml), so
+    the appliance never imports the layers that import it (ARCHITECTURE.md).
+    """
+
+    def run(argv: list[str]) -> int:
+        from importlib.metadata import entry_points
+
+        found = list(entry_points(group="werkvloer.commands", name=name))
+        if not found:
+            raise WerkvloerError(f"the {name!r} command is not installed in this Python environment; "
+                                 "reinstall werkvloer (`make venv`, or `pip install -e .`)")
+        return int(found[0].load()(argv) or 0)
+
+    return run
+
+
+# The areas' own commands, imported only when run (``werkvloer --help`` stays instant).
+def _export(argv: list[str]) -> int:
+    from .kpi.export import main
+
+    return main(argv)
+
+
+def _content(argv: list[str]) -> int:
+    from content.cli import main
+
+    return main(argv)
+
+
+def _guard(argv: list[str]) -> int:
+    from .guard.cli import main
+
+    return main(argv)
+
+
+def _opcua(argv: list[str]) -> int:
+    from drivers.opcua.browse import main
+
+    return main(argv)
+
+
+def _model(argv: list[str]) -> int:
+    from .models.cli import main
+
+    return main(argv)
+
+
+def _provision(argv: list[str]) -> int:
+    from .provision import main_provision
+
+    return main_provision(argv)
+
+
+def _wipe(argv: list[str]) -> int:
+    from .provision import main_wipe
+
+    return main_wipe(argv)
+
+
+def _update(argv: list[str]) -> int:
+    from .update import main
+
+    return main(argv)
+
+
+def _simulate_history(argv: list[str]) -> int:
+    from .simulator.history import main
+
+    return main(argv)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
     argv = ["--config", args.config, "--log-level", args.log_level]
     if args.host:
         argv += ["--host", args.host]
     if args.port:
         argv += ["--port", str(args.port)]
-    return int(ui_main(argv) or 0)
+    return upper_command("ui")(argv)
 
 
 def cmd_config_reference(args: argparse.Namespace) -> int:
@@ -129,40 +202,38 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("config-reference", "Print the config reference (every key, type, default, bounds) as Markdown.", cmd_config_reference)
     sp.add_argument("--update", metavar="README", help="rewrite the generated block in this README instead")
 
-    for name, help_, module in DELEGATED:
-        module, _, func = module.partition(":")
+    for name, help_, command in DELEGATED:
         # add_help=False: `werkvloer export --help` reaches the area's own parser.
-        sp = add(name, help_, _delegate(module, func or "main"), add_help=False)
+        sp = add(name, help_, _delegate(command), add_help=False)
         sp.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the subcommand (try --help)")
     return p
 
 
 # Subcommands whose arguments belong to an area's own ``main(argv)``.
-DELEGATED = [
-        ("export", "Export KPIs as CSV (also Dutch Excel) or JSON for a period and granularity.", "appliance.kpi.export"),
-        ("content", "Check content packs (blueprint steps, skills cards, assessment).", "content.cli"),
-        ("guard", "Guard over a shell: status, arm, disarm, reset (root or the service user: maintenance, audited as cli).", "appliance.guard.cli"),
-        ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", "drivers.opcua.browse"),
-        ("model", "Model tools: list, validate, install, activate, roll back.", "appliance.models.cli"),
-        ("provision", "First boot: install the company config and secrets the hub put on the boot partition.", "appliance.provision:main_provision"),
-        ("wipe", "After a loan: delete all company data, config and secrets (needs --yes).", "appliance.provision:main_wipe"),
-        ("sync", "Anonymised KPIs to the programme hub: status, preview, push, consent LEVEL.", "sync.cli"),
-        ("hub", "The programme hub: serve, token create/revoke BOX, boxes.", "sync.hub.cli"),
-        ("update", "Install a signed offline update bundle (rolls back if the core is not READY), or --build one.", "appliance.update"),
+DELEGATED: list[tuple[str, str, Command]] = [
+    ("export", "Export KPIs as CSV (also Dutch Excel) or JSON for a period and granularity.", _export),
+    ("content", "Check content packs (blueprint steps, skills cards, assessment).", _content),
+    ("guard", "Guard over a shell: status, arm, disarm, reset (root or the service user: maintenance, audited as cli).", _guard),
+    ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", _opcua),
+    ("model", "Model tools: list, validate, install, activate, roll back.", _model),
+    ("provision", "First boot: install the company config and secrets the hub put on the boot partition.", _provision),
+    ("wipe", "After a loan: delete all company data, config and secrets (needs --yes).", _wipe),
+    ("sync", "Anonymised KPIs to the programme hub: status, preview, push, consent LEVEL.", upper_command("sync")),
+    ("hub", "The programme hub: serve, token create/revoke BOX, boxes.", upper_command("hub")),
+    ("update", "Install a signed offline update bundle (rolls back if the core is not READY), or --build one.", _update),
 ]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    delegated = {name: module for name, _, module in DELEGATED}
+    delegated = {name: command for name, _, command in DELEGATED}
     if argv[:2] == ["simulate", "history"]:
         argv = ["simulate", *argv[2:]]  # `simulate history` has its own parser: --config --days --pilot-from-day
-        delegated["simulate"] = "appliance.simulator.history"
+        delegated["simulate"] = _simulate_history
     if argv and argv[0] in delegated:
         # Hand every argument, options included, to the area's own parser.
-        module, _, func = delegated[argv[0]].partition(":")
-        args = argparse.Namespace(rest=argv[1:], func=_delegate(module, func or "main"))
+        args = argparse.Namespace(rest=argv[1:], func=_delegate(delegated[argv[0]]))
     else:
         args = parser.parse_args(argv)
     if not logging.getLogger().handlers:

@@ -23,10 +23,11 @@ from typing import Any
 
 from .bus import Bus
 from .config import BoxConfig
+from .database import open_box_db
 from .ipc import Handler, IpcServer, socket_path
 from .notify import Notifier, watchdog_interval_s
 from .recorder import Recorder
-from .storage import open_db, set_setting
+from .storage import set_setting
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Core:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         async with AsyncExitStack() as stack:
             self._status("opening database")
-            db = await asyncio.to_thread(open_db, self.db_path)
+            db = await asyncio.to_thread(open_box_db, self.db_path)
             stack.callback(db.conn.close)
             self._record_event(db, "core.start", f"pid {os.getpid()}")
             set_setting(db, "core.started_utc_ns", str(time.time_ns()))

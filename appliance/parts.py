@@ -127,10 +127,11 @@ def _build_guard(core: Core, sink: Any) -> Any:
     from appliance.models.registry import ModelRegistry
 
     from .guard import Guard, build_outputs
+    from .models.store import migrations as model_tables
     from .storage import open_db
 
     cfg = core.config
-    db = open_db(core.db_path)
+    db = open_db(core.db_path, sets=[model_tables])
     try:
         registry = ModelRegistry(db, data_dir=cfg.box.data_dir)
         outputs = build_outputs(cfg.guard, gpio_factory=core.gpio_factory, data_dir=cfg.box.data_dir)

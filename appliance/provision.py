@@ -244,9 +244,9 @@ def network_unit(n: Network) -> str:
 
 
 def _set_pins(db_path: Path, pins: dict[str, str]) -> None:
-    from .storage import open_db
+    from .database import open_box_db
 
-    db = open_db(db_path)  # every area's migrations, the UI's ui_pins table included
+    db = open_box_db(db_path)  # every area's migrations, the ui_pins table included
     try:
         with db.conn:
             db.execute("DELETE FROM ui_pins")

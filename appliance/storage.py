@@ -11,8 +11,8 @@ transactions short. ``busy_timeout`` covers the overlap.
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -101,33 +101,6 @@ def m002_events_and_audit(db: sqlite_utils.Database) -> None:
         )""")
 
 
-# Areas register their own sets; listed by module path so this file does not
-# import them at import time (and so a missing area is a clear error).
-MIGRATION_SET_MODULES = [
-    "appliance.storage:core",
-    "appliance.alerts:migrations",
-    "appliance.kpi.store:migrations",
-    "appliance.guard.store:migrations",
-    "content.progress:migrations",
-    "appliance.models.store:migrations",
-    "local_ui.store:migrations",
-]
-
-
-def migration_sets() -> list[Migrations]:
-    sets = []
-    for spec in MIGRATION_SET_MODULES:
-        mod_name, attr = spec.split(":")
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod_name:
-                continue  # area not built yet
-            raise
-        sets.append(getattr(mod, attr))
-    return sets
-
-
 def connect(path: str | Path, *, readonly: bool = False, timeout_s: float = 5.0) -> sqlite3.Connection:
     """A plain sqlite3 connection with the box's pragmas."""
     p = Path(path)
@@ -144,14 +117,19 @@ def connect(path: str | Path, *, readonly: bool = False, timeout_s: float = 5.0)
     return conn
 
 
-def open_db(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
-    """Open (and create/migrate) the box database."""
+def open_db(path: str | Path, *, migrate: bool = True, sets: Iterable[Migrations] = ()) -> sqlite_utils.Database:
+    """Open the box database, creating the core tables and those of ``sets``.
+
+    A part passes the migration sets of the tables it uses; the processes
+    (core, ui, sync, the CLI tools) open it through
+    :func:`appliance.database.open_box_db`, which passes every set.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
     db = sqlite_utils.Database(connect(p))
     secure_data_dir(p.parent, p)  # issue 16: nobody else reads the box's data
     if migrate:
-        for mset in migration_sets():
+        for mset in (core, *sets):
             mset.apply(db)
     return db
 

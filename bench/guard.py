@@ -356,12 +356,12 @@ def end_to_end_modbus(peers: Peers, db_path: Path, *, trips: int, poll_ms: int =
 def run(report: dict[str, Any]) -> None:
     from gpiozero.pins.mock import MockFactory
 
-    from appliance.storage import open_db
+    from appliance.database import open_box_db
 
     res: dict[str, Any] = {"trips": TRIPS, "background": {}}
     with tempfile.TemporaryDirectory(prefix="werkvloer-bench-guard-") as tmp:
         db_path = Path(tmp) / "werkvloer.db"
-        open_db(db_path).conn.close()
+        open_box_db(db_path).conn.close()
         with RecorderLoad(db_path) as rec, ui_load(db_path) as ui, Peers() as peers:
             t0 = time.monotonic()
             gpio = model_trips([{"name": "stop_relay", "kind": "gpio", "pin": 17}], db_path, trips=TRIPS,

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from appliance.config import parse_config
+from appliance.database import open_box_db
 from appliance.kpi.baseline import baseline_report
 from appliance.kpi.calendar import MINUTE_NS, NS, ShiftCalendar
 from appliance.kpi.engine import KpiEngine
 from appliance.kpi.reasons import ReasonTree
 from appliance.kpi.store import apply_delta, downtime_pareto, kpi_total, period_rows, write_tx
-from appliance.storage import open_db
 from drivers.samples import Sample
 
 from .stats import summary_ms
@@ -133,7 +133,7 @@ def run(report: dict) -> None:
     with tempfile.TemporaryDirectory() as d:
         cfg = _config(Path(d))
         cal = ShiftCalendar(cfg.machine, cfg.box.timezone)
-        db = open_db(Path(d) / "history.db")
+        db = open_box_db(Path(d) / "history.db")
         t0 = time.perf_counter()
         minutes = generate_history(db, cal, days=90)
         part["history_90d"] = {"minutes": minutes, "generate_s": round(time.perf_counter() - t0, 2),

@@ -122,11 +122,11 @@ def run(report: dict[str, Any]) -> None:
         cfg_path = _config(tmp, modbus, ui)
 
         from appliance.config import load_config
-        from appliance.storage import open_db
+        from appliance.database import open_box_db
         from local_ui import security, store
 
         cfg = load_config(cfg_path)
-        db = open_db(cfg.db_path)
+        db = open_box_db(cfg.db_path)
         store.migrations.apply(db)
         security.set_pin(db, "admin", ADMIN_PIN)
         db.conn.close()

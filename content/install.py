@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from content.check import check_pack
-from content.loader import SHIPPED_DIR, ContentError, Library, load_library, pack_dirs, read_manifest
+from content.loader import (
+    SHIPPED_DIR,
+    ContentError,
+    Library,
+    load_library,
+    pack_dirs,
+    read_manifest,
+)
 
 DEFAULT_DATA_DIR = "/var/lib/werkvloer"
 STAMP = ".installed"  # touched on every install, so a running UI reloads the library

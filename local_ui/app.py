@@ -23,8 +23,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from appliance.config import BoxConfig
+from appliance.database import open_box_db
 from appliance.keys import KEY_FILE, cookie_secret, session_key
-from appliance.storage import get_setting, open_db
+from appliance.storage import get_setting
 
 from . import security, store
 from .context import HERE, Req, UiState, make_envs
@@ -61,7 +62,7 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
     ``ipc_path`` to ``<data_dir>/core.sock``."""
     db_file = Path(db_path) if db_path is not None else config.db_path
     sock = Path(ipc_path) if ipc_path is not None else Path(config.box.data_dir) / "core.sock"
-    db = open_db(db_file)
+    db = open_box_db(db_file)
     store.migrations.apply(db)
     _forget_old_session_secret(db)
     db.conn.close()

@@ -127,9 +127,9 @@ class Outbox:
 
     @staticmethod
     def _ensure_box_tables(path: Path) -> None:
-        from appliance.storage import open_db
+        from appliance.database import open_box_db
 
-        db = open_db(path)
+        db = open_box_db(path)
         db.conn.close()
 
     def close(self) -> None:

@@ -392,7 +392,7 @@ class Guard:
         self._bank = OutputBank(stops, alert=self._alert, keepalive_ms=config.keepalive_ms,
                                 reconnect_max_ms=config.reconnect_max_ms, confirm_ms=config.confirm_ms)
         self._writer = store.GuardWriter(self.db_path)
-        from appliance.storage import open_db
+        from .store import open_db
 
         db = open_db(self.db_path)
         try:
@@ -795,7 +795,7 @@ class Guard:
 
     def _open_registry(self) -> tuple[Any, Any]:
         """A registry on the watcher thread's own connection (never the fast path's business)."""
-        from appliance.storage import open_db
+        from .store import open_db
 
         reg = self._registry
         db = open_db(self.db_path)

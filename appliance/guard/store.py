@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 
 migrations = Migrations("werkvloer.guard")
 
+
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    """The box database with the guard's tables (created if missing)."""
+    from appliance.storage import open_db as open_box_file
+
+    return open_box_file(path, sets=[migrations])
+
+
 MODE_KEY = "guard.mode"
 MODES = ("off", "shadow", "armed")
 
@@ -213,8 +221,6 @@ class GuardWriter:
         return self._written
 
     def _run(self) -> None:
-        from appliance.storage import open_db
-
         db = open_db(self.db_path)
         stop = False
         try:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from appliance.alerts import migrations as alert_tables
 from appliance.bus import Bus, SampleQueue
 from appliance.storage import open_db
 from drivers.samples import Sample, now_pair
@@ -54,6 +55,7 @@ from .store import (
     split_minutes,
     write_tx,
 )
+from .store import migrations as kpi_migrations
 
 if TYPE_CHECKING:
     from appliance.alerts import AlertSink
@@ -98,7 +100,7 @@ class KpiEngine:
         self.calendar = ShiftCalendar(m, config.box.timezone)
         self.tree = ReasonTree.from_config(m)
         self.model = StateModel(m)
-        self.db = open_db(db_path)
+        self.db = open_db(db_path, sets=[kpi_migrations, alert_tables])  # KPI alerts go to the alert tables
         self.conn = self.db.conn
         self.queue = queue
         self.alert_sink = alert_sink

@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _registry(args: argparse.Namespace):
+    from appliance.alerts import migrations as alert_tables
     from appliance.models.registry import ModelRegistry
+    from appliance.models.store import migrations as model_tables
     from appliance.storage import open_db
 
     if args.data_dir:
@@ -71,7 +73,7 @@ def _registry(args: argparse.Namespace):
         cfg = load_config(args.config)
         data_dir = Path(cfg.box.data_dir)
         db_path = cfg.db_path
-    db = open_db(db_path)
+    db = open_db(db_path, sets=[model_tables, alert_tables])  # export-dataset reads the alerts
     return ModelRegistry(db, data_dir=data_dir), db
 
 

@@ -1,6 +1,6 @@
 """SQLite tables of the model registry (migration set ``werkvloer.models``).
 
-Listed in ``appliance.storage.MIGRATION_SET_MODULES`` so ``open_db`` creates
+Listed in ``appliance.database.BOX_MIGRATIONS``, so ``open_box_db`` creates
 them with the rest of the box database.
 """
 

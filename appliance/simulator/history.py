@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from appliance.config import BoxConfig, load_config
+from appliance.database import open_box_db
 from appliance.kpi.calendar import MINUTE_NS, NS, ShiftCalendar
 from appliance.kpi.reasons import ReasonTree
 from appliance.kpi.store import HOUR_NS, apply_delta, mark_period, write_tx
-from appliance.storage import open_db
 
 DAY_NS = 86_400 * NS
 
@@ -50,7 +50,7 @@ def fill_history(cfg: BoxConfig, *, days: int, pilot_from_day: int | None = None
     unplanned = [c for c in tree.codes() if not tree.get(c).planned and not tree.get(c).setup]
     setups = [c for c in tree.codes() if tree.get(c).setup]
     rng = random.Random(seed)
-    db = open_db(db_path or cfg.db_path)
+    db = open_box_db(db_path or cfg.db_path)
     alerts = AlertStore(db)
     n_min = n_stops = n_alerts = 0
     if db.execute("SELECT count(*) FROM kpi_minute WHERE ts >= ? AND ts < ?", [start, end]).fetchone()[0]:

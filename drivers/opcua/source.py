@@ -42,7 +42,14 @@ from drivers.errors import DeviceUnavailable
 from drivers.samples import Quality, Sample, SampleSink
 
 from .config import OpcuaServer, OpcuaSignal
-from .connection import Endpoint, check_security, close_quietly, connect, resolve_password, transport_answers
+from .connection import (
+    Endpoint,
+    check_security,
+    close_quietly,
+    connect,
+    resolve_password,
+    transport_answers,
+)
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from appliance.alerts import AlertConsumer, AlertSink, AlertStore, check_disk
+from appliance.database import open_box_db
 from appliance.errors import PermissionDenied
-from appliance.storage import open_db
 
 NS = 1_000_000_000
 DAY = 86_400 * NS
@@ -19,7 +19,7 @@ T0 = 1_780_000_000 * NS
 
 @pytest.fixture
 def store(tmp_path):
-    return AlertStore(open_db(tmp_path / "w.db"), flap_window_s=600, flap_threshold=3)
+    return AlertStore(open_box_db(tmp_path / "w.db"), flap_window_s=600, flap_threshold=3)
 
 
 def _raise(store, key="guard:vib", ts=T0, **kw):
@@ -161,9 +161,9 @@ def test_disk_check(tmp_path):
 
 def test_titles_in_two_languages(tmp_path) -> None:
     from appliance.alerts import AlertStore, title_in
-    from appliance.storage import open_db
+    from appliance.database import open_box_db
 
-    store = AlertStore(open_db(tmp_path / "a.db"))
+    store = AlertStore(open_box_db(tmp_path / "a.db"))
     aid = store.raise_alert(source="guard", kind="guard.trip", severity="critical", dedupe_key="t",
                             title={"nl": "Bewaking stopte de machine", "en": "Guard stopped the machine"})
     stored = store.get(aid).title
@@ -176,9 +176,9 @@ def test_titles_in_two_languages(tmp_path) -> None:
 
 def test_model_stats_are_per_model_or_rule(tmp_path) -> None:
     from appliance.alerts import AlertStore
-    from appliance.storage import open_db
+    from appliance.database import open_box_db
 
-    store = AlertStore(open_db(tmp_path / "a.db"))
+    store = AlertStore(open_box_db(tmp_path / "a.db"))
     for cause, label in (("trilling", "false"), ("trilling", "unsure"), ("vastgelopen", "true")):
         aid = store.raise_alert(source="guard", kind="guard.trip", severity="critical", title="t",
                                 dedupe_key=f"guard.trip.{cause}")

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from appliance.bus import Bus
+from appliance.database import open_box_db
 from appliance.recorder import NS_PER_DAY, Recorder
-from appliance.storage import open_db, read_samples
+from appliance.storage import read_samples
 from drivers.samples import Quality, Sample
 from tests.conftest import wait_for
 
@@ -74,7 +75,7 @@ def test_retention_deletes_old_raw_samples_only(tmp_path: Path) -> None:
         wait_for(lambda: rec.written >= 1)  # one batch (chunk) each
         bus.publish(Sample("x", 2.0, utc_ns=now - 13 * NS_PER_DAY))
         wait_for(lambda: rec.written >= 2)
-        db = open_db(db_path)
+        db = open_box_db(db_path)
         with db.conn:
             db.execute("INSERT INTO audit(ts, role, action) VALUES (?, 'admin', 'old entry')", [now - 400 * NS_PER_DAY])
         deleted = rec.prune(now)

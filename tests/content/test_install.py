@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.storage import open_db
+from appliance.database import open_box_db
 from content import progress
 from content.install import PackRefused, install_pack, installed_dir, load_box_library
 from content.loader import SHIPPED_DIR
@@ -39,7 +39,7 @@ def official_sheet_metal(tmp_path: Path) -> Path:
 def box(tmp_path: Path):
     data = tmp_path / "data"
     data.mkdir()
-    db = open_db(data / "werkvloer.db")
+    db = open_box_db(data / "werkvloer.db")
     progress.set_progress(db, "sm-prod-01", "done", note="kar staat er")
     progress.set_progress(db, "sm-log-02", "busy")
     progress.set_progress(db, "box-baseline", "done")

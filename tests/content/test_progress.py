@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from appliance.database import open_box_db
 from appliance.errors import ContentError
-from appliance.storage import open_db
 from content import progress
 
 
 @pytest.fixture
 def db(tmp_path: Path):
-    return open_db(tmp_path / "x.db")
+    return open_box_db(tmp_path / "x.db")
 
 
 def test_migrations_create_the_tables(db) -> None:
@@ -26,13 +26,13 @@ def test_migrations_create_the_tables(db) -> None:
 
 def test_progress_round_trip_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "x.db"
-    db = open_db(path)
+    db = open_box_db(path)
     assert progress.get_progress(db, "box-baseline").status == "not_started"
     progress.set_progress(db, "box-baseline", "busy", date="2026-03-02", note="week 10 is a normal week")
     progress.set_progress(db, "box-baseline", "done", date="2026-03-09")  # keeps the note
     db.conn.close()
 
-    again = open_db(path)
+    again = open_box_db(path)
     p = progress.get_progress(again, "box-baseline")
     assert (p.status, p.date, p.note) == ("done", "2026-03-09", "week 10 is a normal week")
     progress.set_progress(again, "box-baseline", "done", date="2026-03-09", note="")

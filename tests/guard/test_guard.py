@@ -10,10 +10,10 @@ import time
 
 import pytest
 
+from appliance.database import open_box_db
 from appliance.errors import PermissionDenied
 from appliance.guard import handlers
 from appliance.guard import store as gstore
-from appliance.storage import open_db
 from drivers.samples import Quality
 
 from .conftest import collect, value, wait_for
@@ -50,7 +50,7 @@ def test_armed_rule_trip_fires_latches_and_records(make_guard, factory, sink, db
     assert relay_on(factory) and g.tripped
     got = [a for a in collect(sink, lambda a: a["kind"] == "guard.trip") if a["kind"] == "guard.trip"]
     assert len(got) == 1 and got[0]["severity"] == "critical" and "too_hot" in got[0]["title"]["en"] and "stopte de machine" in got[0]["title"]["nl"]
-    db = open_db(db_path)
+    db = open_box_db(db_path)
     (trip,) = gstore.trips(db)
     assert trip["mode"] == "armed" and trip["cause"] == "too_hot" and trip["reset_ts"] is None
     assert [o["name"] for o in trip["outputs"]] == ["stop_relay"] and trip["outputs"][0]["ok"]
@@ -67,9 +67,9 @@ def test_reset_while_the_fault_persists_trips_again(make_guard, factory, db_path
     g.on_sample(value("temperature", 90.0))
     wait_for(lambda: relay_on(factory))
     g.reset("operator")  # still too hot: the rule holds again at once and trips again
-    wait_for(lambda: g.flush() and len(gstore.trips(open_db(db_path))) == 2, what="second trip")
+    wait_for(lambda: g.flush() and len(gstore.trips(open_box_db(db_path))) == 2, what="second trip")
     assert relay_on(factory) and g.tripped
-    db = open_db(db_path)
+    db = open_box_db(db_path)
     newest, first = gstore.trips(db)
     assert first["reset_role"] == "operator" and newest["reset_ts"] is None
     assert db.execute("SELECT action, role FROM audit WHERE action = 'guard.reset'").fetchall() == [
@@ -95,7 +95,7 @@ def test_shadow_alerts_without_firing(make_guard, factory, sink, db_path) -> Non
     assert got[0]["severity"] == "warning" and "shadow" in got[0]["title"]["en"] and "schaduw" in got[0]["title"]["nl"]
     assert not relay_on(factory) and not g.tripped
     g.flush()
-    (trip,) = gstore.trips(open_db(db_path))
+    (trip,) = gstore.trips(open_box_db(db_path))
     assert trip["mode"] == "shadow" and trip["outputs"] == []
 
 
@@ -108,7 +108,7 @@ def test_off_does_nothing(make_guard, factory, sink, db_path) -> None:
     g.flush()
     assert not relay_on(factory) and not g.tripped
     assert [a for a in sink.drain() if a["kind"] == "guard.trip"] == []
-    assert gstore.trips(open_db(db_path)) == []
+    assert gstore.trips(open_box_db(db_path)) == []
 
 
 def test_stalled_counter_while_running_trips_on_time(make_guard, factory) -> None:
@@ -157,7 +157,7 @@ def test_modes_need_maintenance_and_are_audited(make_guard, db_path) -> None:
         g.set_mode("panic", "admin")
     assert g.set_mode("armed", "maintenance")["mode"] == "armed"
     g.flush()
-    db = open_db(db_path)
+    db = open_box_db(db_path)
     assert db.execute("SELECT role, action, detail FROM audit").fetchall() == [
         ("maintenance", "guard.set_mode", "shadow -> armed")]
     assert gstore.stored_mode(db) == "armed"
@@ -203,7 +203,7 @@ def test_physical_reset_button(make_guard, factory, db_path) -> None:
     assert not relay_on(factory)
     button.drive_high()
     g.flush()
-    assert open_db(db_path).execute(
+    assert open_box_db(db_path).execute(
         "SELECT reset_source, reset_role FROM guard_trips").fetchall() == [("button", "operator")]
 
 

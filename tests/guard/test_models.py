@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from appliance.database import open_box_db
 from appliance.guard import store as gstore
 from appliance.models.registry import SHIPPED_DIR, ModelRegistry
 from appliance.simulator.machine import MachineSim
-from appliance.storage import open_db
 from drivers.samples import Sample
 from models.runtime import load_model
 
@@ -93,7 +93,7 @@ def test_normal_running_does_not_trip_a_fault_does(vib_path, make_guard, factory
     f.until(lambda: g.tripped, what="trip on imbalance")
     assert factory.pin(RELAY).state
     g.flush()
-    (trip,) = gstore.trips(open_db(db_path))
+    (trip,) = gstore.trips(open_box_db(db_path))
     assert trip["cause_kind"] == "model" and trip["model"] == "vibration-anomaly" and trip["model_version"]
     assert trip["score"] >= trip["threshold"] and trip["inference_ms"] > 0
     alert = next(a for a in collect(sink, lambda a: a["kind"] == "guard.trip") if a["kind"] == "guard.trip")
@@ -131,7 +131,7 @@ def test_corrupt_model_is_refused_and_rules_still_run(vib_path, tmp_path, make_g
     shutil.copytree(vib_path, shipped / "vibration-anomaly")
     blob = shipped / "vibration-anomaly" / "model.tflite"
     blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])  # truncated copy
-    registry = ModelRegistry(open_db(db_path), data_dir=tmp_path / "data", shipped_dir=shipped)
+    registry = ModelRegistry(open_box_db(db_path), data_dir=tmp_path / "data", shipped_dir=shipped)
     g = make_guard(cfg(), registry=registry)
     st = g.status()["models"][0]
     assert st["state"] == "no_model" and st["error"]
@@ -198,5 +198,5 @@ def test_shadow_candidate_is_compared_but_never_trips(vib_path, make_guard, fact
     g.stop()  # first, so no window lands between the status read and the stored stats
     sh = g.status()["models"][0]["shadow"]
     assert sh["windows"] >= 2 and sh["agreement"] < 1.0
-    (row,) = gstore.shadow_stats(open_db(db_path))
+    (row,) = gstore.shadow_stats(open_box_db(db_path))
     assert row["shadow_only"] >= 1 and row["active_only"] == 0 and row["windows"] == sh["windows"]

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from appliance.database import open_box_db
 from appliance.guard import handlers
 from appliance.models.registry import ModelRegistry
-from appliance.storage import open_db
 
 from .conftest import wait_for
 from .test_models import VIB_DIR, Feeder, cfg, windows
@@ -43,7 +43,7 @@ def model_info(g: Any) -> dict[str, Any]:
 
 
 def test_running_guard_takes_shadow_then_active_then_rollback(vib_path, tmp_path, make_guard, db_path) -> None:
-    reg = ModelRegistry(open_db(db_path), data_dir=tmp_path / "data")
+    reg = ModelRegistry(open_box_db(db_path), data_dir=tmp_path / "data")
     base = reg.deployment("vibration-anomaly").active.version
     g = make_guard(cfg("shadow"), registry=reg, model_poll_s=0.05)
     assert model_info(g)["version"] == base and "shadow" not in model_info(g)
@@ -81,7 +81,7 @@ def test_running_guard_takes_shadow_then_active_then_rollback(vib_path, tmp_path
 
 
 def test_bad_new_version_keeps_the_old_model_and_alerts(vib_path, tmp_path, make_guard, sink, db_path) -> None:
-    reg = ModelRegistry(open_db(db_path), data_dir=tmp_path / "data")
+    reg = ModelRegistry(open_box_db(db_path), data_dir=tmp_path / "data")
     base = reg.deployment("vibration-anomaly").active.version
     g = make_guard(cfg("shadow"), registry=reg, model_poll_s=60)
     f = Feeder(g)
@@ -108,7 +108,7 @@ def test_binding_without_a_model_starts_when_a_good_version_is_activated(vib_pat
     shutil.copytree(vib_path, shipped / "vibration-anomaly")
     blob = shipped / "vibration-anomaly" / "model.tflite"
     blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])  # the shipped copy is broken
-    reg = ModelRegistry(open_db(db_path), data_dir=tmp_path / "data", shipped_dir=shipped)
+    reg = ModelRegistry(open_box_db(db_path), data_dir=tmp_path / "data", shipped_dir=shipped)
     g = make_guard(cfg("shadow"), registry=reg, model_poll_s=60)
     assert model_info(g)["state"] == "no_model"
     src = new_version(vib_path, tmp_path / "new", "9.0.0")

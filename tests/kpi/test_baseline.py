@@ -7,12 +7,12 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from appliance.database import open_box_db
 from appliance.errors import PermissionDenied
 from appliance.kpi.baseline import baseline_report, compare_days, roi_estimate
 from appliance.kpi.calendar import MINUTE_NS, ShiftCalendar
 from appliance.kpi.config import MachineConfig
 from appliance.kpi.store import apply_delta, get_periods, mark_period, set_roi_inputs, write_tx
-from appliance.storage import open_db
 
 SHIFT = {"name": "dag", "start": "07:00", "end": "15:00"}
 
@@ -40,7 +40,7 @@ def synth_history(db, cal: ShiftCalendar, first: dt.date, days: int, gph: float,
 
 def _setup(tmp_path, pilot_gph, seed):
     cal = ShiftCalendar(MachineConfig(shifts=[SHIFT]), "Europe/Amsterdam")
-    db = open_db(tmp_path / "w.db")
+    db = open_box_db(tmp_path / "w.db")
     rng = np.random.default_rng(seed)
     synth_history(db, cal, dt.date(2026, 2, 2), 20, 100.0, rng)  # baseline: 4 weeks from Mon 2 Feb
     synth_history(db, cal, dt.date(2026, 4, 6), 20, pilot_gph, rng)  # pilot: 4 weeks from Mon 6 Apr
@@ -88,7 +88,7 @@ def test_no_change_has_an_interval_including_zero(tmp_path):
 
 
 def test_periods_are_coordinator_entries(tmp_path):
-    db = open_db(tmp_path / "w.db")
+    db = open_box_db(tmp_path / "w.db")
     with pytest.raises(PermissionDenied):
         mark_period(db, kind="pilot", start_ns=1, end_ns=2, role="maintenance")
     with pytest.raises(ValueError, match="end after"):

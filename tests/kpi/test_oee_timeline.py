@@ -138,8 +138,8 @@ def test_engine_thread_consumes_a_bus_queue(tmp_path):
 
 
 def test_operator_chooses_the_product(tmp_path):
+    from appliance.database import open_box_db
     from appliance.kpi.store import set_product
-    from appliance.storage import open_db
 
     cfg = box_config(tmp_path, running_signal="running", counter_signal="part_count", products=PRODUCTS,
                      ideal_cycle_s=30, flush_s=10)
@@ -150,7 +150,7 @@ def test_operator_chooses_the_product(tmp_path):
     for t in range(20, 101, 20):  # no product chosen yet: default PRI 30 s
         f.run_until(t)
         f.values["part_count"] += 1
-    ui = open_db(cfg.db_path)
+    ui = open_box_db(cfg.db_path)
     set_product(ui, product_id="as_b", role="operator", known=[p.id for p in cfg.machine.products])
     with pytest.raises(ValueError, match="unknown product"):
         set_product(ui, product_id="kaas", role="operator", known=[p.id for p in cfg.machine.products])

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from appliance.database import open_box_db
 from appliance.errors import PermissionDenied
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
@@ -20,7 +21,6 @@ from appliance.kpi.store import (
     split_stop,
     stops_needing_reason,
 )
-from appliance.storage import open_db
 from tests.kpi.helpers import Feeder, box_config, utc_ns
 
 T0 = utc_ns("2026-06-04T06:00")
@@ -47,7 +47,7 @@ def _run(tmp_path):
 def test_reason_needed_assign_split_pareto(tmp_path):
     eng, cfg = _run(tmp_path)
     tree = ReasonTree.from_config(cfg.machine)
-    ui = open_db(cfg.db_path)  # the UI process has its own connection
+    ui = open_box_db(cfg.db_path)  # the UI process has its own connection
     need = stops_needing_reason(ui, micro_stop_s=120, tree=tree)
     assert sorted(round(s.dur_s) for s in need) == [300, 600]  # the 60 s micro-stop needs none
     s1, s2 = sorted(need, key=lambda s: s.start_ts)
@@ -107,7 +107,7 @@ def test_reason_for_an_open_stop_covers_the_whole_stop(tmp_path):
     f.run_until(200)  # down since 100 s, written up to 200 s
     stop = eng.status()["stop"]
     assert stop is not None and stop["id"] is not None
-    ui = open_db(cfg.db_path)
+    ui = open_box_db(cfg.db_path)
     assign_reason(ui, stop_id=stop["id"], reason="maintenance.preventive", role="maintenance",
                   calendar=eng.calendar, tree=tree)
     f.run_until(399)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from appliance.alerts import AlertStore
+from appliance.database import open_box_db
 from appliance.errors import ModelError
 from appliance.models import cli
 from appliance.models.dataset_export import export_alerts
-from appliance.storage import open_db
 from models.dataset import export_dataset, read_dataset
 from models.training import data_parts, train_vibration
 
@@ -55,7 +55,7 @@ def test_bad_labels_and_folders(tmp_path):
 
 def test_export_from_labelled_guard_alerts(tmp_path, normal_windows, fault_windows):
     data_dir = tmp_path / "data"
-    db = open_db(data_dir / "werkvloer.db")
+    db = open_box_db(data_dir / "werkvloer.db")
     store = AlertStore(db)
 
     def trip(w, key):
@@ -97,7 +97,7 @@ def test_export_from_labelled_guard_alerts(tmp_path, normal_windows, fault_windo
 
 
 def test_export_without_labelled_alerts(tmp_path):
-    db = open_db(tmp_path / "werkvloer.db")
+    db = open_box_db(tmp_path / "werkvloer.db")
     with pytest.raises(ModelError, match="label alerts as true or false alarm"):
         export_alerts(db, tmp_path / "ds")
     db.close()

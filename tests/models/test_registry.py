@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from appliance.database import open_box_db
 from appliance.errors import ModelError, PermissionDenied
 from appliance.models import cli
 from appliance.models.registry import ModelRegistry, compare_scores
-from appliance.storage import open_db
 
 from .conftest import VIB_DIR
 
@@ -21,7 +21,7 @@ from .conftest import VIB_DIR
 @pytest.fixture()
 def box(tmp_path: Path):
     data_dir = tmp_path / "data"
-    db = open_db(data_dir / "werkvloer.db")
+    db = open_box_db(data_dir / "werkvloer.db")
     yield ModelRegistry(db, data_dir=data_dir), db, data_dir
     db.close()
 
@@ -106,7 +106,7 @@ def test_registry_state_survives_reopen(box, tmp_path):
     src = new_version(tmp_path, "2.0.0")
     reg.install(src / "model.tflite", src / "manifest.json")
     reg.activate("vibration-anomaly", "2.0.0", slot="shadow")
-    db2 = open_db(data_dir / "werkvloer.db")
+    db2 = open_box_db(data_dir / "werkvloer.db")
     try:
         dep = ModelRegistry(db2, data_dir=data_dir).deployment("vibration-anomaly")
         assert dep.shadow.version == "2.0.0"
@@ -207,7 +207,7 @@ def test_cli_round_trip(tmp_path, capsys):
     bad.write_bytes(b"garbage!")
     assert cli.main(["validate", str(bad), str(VIB_DIR / "manifest.json")]) == 1
     assert "TFL3" in capsys.readouterr().err
-    db = open_db(data_dir / "werkvloer.db")
+    db = open_box_db(data_dir / "werkvloer.db")
     try:
         actions = [r[0] for r in db.execute("SELECT action FROM audit ORDER BY id")]
     finally:

@@ -39,11 +39,11 @@ def stack() -> Iterator[Stack]:
     tmp = Path(tempfile.mkdtemp(prefix="werkvloer-ui-"))
 
     def seed(cfg: Any, db_path: Path) -> None:
-        from appliance.storage import open_db
+        from appliance.database import open_box_db
         from local_ui import security, store
 
         seed_stops(cfg, db_path)
-        db = open_db(db_path)
+        db = open_box_db(db_path)
         store.migrations.apply(db)
         for role, pin in PINS.items():
             security.set_pin(db, role, pin)

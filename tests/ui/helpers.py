@@ -110,10 +110,10 @@ class Stack:
         py = sys.executable
         self.data.mkdir(parents=True, exist_ok=True)
         if self.seed is not None:
-            from appliance.storage import open_db
+            from appliance.database import open_box_db
 
             cfg = self.config()
-            open_db(cfg.db_path).conn.close()
+            open_box_db(cfg.db_path).conn.close()
             self.seed(cfg, cfg.db_path)
         self.procs["sim"] = Proc("sim", [py, "-m", "appliance.cli", "simulate", "--modbus-port", str(self.modbus_port),
                                          "--opcua-port", "0", "--control-port", str(self.control_port)],

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import uvicorn
 
+from appliance.database import open_box_db
 from appliance.ipc import IpcServer
-from appliance.storage import open_db
 from local_ui import security
 from local_ui.app import create_app
 
@@ -43,7 +43,7 @@ class ServerThread:
 @pytest.fixture
 def ui(box_config: Any) -> Iterator[ServerThread]:
     app = create_app(box_config, session_secret="s")
-    db = open_db(box_config.db_path, migrate=False)
+    db = open_box_db(box_config.db_path, migrate=False)
     security.set_pin(db, "admin", "1234")
     db.conn.close()
     with ServerThread(app) as s:

@@ -65,10 +65,10 @@ def test_operator_assigns_reason_to_a_stop(stack: Any, page_factory: Any) -> Non
     assert "Mechanisch" in page.locator(".banner-ok").inner_text()
     after = {s["id"] for s in stack.get_json("/api/v1/stops")}
     assert target["id"] not in after
+    from appliance.database import open_box_db
     from appliance.kpi.store import get_stop
-    from appliance.storage import open_db
 
-    db = open_db(stack.config().db_path, migrate=False)
+    db = open_box_db(stack.config().db_path, migrate=False)
     stop = get_stop(db, target["id"])
     assert (stop.reason, stop.reason_role) == ("breakdown.mechanical", "operator")
     db.conn.close()
@@ -78,9 +78,9 @@ def test_maintenance_acknowledges_and_labels_an_alert(stack: Any, page_factory: 
     import numpy as np
 
     from appliance.alerts import AlertStore
-    from appliance.storage import open_db
+    from appliance.database import open_box_db
 
-    db = open_db(stack.config().db_path, migrate=False)
+    db = open_box_db(stack.config().db_path, migrate=False)
     aid = AlertStore(db).raise_alert(
         source="guard", kind="trilling", severity="critical", title="Trilling boven drempel",
         dedupe_key=f"test-{time.time_ns()}", detail="score 0.93 > 0.8",
@@ -233,14 +233,14 @@ def test_maintenance_installs_and_activates_a_model_in_settings(stack: Any, page
 
 
 def test_operator_picks_a_product_on_home(stack: Any, page_factory: Any) -> None:
-    from appliance.storage import open_db
+    from appliance.database import open_box_db
 
     page = page_factory("800x480")
     page.goto(stack.url + "/")
     page.locator("#product-as_b").tap()
     page.wait_for_selector("#product-as_b[aria-pressed=true]")
     assert "As B" in page.locator(".banner-ok").inner_text()
-    db = open_db(stack.config().db_path, migrate=False)
+    db = open_box_db(stack.config().db_path, migrate=False)
     try:
         assert db.execute("SELECT value FROM settings WHERE key = 'kpi.product'").fetchone()[0] == "as_b"
         assert db.execute("SELECT role FROM audit WHERE action = 'kpi.set_product' AND target = 'as_b'").fetchone() == (

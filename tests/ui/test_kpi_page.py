@@ -7,9 +7,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from appliance.database import open_box_db
 from appliance.kpi import store as kpi_store
 from appliance.kpi.calendar import ShiftCalendar
-from appliance.storage import open_db
 from local_ui import security
 from local_ui.app import create_app
 
@@ -18,7 +18,7 @@ from .test_security import _csrf
 
 def _admin(box_config: Any) -> TestClient:
     app = create_app(box_config, session_secret="s")
-    db = open_db(box_config.db_path, migrate=False)
+    db = open_box_db(box_config.db_path, migrate=False)
     security.set_pin(db, "admin", "1234")
     db.conn.close()
     c = TestClient(app, client=("127.0.0.1", 40000))
@@ -52,7 +52,7 @@ def test_last_nanosecond_of_a_day_is_that_day(box_config: Any) -> None:
 def test_baseline_of_days_without_data_does_not_count_the_next_day(box_config: Any) -> None:
     """The baseline (no data) ends the day before the pilot starts: the pilot's first day is not in it."""
     cal = ShiftCalendar(box_config.machine, box_config.box.timezone)
-    db = open_db(box_config.db_path)
+    db = open_box_db(box_config.db_path)
     try:
         pilot_day = dt.date(2026, 11, 1)
         with db.conn:

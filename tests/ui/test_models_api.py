@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from appliance.database import open_box_db
 from appliance.models.registry import SHIPPED_DIR
-from appliance.storage import open_db
 from local_ui import security
 from local_ui.app import create_app
 
@@ -35,7 +35,7 @@ def app(box_config: Any) -> Any:
 
 @pytest.fixture
 def db(app: Any, box_config: Any) -> Iterator[Any]:
-    d = open_db(box_config.db_path)
+    d = open_box_db(box_config.db_path)
     for role, pin in PINS.items():
         security.set_pin(d, role, pin)
     yield d
@@ -147,7 +147,7 @@ def test_activation_reaches_a_running_guard_over_ipc(app: Any, db: Any, box_conf
 
     gcfg = GuardConfig.model_validate({"mode": "shadow", "models": [
         {"name": "trilling", "model": "vibration-anomaly", "inputs": ["vibration", "motor_current"]}]})
-    reg = ModelRegistry(open_db(box_config.db_path), data_dir=box_config.box.data_dir)
+    reg = ModelRegistry(open_box_db(box_config.db_path), data_dir=box_config.box.data_dir)
     guard = Guard(gcfg, registry=reg, alert_sink=AlertSink(), db_path=box_config.db_path, model_poll_s=600)
     guard.start()
     sock = box_config.db_path.parent / "core.sock"

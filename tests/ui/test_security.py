@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from appliance.storage import open_db
+from appliance.database import open_box_db
 from local_ui import security, store
 from local_ui.app import create_app
 
@@ -29,7 +29,7 @@ def app(box_config: Any) -> Any:
 
 @pytest.fixture
 def db(app: Any, box_config: Any) -> Any:
-    d = open_db(box_config.db_path, migrate=False)
+    d = open_box_db(box_config.db_path, migrate=False)
     yield d
     d.conn.close()
 
