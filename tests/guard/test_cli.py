@@ -90,9 +90,9 @@ def test_status_without_a_core_shows_the_stored_state(box, capsys) -> None:
     assert main(["status", "--config", str(box / "box.toml")]) == 1  # no core, no database yet
     assert "cannot be read either" in capsys.readouterr().err
     assert not (box / "data" / "werkvloer.db").exists()  # a root shell creates nothing in the service's dir
-    from appliance.storage import open_db
+    from appliance.database import open_box_db
 
-    open_db(box / "data" / "werkvloer.db").conn.close()  # the core ran once
+    open_box_db(box / "data" / "werkvloer.db").conn.close()  # the core ran once
     assert main(["status", "--config", str(box / "box.toml")]) == 1  # the core does not answer
     out = capsys.readouterr().out
     assert "does not answer" in out and "guard: shadow, not tripped, NOT healthy (core not running)" in out
