@@ -128,8 +128,9 @@ class Req:
     def audit(self, action: str, target: str | None = None, detail: str | None = None) -> None:
         audit(self.db, role=self.role or "anonymous", action=action, target=target, detail=detail)
 
-    def flash(self, message: str, kind: str = "ok") -> None:
-        self.request.session["flash"] = [kind, message]
+    def flash(self, message: str, kind: str = "ok", undo: str | None = None) -> None:
+        """A message on the next page; ``undo`` = a URL the banner's Undo button posts to."""
+        self.request.session["flash"] = [kind, message, undo]
 
     def render(self, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
         env = self.state.envs[self.lang]

@@ -500,6 +500,21 @@ def assign_reason(db: Any, *, stop_id: int, reason: str, role: str, calendar: Sh
     return get_stop(db, stop_id, tree=tree)
 
 
+def clear_reason(db: Any, *, stop_id: int, role: str, calendar: ShiftCalendar, tree: ReasonTree) -> Stop:
+    """Take a stop's reason away again (undo of a wrong tap); its time moves back; audited."""
+    check_role(role)
+    with write_tx(db) as conn:
+        rows = _rows(conn, "SELECT * FROM kpi_stops WHERE id = ?", [stop_id])
+        if not rows:
+            raise ValueError(f"stop {stop_id} does not exist; list stops to get a valid id")
+        _reclassify(conn, stop_id, tree.find(rows[0]["reason"]), None, calendar)
+        conn.execute("UPDATE kpi_stops SET reason = NULL, planned = 0, reason_role = ?, reason_ts = ? WHERE id = ?",
+                     [role, time.time_ns(), stop_id])
+        audit_row(conn, role=role, action="kpi.clear_reason", target=f"stop:{stop_id}",
+                  detail={"previous": rows[0]["reason"]})
+    return get_stop(db, stop_id, tree=tree)
+
+
 def split_stop(db: Any, *, stop_id: int, at_ns: int, role: str) -> tuple[Stop, Stop]:
     """Split a finished stop at UTC ``at_ns`` into two; both keep the reason (if any); audited."""
     check_role(role)
@@ -538,6 +553,11 @@ def split_stop(db: Any, *, stop_id: int, at_ns: int, role: str) -> tuple[Stop, S
                              [at_ns, end, dur - d1, state, new_id])
                 first += d1
                 second += dur - d1
+        if abs(first + second - s["dur_s"]) > 0.5:
+            # State rows missing (or not covering the stop): share its duration by wall time, so
+            # neither part drops under the micro-stop limit and out of "needs a reason".
+            first = s["dur_s"] * (at_ns - s["start_ts"]) / (s["end_ts"] - s["start_ts"])
+            second = s["dur_s"] - first
         conn.execute("UPDATE kpi_stops SET end_ts = ?, dur_s = ? WHERE id = ?", [at_ns, first, stop_id])
         conn.execute("UPDATE kpi_stops SET dur_s = ? WHERE id = ?", [second, new_id])
         audit_row(conn, role=role, action="kpi.split_stop", target=f"stop:{stop_id}",

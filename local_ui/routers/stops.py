@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from .. import fmt, services
+from .. import fmt, live_view, services
 from ..app import api_guard, page_guard
 from ..context import Req, ReqDep
 
@@ -42,9 +42,15 @@ def _decorate(r: Req, stops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return stops
 
 
+NEEDS_COMMENT = ("other.other",)  # "Other (see comment)": without a comment nobody knows what happened
+TRIP_BEFORE_NS, TRIP_AFTER_NS = 10_000_000_000, 2_000_000_000  # a guard trip this close to a stop's start caused it
+
+
 def _assign(r: Req, stop_id: int, reason: str, comment: str | None) -> dict[str, Any]:
     role = r.role or "operator"
     store = services.kpi_store()
+    if reason in NEEDS_COMMENT and not (comment or "").strip():
+        raise HTTPException(422, r._("Write in the comment what happened, then tap “Other (see comment)” again."))
     try:
         stop = store.assign_reason(r.db, stop_id=stop_id, reason=reason, role=role,
                                    calendar=services.calendar(r.state.config), tree=_tree(r), comment=comment)
@@ -77,6 +83,30 @@ def stops_page(r: Req = ReqDep) -> Response:
                     tree=tree_view(r) if not error else [])
 
 
+def guard_trip_for(r: Req, stop: dict[str, Any]) -> dict[str, Any] | None:
+    """The armed guard trip that stopped the machine for this stop (if any), in plain words."""
+    db = r.db
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'guard_trips'").fetchone() is None:
+        return None
+    start = stop["start_utc_ns"]
+    row = db.execute("SELECT id, ts, cause_kind, cause, signal, score, threshold FROM guard_trips WHERE mode = 'armed' "
+                     "AND ts BETWEEN ? AND ? ORDER BY abs(ts - ?) LIMIT 1",
+                     [start - TRIP_BEFORE_NS, start + TRIP_AFTER_NS, start]).fetchone()
+    if row is None:
+        return None
+    tid, ts, kind, cause, signal, score, threshold = row
+    status = {"tripped": True, "cause": {"kind": kind, "name": cause, "ts": ts, "signal": signal}, "rules": [],
+              "models": [{"name": cause, "last_score": score, "threshold": threshold}]}
+    view = live_view.cause_view(status, {signal: {"v": score}} if signal else {}, r.state.config, r.lang) or {}
+    alert = None
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alerts'").fetchone() is not None:
+        alert = db.execute("SELECT id FROM alerts WHERE dedupe_key = ? AND first_ts <= ? + 5000000000 "
+                           "AND last_ts >= ? - 5000000000 ORDER BY last_ts DESC LIMIT 1",
+                           [f"guard.trip.{cause}", ts, ts]).fetchone()
+    f = fmt.Formatter(r.lang, r.state.config.box.timezone)
+    return {"id": tid, "utc_ns": ts, "time": f.time(ts), "text": view.get("text"), "alert_id": alert[0] if alert else None}
+
+
 @router.get("/stops/{stop_id}", include_in_schema=False)
 def stop_page(stop_id: int, r: Req = ReqDep) -> Response:
     page_guard(r, "stops")
@@ -90,15 +120,50 @@ def stop_page(stop_id: int, r: Req = ReqDep) -> Response:
     mid = None
     if stop["end_utc_ns"]:
         mid = dt.datetime.fromtimestamp((stop["start_utc_ns"] + stop["end_utc_ns"]) / 2e9, tz).strftime("%H:%M:%S")
-    return r.render("stop.html", stop=stop, tree=tree_view(r), split_default=mid)
+    return r.render("stop.html", stop=stop, tree=tree_view(r), split_default=mid, trip=guard_trip_for(r, stop))
 
 
 @router.post("/stops/{stop_id}/reason", include_in_schema=False)
 def stop_reason_form(stop_id: int, reason: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
                      r: Req = ReqDep) -> Response:
     page_guard(r, "stops")
-    s = _assign(r, stop_id, reason, comment or None)
-    r.flash(r._("Reason saved: %(reason)s") % {"reason": s["reason_label"]})
+    store = services.kpi_store()
+    try:
+        before = store.get_stop(r.db, stop_id).reason
+    except ValueError as exc:
+        raise HTTPException(404, r._("No such stop.")) from exc
+    try:
+        s = _assign(r, stop_id, reason, comment or None)
+    except HTTPException as exc:
+        r.flash(str(exc.detail), "bad")
+        return r.redirect(f"/stops/{stop_id}")
+    live_view.invalidate_counts()
+    r.request.session["undo"] = {"stop": stop_id, "reason": before}
+    r.flash(r._("Reason saved: %(reason)s") % {"reason": s["reason_label"]}, undo=f"/stops/{stop_id}/undo")
+    return r.redirect("/stops")
+
+
+@router.post("/stops/{stop_id}/undo", include_in_schema=False)
+def stop_undo_form(stop_id: int, r: Req = ReqDep) -> Response:
+    """Undo the last reason tapped in this session: the stop gets its previous reason (or none) back."""
+    page_guard(r, "stops")
+    undo = r.request.session.pop("undo", None)
+    if not undo or undo.get("stop") != stop_id:
+        r.flash(r._("Nothing to undo."), "bad")
+        return r.redirect("/stops")
+    store = services.kpi_store()
+    try:
+        if undo.get("reason"):
+            _assign(r, stop_id, undo["reason"], None)
+        else:
+            store.clear_reason(r.db, stop_id=stop_id, role=r.role or "operator",
+                               calendar=services.calendar(r.state.config), tree=_tree(r))
+    except (ValueError, HTTPException) as exc:
+        r.flash(str(getattr(exc, "detail", exc)), "bad")
+        return r.redirect("/stops")
+    live_view.invalidate_counts()
+    r.flash(r._("Undone: the stop has its previous reason again.") if undo.get("reason")
+            else r._("Undone: the stop needs a reason again."))
     return r.redirect("/stops")
 
 
@@ -112,14 +177,20 @@ def stop_split_form(stop_id: int, at: Annotated[str, Form()], r: Req = ReqDep) -
         raise HTTPException(404, r._("No such stop.")) from exc
     tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz
     try:
-        t = dt.time.fromisoformat(at)
-    except ValueError as exc:
-        raise HTTPException(422, r._("Give the split time as HH:MM or HH:MM:SS.")) from exc
+        t = dt.time.fromisoformat(at.strip())
+    except ValueError:
+        r.flash(r._("Give the split time as HH:MM or HH:MM:SS (24 hours)."), "bad")
+        return r.redirect(f"/stops/{stop_id}")
     start_local = dt.datetime.fromtimestamp(stop.start_ts / 1e9, tz)
     at_dt = dt.datetime.combine(start_local.date(), t, tzinfo=tz)
     if at_dt < start_local:
         at_dt += dt.timedelta(days=1)  # a stop across midnight
-    _split(r, stop_id, int(at_dt.timestamp() * 1e9))
+    try:
+        _split(r, stop_id, int(at_dt.timestamp()) * 1_000_000_000 + at_dt.microsecond * 1000)
+    except HTTPException as exc:
+        r.flash(str(exc.detail), "bad")
+        return r.redirect(f"/stops/{stop_id}")
+    live_view.invalidate_counts()
     r.flash(r._("Stop split in two. Give each part its reason."))
     return r.redirect("/stops")
 

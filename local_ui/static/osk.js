@@ -25,9 +25,24 @@
         var idx = Array.prototype.indexOf.call(fields, target);
         if (idx >= 0 && idx + 1 < fields.length) { target = fields[idx + 1]; last = target; }
       }
+      if (pad.dataset.format === "time") { timeKey(target, b.dataset.key, pad); return; }
       insert(target, b.dataset.key);
     });
   });
+
+  // Time keypad (24 h): digits fill HH:MM:SS from the left; the first digit replaces the suggested time.
+  function timeKey(el, key, pad) {
+    if (!el) return;
+    var d = pad.dataset.typed ? el.value.replace(/\D/g, "") : "";
+    pad.dataset.typed = "1";
+    if (key === "back") d = d.slice(0, -1);
+    else if (key === "clear") d = "";
+    else if (d.length < 6) d += key;
+    var parts = [];
+    for (var i = 0; i < d.length; i += 2) parts.push(d.slice(i, i + 2));
+    el.value = parts.join(":");
+    el.dispatchEvent(new Event("input", {bubbles: true}));
+  }
 
   // Text fields marked data-osk="text": a full keyboard slides up on focus.
   var rows = "1234567890qwertyuiopasdfghjkl-zxcvbnm,.?";
@@ -72,11 +87,27 @@
       active = el; kb.hidden = false;
       // Room below the page so every button can scroll above the keyboard.
       document.body.style.paddingBottom = kb.offsetHeight + "px";
-      el.scrollIntoView({block: "center"});
+      keepAbove(el);
     });
   });
+  // The focused field sits above the keyboard, with a little room to spare.
+  function keepAbove(el) {
+    var top = kb.getBoundingClientRect().top;
+    var r = el.getBoundingClientRect();
+    if (r.bottom > top - 8) window.scrollBy(0, r.bottom - top + 16);
+    else if (r.top < 0) window.scrollBy(0, r.top - 16);
+  }
   function hide() { if (kb) { kb.hidden = true; document.body.style.paddingBottom = ""; } }
+  // Another field takes the focus: close the keyboard now. A button (e.g. "true alarm") keeps the
+  // page still until its click went through; closing first would move the button from under the finger.
   document.addEventListener("focusin", function (ev) {
-    if (kb && !ev.target.matches("[data-osk=text]")) hide();
+    if (!kb || kb.hidden || ev.target.matches("[data-osk=text]")) return;
+    if (ev.target.matches("button, a, [role=button]")) return;
+    hide();
+  });
+  document.addEventListener("click", function (ev) {
+    // Hide once the focus left the field (a tap that only scrolled the page, or hit plain text, keeps it open).
+    if (kb && !kb.hidden && !kb.contains(ev.target) && !(document.activeElement && document.activeElement.matches("[data-osk=text]")))
+      setTimeout(hide, 0);
   });
 })();

@@ -29,6 +29,8 @@ def demo_config_text(*, data_dir: Path, modbus_port: int, ui_port: int) -> str:
     text = re.sub(r'(?m)^port = 8080\b.*$', f"port = {ui_port}\nallowed_hosts = [\"testserver\"]", text)
     # Round-the-clock planned time: the tests run at any hour and weekday.
     text = re.sub(r'(?ms)^\[\[machine\.shifts\]\].*?(?=^\[|\Z)', "", text)
+    # Short stops count as stops: a test makes one with the simulator in seconds, not minutes.
+    text = re.sub(r'(?m)^micro_stop_s = .*$', "micro_stop_s = 2", text)
     return text
 
 
