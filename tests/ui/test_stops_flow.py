@@ -20,7 +20,10 @@ def _new_stop(stack: Any, seconds: float = 3.0) -> dict[str, Any]:
     """A real stop from the simulator, finished, that needs a reason."""
     before = {s["id"] for s in stack.get_json("/api/v1/stops")}
     stack.sim(op="state", state="down")
-    wait_for(lambda: stack.get_json("/api/v1/home")["stop"]["open"], timeout_s=10, what="stop opened")
+    try:
+        wait_for(lambda: stack.get_json("/api/v1/home")["stop"]["open"], timeout_s=30, what="stop opened")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; Home says {stack.get_json('/api/v1/home')}") from None
     time.sleep(seconds)  # the stop's length is the point here, not a wait for an event
     stack.sim(op="state", state="running")
     wait_for(lambda: any(s["id"] not in before and not s["open"] for s in stack.get_json("/api/v1/stops")),
