@@ -283,7 +283,7 @@ def baseline_report(db, config, lang="nl"):  # type: ignore[no-untyped-def]
             "roi": vars(roi)}
 
 
-def export_text(db, config, *, start_ns: int, end_ns: int, granularity: str, fmt: str) -> str:  # type: ignore[no-untyped-def]
+def export_text(db, config, *, start_ns: int, end_ns: int, granularity: str, fmt: str, lang: str = "nl") -> str:  # type: ignore[no-untyped-def]
     """KPI rows as CSV / Dutch-Excel CSV / JSON through appliance.kpi.export (same rows as the API)."""
     export = need("appliance.kpi.export", "KPI export")
     if not _has_kpi_tables(db):
@@ -291,4 +291,8 @@ def export_text(db, config, *, start_ns: int, end_ns: int, granularity: str, fmt
     rows = export.export_rows(db, calendar=calendar(config), start_ns=start_ns, end_ns=end_ns, granularity=granularity)
     if fmt == "json":
         return export.to_json(rows, meta={"granularity": granularity, "start_ns": start_ns, "end_ns": end_ns})  # type: ignore[no-any-return]
-    return export.to_csv(rows, dutch=fmt == "csv-nl")  # type: ignore[no-any-return]
+    if fmt == "csv-nl":  # for people opening it in Excel: words, rounded numbers, empty energy without a meter
+        from .export_view import readable_csv
+
+        return readable_csv(rows, lang=lang, has_energy_meter=bool(config.machine.energy_signal))
+    return export.to_csv(rows)  # type: ignore[no-any-return]

@@ -234,12 +234,12 @@ def api_roi(body: RoiIn, r: Req = ReqDep) -> dict[str, Any]:
 @router.get("/api/v1/kpi/export", tags=["kpi"])
 def api_export(format: Literal["csv", "csv-nl", "json"] = "csv", granularity: Granularity = "hour",
                start: str | None = None, end: str | None = None, r: Req = ReqDep) -> Response:
-    """KPI export: CSV, Dutch-Excel CSV (';' and decimal comma) or JSON; same numbers as /kpi/periods."""
+    """KPI export: CSV or JSON with the same numbers as /kpi/periods; csv-nl is for people in Excel (';', decimal comma, column names in words, rounded, empty where not defined)."""
     api_guard(r, "kpi")
     tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz
     try:
         s, e = _range(granularity, start, end, tz)
-        text = services.export_text(r.db, r.state.config, start_ns=s, end_ns=e, granularity=granularity, fmt=format)
+        text = services.export_text(r.db, r.state.config, start_ns=s, end_ns=e, granularity=granularity, fmt=format, lang=r.lang)
     except services.NotAvailable as exc:
         raise HTTPException(503, str(exc)) from exc
     except ValueError as exc:

@@ -63,3 +63,33 @@ def test_baseline_of_days_without_data_does_not_count_the_next_day(box_config: A
         assert [r.period for r in rows] == []
     finally:
         db.conn.close()
+
+
+def _seeded_admin(box_config: Any) -> TestClient:
+    from .helpers import seed_stops
+
+    seed_stops(box_config, box_config.db_path)
+    return _admin(box_config)
+
+
+def test_dutch_excel_export_is_readable(box_config: Any) -> None:
+    c = _seeded_admin(box_config)
+    text = c.get("/api/v1/kpi/export?format=csv-nl&granularity=hour").text.removeprefix("\ufeff")
+    header, *lines = text.strip().split("\r\n")
+    assert lines, text
+    assert "pot_s" not in header and "Geplande tijd (u)" in header and "OEE (%)" in header
+    import re
+
+    assert not re.search(r"\d[.,]\d{5,}", text), "long floats in the export"
+    assert re.match(r"\d\d-\d\d-\d{4} \d\d:\d\d", lines[0].split(";")[1])
+    # The plain CSV keeps the API's machine names and exact numbers.
+    assert c.get("/api/v1/kpi/export?format=csv&granularity=hour").text.startswith("period,start,end,")
+
+
+def test_export_leaves_energy_empty_without_a_meter(box_config: Any) -> None:
+    cfg = box_config.model_copy(update={"machine": box_config.machine.model_copy(update={"energy_signal": None})})
+    c = _seeded_admin(cfg)
+    text = c.get("/api/v1/kpi/export?format=csv-nl&granularity=hour").text.removeprefix("\ufeff")
+    header, *lines = text.strip().split("\r\n")
+    i = header.split(";").index("Energie (kWh)")
+    assert lines and all(line.split(";")[i] == "" for line in lines)
