@@ -41,7 +41,9 @@ def plan_reads(device: ModbusDevice) -> list[Read]:
     """The reads that fetch every signal of ``device``, grouped by table and interval."""
     groups: dict[tuple[str, int], list[ModbusSignal]] = defaultdict(list)
     for sig in device.signals:
-        groups[(sig.table, sig.poll_interval_ms or device.poll_interval_ms)].append(sig)
+        # 0 is a poll interval (back to back, the guard's fast reader), not "unset"
+        interval = sig.poll_interval_ms if sig.poll_interval_ms is not None else device.poll_interval_ms
+        groups[(sig.table, interval)].append(sig)
     reads: list[Read] = []
     for (table, interval), signals in groups.items():
         limit = MAX_READ_BITS if table in ("coil", "discrete") else MAX_READ_REGISTERS

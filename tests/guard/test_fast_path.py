@@ -49,6 +49,14 @@ def test_poll_below_5_ms_is_only_for_the_guards_own_reader(plc) -> None:
     assert cfg.sources.modbus[0].signals[0].poll_interval_ms == 1
 
 
+def test_zero_is_back_to_back_not_the_device_default(plc) -> None:
+    from drivers.modbus.fast import FastModbusReader
+
+    dev = box_cfg(plc.port).sources.modbus[0]
+    sig = dev.signals[0].model_copy(update={"poll_interval_ms": 0})
+    assert FastModbusReader(dev, [sig], deliver=lambda s: None).interval_ns == 0
+
+
 def test_the_guard_stops_while_the_core_event_loop_is_blocked(plc, tmp_path: Path, sink, factory) -> None:
     cfg = box_cfg(plc.port)
     bus = Bus()

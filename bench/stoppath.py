@@ -1,0 +1,293 @@
+"""The stop path measured from outside the box (issue 11), keys ``guard.stop_*``.
+
+The PLC is modbus-tk (not pymodbus, which the box uses) in a process of its
+own. For each trip the PLC process changes a holding register (10 -> 80) and
+timestamps, in a modbus-tk hook, the arrival of the stop-coil write; the
+latency is arrival - change, both on CLOCK_MONOTONIC of the same host. The
+change comes at a random phase of the poll cycle. A trip whose coil does not
+arrive within 2 s is counted as missed.
+
+Measured in the same run, under the same background load (the core's
+Recorder thread fed 10,000 samples/s in this process, a separate FastAPI
+process serving 200 req/s):
+
+- ``stop_fast_1ms`` / ``stop_fast_0ms``: the guard's fast path
+  (``appliance.guard.fastpath`` + ``drivers.modbus.fast``: poll 1 ms or back
+  to back, rule ``value > 50``, stop coil written by the output bank on its
+  own pre-opened connection);
+- ``stop_minimal_loop``: a minimal pymodbus loop in a thread of this process
+  (read the register back to back, write the coil when it is above 50), the
+  reference for what plain Python reaches;
+- ``stop_after_drop``: the PLC closes the stop output's connection, then the
+  register changes at once: drop -> reconnected, confirmed stop at the PLC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+STOP_TRIPS = int(os.environ.get("WERKVLOER_BENCH_STOP_TRIPS", "300"))
+DROP_TRIPS = int(os.environ.get("WERKVLOER_BENCH_DROP_TRIPS", "20"))
+REG, COIL, NORMAL, FAULT, LIMIT = 0, 5, 10, 80, 50
+
+PLC_SCRIPT = r'''
+import socket, struct, sys, threading, time
+import modbus_tk.defines as cst
+from modbus_tk import hooks, modbus_tcp
+port, reg, coil = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+server = modbus_tcp.TcpServer(port=port, address="127.0.0.1", timeout_in_sec=1)
+slave = server.add_slave(1)
+slave.add_block("hr", cst.HOLDING_REGISTERS, 0, 16)
+slave.add_block("co", cst.COILS, 0, 16)
+arrived, t_arrived = threading.Event(), [0]
+def on_write(args):
+    _slave, pdu = args
+    addr, val = struct.unpack(">HH", pdu[1:5])
+    if addr == coil and val == 0xFF00 and not arrived.is_set():
+        t_arrived[0] = time.monotonic_ns()
+        arrived.set()
+hooks.install_hook("modbus.Slave.handle_write_single_coil_request", on_write)
+t_set, hr = [0], slave._get_block("hr")
+def on_set(args):
+    if args[0] is not hr:
+        return
+    # Under the block's lock, as the register takes the new value (set_values may first wait for that
+    # lock, which a back-to-back reader holds most of the time: not part of the latency).
+    t_set[0] = time.monotonic_ns()
+hooks.install_hook("modbus.ModbusBlock.setitem", on_set)
+server.start()
+print("ready", flush=True)
+for line in sys.stdin:
+    cmd = line.split()
+    if cmd[0] == "set":
+        slave.set_values("hr", reg, [int(cmd[1])]); print("ok", flush=True)
+    elif cmd[0] == "clear":
+        slave.set_values("co", coil, [0]); arrived.clear(); print("ok", flush=True)
+    elif cmd[0] in ("trip", "droptrip"):
+        arrived.clear()
+        if cmd[0] == "droptrip":  # close the connection whose peer port is given (the stop output's)
+            for s in list(server._sockets[1:]):
+                try:
+                    if s.getpeername()[1] == int(cmd[2]):
+                        s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        slave.set_values("hr", reg, [int(cmd[1])])  # t_set: taken inside, when the value is written
+        print(f"arrived {t_arrived[0] - t_set[0]}" if arrived.wait(2.0) else "missed", flush=True)
+server.stop()
+'''
+
+
+class Plc:
+    """modbus-tk in its own process; commands over its stdin."""
+
+    def __init__(self, port: int) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.port = port
+        self.proc = subprocess.Popen([sys.executable, "-c", PLC_SCRIPT, str(port), str(REG), str(COIL)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self._line() == "ready"
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def cmd(self, text: str) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self._line()
+
+    def trip(self, *, drop_port: int | None = None) -> int | None:
+        got = self.cmd(f"droptrip {FAULT} {drop_port}" if drop_port else f"trip {FAULT}")
+        return int(got.split()[1]) if got.startswith("arrived") else None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _phase(k: int, span_s: float = 0.002) -> None:
+    time.sleep(float(np.random.default_rng(k).uniform(0, span_s)))
+
+
+@contextlib.contextmanager
+def fast_guard(plc: Plc, db_path: Path, poll_ms: int) -> Iterator[Any]:
+    from appliance.bus import Bus
+    from appliance.config import BoxConfig
+    from appliance.guard import Guard, build_outputs
+    from appliance.guard.fastpath import FastPath
+
+    cfg = BoxConfig.model_validate({
+        "sources": {"modbus": [{"name": "plc", "port": plc.port, "backoff_min_s": 0.05, "backoff_max_s": 1,
+                                "signals": [{"name": "motor_current", "address": REG, "poll_interval_ms": poll_ms}]}]},
+        "guard": {"mode": "armed",
+                  "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": LIMIT}],
+                  "outputs": [{"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": plc.port,
+                               "address": COIL, "timeout_ms": 500}]}})
+    bus = Bus()
+    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard), db_path=db_path)
+    guard.start()
+    bus.subscribe_fast(guard.on_sample)
+    fast = FastPath(cfg, guard, bus)
+    fast.start()
+    try:
+        if not guard.wait_outputs(10):
+            raise RuntimeError(f"stop output not ready: {guard.status()['outputs']}")
+        yield guard
+    finally:
+        fast.stop()
+        guard.stop()
+
+
+def _settle(plc: Plc, guard: Any) -> None:
+    plc.cmd(f"set {NORMAL}")
+    rule = guard._rules[0]
+    deadline = time.monotonic() + 2.0
+    while rule.last_value != NORMAL and time.monotonic() < deadline:
+        time.sleep(0.0005)  # until the reader has seen the normal value (else a reset trips again)
+    time.sleep(0.002)
+    if guard.tripped:
+        guard.reset("admin", source="bench")
+    plc.cmd("clear")
+    guard.wait_outputs(2)
+
+
+def guard_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int) -> dict[str, Any]:
+    from bench.guard import _stats
+
+    lat, missed = [], 0
+    with fast_guard(plc, db_path.with_name(f"{db_path.stem}-fast{poll_ms}.db"), poll_ms) as guard:
+        for k in range(trips + 5):
+            _settle(plc, guard)
+            _phase(k)
+            dt = plc.trip()
+            if k < 5:
+                continue
+            if dt is None:
+                missed += 1
+                if os.environ.get("WERKVLOER_BENCH_DEBUG"):
+                    st = guard.status()
+                    print("missed", st["tripped"], st["last_trip"], st["outputs"], st["suppressed_trips"],
+                          file=sys.stderr)
+            else:
+                lat.append(dt)
+        _settle(plc, guard)
+    return {**_stats(lat), "missed": missed, "poll_interval_ms": poll_ms}
+
+
+def after_drop(plc: Plc, db_path: Path, *, trips: int) -> dict[str, Any]:
+    from bench.guard import _stats
+
+    lat, missed = [], 0
+    with fast_guard(plc, db_path.with_name(f"{db_path.stem}-drop.db"), 1) as guard:
+        slot = guard._bank.slots[0]
+        for _ in range(trips):
+            _settle(plc, guard)
+            port = slot.obj._client.socket.getsockname()[1]
+            dt = plc.trip(drop_port=port)
+            if dt is None:
+                missed += 1
+            else:
+                lat.append(dt)
+            guard.wait_outputs(5)
+        _settle(plc, guard)
+    return {**_stats(lat), "missed": missed}
+
+
+def minimal_loop(plc: Plc, *, trips: int) -> dict[str, Any]:
+    """What plain Python reaches: one pymodbus connection, read back to back, write on the edge."""
+    from pymodbus.client import ModbusTcpClient
+
+    from bench.guard import _stats
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        c = ModbusTcpClient("127.0.0.1", port=plc.port, timeout=1, retries=0)
+        c.connect()
+        latched = False
+        while not stop.is_set():
+            v = c.read_holding_registers(REG, count=1, device_id=1).registers[0]
+            if v > LIMIT and not latched:
+                c.write_coil(COIL, True, device_id=1)
+                latched = True
+            elif v <= LIMIT:
+                latched = False
+        c.close()
+
+    t = threading.Thread(target=loop, name="bench-minimal-loop", daemon=True)
+    t.start()
+    lat, missed = [], 0
+    try:
+        for k in range(trips + 5):
+            plc.cmd(f"set {NORMAL}")
+            time.sleep(0.01)
+            plc.cmd("clear")
+            _phase(k)
+            dt = plc.trip()
+            if k < 5:
+                continue
+            if dt is None:
+                missed += 1
+            else:
+                lat.append(dt)
+    finally:
+        stop.set()
+        t.join(5)
+    return {**_stats(lat), "missed": missed, "poll_interval_ms": 0}
+
+
+def run_stop_path(res: dict[str, Any], db_path: Path) -> None:
+    """Adds the ``stop_*`` keys to the guard report (called inside the guard bench's load)."""
+    from bench.guard import _free_port
+
+    plc = Plc(_free_port())
+    try:
+        res["stop_minimal_loop"] = minimal_loop(plc, trips=STOP_TRIPS)
+        res["stop_fast_1ms"] = guard_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS)
+        res["stop_fast_0ms"] = guard_trips(plc, db_path, poll_ms=0, trips=STOP_TRIPS)
+        res["stop_after_drop"] = after_drop(plc, db_path, trips=DROP_TRIPS)
+        ref = res["stop_minimal_loop"]["p99_ms"]
+        res["stop_fast_1ms"]["p99_vs_minimal"] = round(res["stop_fast_1ms"]["p99_ms"] / ref, 2) if ref else None
+        res["stop_fast_0ms"]["p99_vs_minimal"] = round(res["stop_fast_0ms"]["p99_ms"] / ref, 2) if ref else None
+    finally:
+        plc.close()
+
+
+if __name__ == "__main__":
+    import json
+    import tempfile
+
+    from appliance.storage import open_db
+    from bench.guard import RecorderLoad, ui_load
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "w.db"
+        open_db(db).conn.close()
+        if os.environ.get("WERKVLOER_BENCH_NO_LOAD"):
+            run_stop_path(out, db)
+        else:
+            with RecorderLoad(db) as rec, ui_load(db) as ui:
+                run_stop_path(out, db)
+                out["background"] = {"recorder_samples_per_s": round(rec.rate),
+                                     "ui_requests_per_s": round(ui["served"] / max(
+                                         time.monotonic() - ui["started"] - 2.0, 1e-9), 1)}
+    print(json.dumps(out, indent=2))
