@@ -266,6 +266,9 @@ def model_trips(outputs_cfg: list[dict[str, Any]], db_path: Path, *, trips: int,
     failures = 0
     guard.start()
     try:
+        # start() does not wait for a device (issue 16): measure once every output answered.
+        if not guard.wait_outputs(60):
+            raise RuntimeError(f"stop outputs not ready: {guard.status()['outputs']}")
         seq = seq0
         # Fill the window once (two hops); every further hop then scores, hits and trips (N = M = 1).
         for i in range(spec.window // hop - 1):

@@ -54,8 +54,11 @@ from drivers.samples import Quality, Sample
 
 from . import store
 from .bank import OutputBank
+from .bindings import Binding, models_from_registry, number
 from .config import GuardConfig, ModelBinding
-from .decide import Debounce, LimitRule, StallRule, make_rule
+from .decide import LimitRule, StallRule, make_rule
+from .reload import ModelReload
+from .rings import ScalarRing
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,6 @@ RESET_ROLES = (*ROLES, CLI_ROLE)  # the operator resets a stop at the machine (D
 # How often the model watcher thread looks for registry changes (install, activate, rollback); the
 # IPC op ``models.reload`` asks at once. Comparison figures go to the registry at most this often:
 MODEL_POLL_S = 10.0
-COMPARISON_EVERY_S = 60.0
 RELOAD_WAIT_S = 1.5  # models.reload waits this long for the result, then answers "pending"
 SOURCE = "guard"
 _WAKE: tuple[()] = ()  # on the rule-trip queue: a rule has a new deadline, recompute the wait
@@ -76,264 +78,6 @@ _WAKE: tuple[()] = ()  # on the rule-trip queue: a rule has a new deadline, reco
 
 def _mono() -> int:
     return time.monotonic_ns()
-
-
-# ----- ring buffers -------------------------------------------------------------------
-
-class BlockRing:
-    """The newest samples of a block signal (vibration), preallocated float32.
-
-    Written by the publisher's thread, read by an inference thread. A reader
-    copies a window and then checks that the writer did not lap it
-    (``generation`` changes on a reset, ``total`` tells how far the writer got).
-    """
-
-    __slots__ = ("buf", "cap", "total", "generation", "next_seq", "gaps", "bad", "rate_hz")
-
-    def __init__(self, capacity: int, rate_hz: float | None) -> None:
-        self.buf = np.zeros(capacity, dtype=np.float32)
-        self.cap = capacity
-        self.total = 0
-        self.generation = 0
-        self.next_seq: int | None = None
-        self.gaps = 0
-        self.bad = 0
-        self.rate_hz = rate_hz
-
-    def clear(self) -> None:
-        self.generation += 1
-        self.total = 0
-
-    def push(self, block: np.ndarray, seq: int | None) -> int:
-        """Append a block; returns samples accepted (0 = the block was refused and the window restarts)."""
-        n = int(block.shape[0])
-        if seq is not None:
-            if self.next_seq is not None and seq < self.next_seq:
-                # Polled faster than the block fills (as it should be, so that no
-                # sample is lost): keep only the samples not seen yet.
-                fresh = seq + n - self.next_seq
-                if fresh <= 0:
-                    return 0
-                block, seq, n = block[n - fresh:], self.next_seq, fresh
-            elif self.next_seq is not None and seq != self.next_seq:
-                # A lost block: the window would splice two moments together
-                # and the spectrum would show a step that is not there.
-                self.gaps += 1
-                self.clear()
-            self.next_seq = seq + n
-        if not np.isfinite(block).all():
-            self.bad += 1
-            self.clear()
-            return 0
-        if n >= self.cap:
-            self.buf[:] = block[-self.cap:]
-            self.total += n
-            return n
-        i = self.total % self.cap
-        first = min(n, self.cap - i)
-        self.buf[i:i + first] = block[:first]
-        if first < n:
-            self.buf[:n - first] = block[first:]
-        self.total += n
-        return n
-
-    def window(self, n: int) -> np.ndarray | None:
-        gen, end = self.generation, self.total
-        if end < n:
-            return None
-        start = (end - n) % self.cap
-        if start + n <= self.cap:
-            out = self.buf[start:start + n].copy()
-        else:
-            out = np.concatenate((self.buf[start:], self.buf[:n - (self.cap - start)]))
-        if self.generation != gen or self.total - (end - n) > self.cap:
-            return None  # lapped while copying (the inference thread was starved): skip this hop
-        return out
-
-
-class ScalarRing:
-    """The newest values of a polled signal (motor current) with their receive times."""
-
-    __slots__ = ("values", "mono", "cap", "total", "bad")
-
-    def __init__(self, capacity: int = 512) -> None:
-        self.values = np.zeros(capacity, dtype=np.float32)
-        self.mono = np.zeros(capacity, dtype=np.int64)
-        self.cap = capacity
-        self.total = 0
-        self.bad = 0
-
-    def push(self, value: float, mono_ns: int) -> None:
-        i = self.total % self.cap
-        self.values[i] = value
-        self.mono[i] = mono_ns
-        self.total += 1
-
-    def since(self, t0_ns: int) -> np.ndarray | None:
-        """Values received at or after ``t0_ns``; the last value if none; None if never any."""
-        end = self.total
-        if end == 0:
-            return None
-        n = min(end, self.cap)
-        idx = (np.arange(end - n, end) % self.cap)
-        vals, ts = self.values[idx], self.mono[idx]
-        picked = vals[ts >= t0_ns]
-        return picked if picked.size else vals[-1:].copy()
-
-
-# ----- model bindings -------------------------------------------------------------------
-
-class _Binding:
-    """One ``guard.models`` entry: its model(s), rings, debounce and inference thread."""
-
-    def __init__(self, cfg: ModelBinding, model: Any, shadow: Any, error: str | None, *,
-                 fixed: bool = False) -> None:
-        self.cfg = cfg
-        self.name = cfg.name
-        self.model = model
-        self.shadow = shadow
-        self.error = error
-        self.fixed = fixed  # models given by the caller (bench, tests): the registry does not change them
-        self.state = "ok" if model is not None else "no_model"
-        # True = a hop is ready; "swap" = take the models in ``swap`` (between two inferences); None = stop.
-        self.q: queue.SimpleQueue[bool | str | None] = queue.SimpleQueue()
-        self.swap: tuple[Any, Any, bool] | None = None
-        self.swapped = threading.Event()
-        self.retired = False  # replaced by a new binding: its thread ends without deciding again
-        self.pending = False
-        self.trigger_ns = 0
-        self.trigger_signal: str | None = None
-        self.busy_since_ns = 0
-        self.since_hop = 0
-        self.windows = 0
-        self.skipped = 0
-        self.nan_scores = 0
-        self.last_score: float | None = None
-        self.last_inference_ns: int | None = None
-        self.reset_requested = False
-        self.thread: threading.Thread | None = None
-        self.rings: dict[str, BlockRing | ScalarRing] = {}
-        self.primary: BlockRing | None = None
-        self.names: list[str] = []
-        self.window_n = 0
-        self.hop = 1
-        self.span_ns = 0
-        self.threshold = math.nan
-        self.debounce: Debounce | None = None
-        self.shadow_debounce: Debounce | None = None
-        self.agree: dict[str, Any] = {}
-        self.agree_flushed = 0
-        self.agree_recorded = 0
-        self.clear_agreement()
-        if model is not None:
-            self._setup()
-
-    def _setup(self) -> None:
-        m = self.model.manifest
-        spec = m.inputs
-        if len(self.cfg.inputs) != len(spec.signals):
-            self._refuse(f"binds {len(self.cfg.inputs)} signals but model {m.name} takes "
-                         f"{len(spec.signals)} ({', '.join(spec.names)}); fix guard.models[].inputs")
-            return
-        kinds = [s.kind for s in spec.signals]
-        if kinds[0] != "block":
-            # The camera path (part-inspection) is scored by the camera pipeline, not on the stop path.
-            self._refuse(f"model {m.name} takes {kinds[0]} input first; the guard runs models over a block signal")
-            return
-        self.names = list(spec.names)
-        self.window_n = spec.window
-        self.hop = spec.hop
-        rate = spec.sample_rate_hz or spec.signals[0].sample_rate_hz or 1.0
-        self.span_ns = int(spec.window / rate * 1e9)
-        # Room for the window plus several hops, so a starved reader is not lapped at once.
-        self.primary = BlockRing(spec.window + 8 * max(spec.hop, 256), rate)
-        self.rings[self.cfg.inputs[0]] = self.primary
-        for sig in self.cfg.inputs[1:]:
-            self.rings[sig] = ScalarRing()
-        self.threshold = float(self.cfg.threshold if self.cfg.threshold is not None else m.default_threshold)
-        self.debounce = Debounce(threshold=self.threshold, n=self.cfg.trip_n, m=self.cfg.trip_m,
-                                 hysteresis=self.cfg.hysteresis)
-        if self.shadow is not None:
-            self.shadow_debounce = Debounce(threshold=float(self.shadow.manifest.default_threshold),
-                                            n=self.cfg.trip_n, m=self.cfg.trip_m, hysteresis=self.cfg.hysteresis)
-
-    def clear_agreement(self) -> None:
-        """Start the shadow comparison afresh (a new active/shadow pair)."""
-        self.agree = {"windows": 0, "both_hit": 0, "active_only": 0, "shadow_only": 0, "neither": 0,
-                      "active_trips": 0, "shadow_trips": 0, "abs_diff_sum": 0.0,
-                      # sums for the Pearson correlation of the two score series
-                      "sa": 0.0, "ss": 0.0, "saa": 0.0, "sss": 0.0, "sas": 0.0}
-        self.agree_flushed = 0
-        self.agree_recorded = 0
-
-    def use_models(self, model: Any, shadow: Any, shadow_changed: bool) -> None:
-        """Swap in a new active model (None = keep) and/or shadow (inference thread only)."""
-        if model is not None:
-            self.model = model
-            m = model.manifest
-            self.threshold = float(self.cfg.threshold if self.cfg.threshold is not None else m.default_threshold)
-            self.debounce = Debounce(threshold=self.threshold, n=self.cfg.trip_n, m=self.cfg.trip_m,
-                                     hysteresis=self.cfg.hysteresis)
-            self.state, self.error = "ok", None
-        if shadow_changed:
-            self.shadow = shadow
-        if shadow_changed or model is not None:
-            self.shadow_debounce = None if self.shadow is None else Debounce(
-                threshold=float(self.shadow.manifest.default_threshold), n=self.cfg.trip_n, m=self.cfg.trip_m,
-                hysteresis=self.cfg.hysteresis)
-            self.clear_agreement()
-
-    def correlation(self) -> float | None:
-        a = self.agree
-        n = a["windows"]
-        if n < 2:
-            return None
-        va = n * a["saa"] - a["sa"] ** 2
-        vs = n * a["sss"] - a["ss"] ** 2
-        if va <= 0 or vs <= 0:
-            return None
-        return float((n * a["sas"] - a["sa"] * a["ss"]) / math.sqrt(va * vs))
-
-    def _refuse(self, why: str) -> None:
-        self.model = None
-        self.shadow = None
-        self.state = "no_model"
-        self.error = why
-
-    def snapshot(self) -> dict[str, np.ndarray] | None:
-        assert self.primary is not None
-        vib = self.primary.window(self.window_n)
-        if vib is None:
-            return None
-        window = {self.names[0]: vib}
-        t0 = self.trigger_ns - self.span_ns
-        for name, sig in zip(self.names[1:], self.cfg.inputs[1:], strict=True):
-            ring = self.rings[sig]
-            assert isinstance(ring, ScalarRing)
-            vals = ring.since(t0)
-            if vals is None:
-                return None
-            window[name] = vals
-        return window
-
-    def info(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name, "model": self.cfg.model, "state": self.state, "error": self.error,
-            "version": getattr(self.model, "version", None) if self.model is not None else None,
-            "threshold": None if math.isnan(self.threshold) else self.threshold,
-            "trip_n": self.cfg.trip_n, "trip_m": self.cfg.trip_m,
-            "last_score": self.last_score, "alarm": bool(self.debounce and self.debounce.alarm),
-            "windows": self.windows, "skipped_hops": self.skipped, "nan_scores": self.nan_scores,
-            "gaps": self.primary.gaps if self.primary else 0, "bad_blocks": self.primary.bad if self.primary else 0,
-            "last_inference_ms": None if self.last_inference_ns is None else self.last_inference_ns / 1e6,
-        }
-        if self.shadow is not None:
-            a = self.agree
-            out["shadow"] = {"version": self.shadow.version, "windows": a["windows"],
-                             "agreement": ((a["both_hit"] + a["neither"]) / a["windows"]) if a["windows"] else None,
-                             "correlation": self.correlation(),
-                             "active_trips": a["active_trips"], "shadow_trips": a["shadow_trips"]}
-        return out
 
 
 class _Output:
@@ -350,7 +94,7 @@ class _Output:
 
 # ----- the guard ------------------------------------------------------------------------
 
-class Guard:
+class Guard(ModelReload):
     """Models and rules on the fast path; stop outputs; latch; modes.
 
     ``outputs`` are the objects :func:`appliance.guard.build_outputs` made
@@ -436,7 +180,7 @@ class Guard:
 
     # ----- construction -------------------------------------------------------
     def _make_binding(self, cfg: ModelBinding, loaded: Mapping[str, Any] | None,
-                      shadows: Mapping[str, Any] | None) -> _Binding:
+                      shadows: Mapping[str, Any] | None) -> Binding:
         model = shadow = None
         error = None
         fixed = loaded is not None and cfg.name in loaded
@@ -445,13 +189,13 @@ class Guard:
             shadow = (shadows or {}).get(cfg.name)
         else:
             try:
-                model, shadow = _models_from_registry(self._registry, cfg)
+                model, shadow = models_from_registry(self._registry, cfg)
             except ModelError as exc:
                 error = str(exc)
             except Exception as exc:  # a registry bug must not keep the rules from running
                 log.exception("guard: loading model %s for %s failed", cfg.model, cfg.name)
                 error = f"{type(exc).__name__}: {exc}"
-        b = _Binding(cfg, model, shadow, error, fixed=fixed)
+        b = Binding(cfg, model, shadow, error, fixed=fixed)
         if b.model is None:
             log.error("guard: model binding %s runs without its model (%s); rules still run", cfg.name, b.error)
         return b
@@ -471,7 +215,7 @@ class Guard:
                 routes.setdefault(r.rule.while_signal, []).append(self._gate_handler(r))
         self._routes = {k: tuple(v) for k, v in routes.items()}
 
-    def _primary_handler(self, b: _Binding) -> Callable[[Sample], None]:
+    def _primary_handler(self, b: Binding) -> Callable[[Sample], None]:
         ring = b.primary
         assert ring is not None
         window_n, hop, q = b.window_n, b.hop, b.q
@@ -504,7 +248,7 @@ class Guard:
     @staticmethod
     def _scalar_handler(ring: ScalarRing) -> Callable[[Sample], None]:
         def handle(sample: Sample) -> None:
-            v = _number(sample)
+            v = number(sample)
             if v is None:
                 ring.bad += 1
                 return
@@ -516,7 +260,7 @@ class Guard:
         trips, tls, timed = self._rule_trips, self._tls, rule.hold_ns > 0
 
         def handle(sample: Sample) -> None:
-            v = _number(sample)
+            v = number(sample)
             if v is None:
                 return  # NaN, None, bad or stale: neither proof of a fault nor of its end
             before = rule.deadline_ns() if timed else None
@@ -608,7 +352,7 @@ class Guard:
         for b in self._bindings:
             if b.thread is not None:
                 b.thread.join(max(1.0, self.cfg.inference_timeout_ms / 1000))
-            self._flush_shadow(b, force=True)
+            self._flush_shadow(b)
         self._healthy = False
         if self.cfg.run_permit:
             self._withdraw_permit("guard stopping")
@@ -668,7 +412,7 @@ class Guard:
         for handle in routes:
             handle(sample)
 
-    def _inference_loop(self, b: _Binding) -> None:
+    def _inference_loop(self, b: Binding) -> None:
         model, shadow = b.model, b.shadow
         while True:
             item = b.q.get()
@@ -678,7 +422,7 @@ class Guard:
                 # Between two inferences: nothing of the old model is running now.
                 swap, b.swap = b.swap, None
                 if swap is not None:
-                    self._flush_shadow(b, force=True)  # the old pair's figures under the old versions
+                    self._flush_shadow(b)  # the old pair's figures under the old versions
                     b.use_models(*swap)
                     model, shadow = b.model, b.shadow
                 b.swapped.set()
@@ -721,289 +465,24 @@ class Guard:
                            model=b.cfg.model, version=model.version, score=score, threshold=b.threshold,
                            inference_ns=done_ns, detail=f"{b.debounce.hits} of the last {b.cfg.trip_m} windows "
                                                          f"at or above {b.threshold:g}",
-                           evidence=self._evidence(b, window, score))
+                           evidence=b.evidence(window, score))
             if shadow is not None and b.shadow is not None:
-                self._score_shadow(b, window, score)
+                rec = b.score_shadow(window, score)
+                if rec is not None:
+                    self._writer.put(rec)
 
-    @staticmethod
-    def _evidence(b: _Binding, window: dict[str, np.ndarray], score: float) -> dict[str, Any]:
-        """The window the model judged, under the box's signal names (kept with the alert for labelling)."""
-        names = dict(zip(b.names, b.cfg.inputs, strict=True))
-        rate = b.primary.rate_hz if b.primary is not None else None
-        return {"window": {names[k]: v for k, v in window.items()}, "rate_hz": {b.cfg.inputs[0]: rate},
-                "window_start_ts": time.time_ns() - b.span_ns, "score": score, "threshold": b.threshold,
-                "model": b.cfg.model, "version": b.model.version}
+    def _flush_shadow(self, b: Binding) -> None:
+        rec = b.shadow_record(force=True)
+        if rec is not None:
+            self._writer.put(rec)
 
-    def _score_shadow(self, b: _Binding, window: dict[str, np.ndarray], score: float) -> None:
-        try:
-            s = float(b.shadow.score(window))
-        except Exception as exc:
-            log.error("guard: shadow model %s %s failed (%s); dropping it", b.cfg.model, b.shadow.version, exc)
-            b.shadow = None
-            return
-        if math.isnan(s):
-            return
-        assert b.shadow_debounce is not None and b.debounce is not None
-        a = b.agree
-        hit_a, hit_s = score >= b.threshold, s >= b.shadow_debounce.threshold
-        a["windows"] += 1
-        key = "both_hit" if hit_a and hit_s else "active_only" if hit_a else "shadow_only" if hit_s else "neither"
-        a[key] += 1
-        a["abs_diff_sum"] += abs(s - score)
-        a["sa"] += score
-        a["ss"] += s
-        a["saa"] += score * score
-        a["sss"] += s * s
-        a["sas"] += score * s
-        if b.debounce.alarm and b.debounce.hits >= b.cfg.trip_n and a.get("_alarm_seen") != 1:
-            a["active_trips"] += 1
-            a["_alarm_seen"] = 1
-        elif not b.debounce.alarm:
-            a["_alarm_seen"] = 0
-        if b.shadow_debounce.update(s):
-            a["shadow_trips"] += 1  # counted only: a shadow model never trips an output
-        self._flush_shadow(b)
-
-    def _flush_shadow(self, b: _Binding, *, force: bool = False) -> None:
-        a = b.agree
-        if b.shadow is None or b.model is None or not a["windows"]:
-            return
-        if not force and a["windows"] - b.agree_flushed < 200:
-            return
-        b.agree_flushed = a["windows"]
-        self._writer.put(store.ShadowStatsRecord(
-            binding=b.name, model=b.cfg.model, active_version=b.model.version, shadow_version=b.shadow.version,
-            windows=a["windows"], both_hit=a["both_hit"], active_only=a["active_only"],
-            shadow_only=a["shadow_only"], neither=a["neither"], active_trips=a["active_trips"],
-            shadow_trips=a["shadow_trips"], mean_abs_diff=a["abs_diff_sum"] / a["windows"]))
-
-    def _model_failed(self, b: _Binding, why: str) -> None:
+    def _model_failed(self, b: Binding, why: str) -> None:
         b.state = "failed"
         b.error = why
         log.error("guard: model %s for %s: %s; the guard runs rules only for it", b.cfg.model, b.name, why)
         self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
                     title={"nl": f"Model {b.cfg.model} voor {b.name} faalt: de bewaking werkt alleen met regels",
                            "en": f"Model {b.cfg.model} for {b.name} failed: the guard runs rules only"}, detail=why)
-
-    # ----- model updates (registry changes) -----------------------------------------
-    def _registry_revision(self, registry: Any = None) -> int | None:
-        reg = registry if registry is not None else self._registry
-        try:
-            return int(reg.revision()) if reg is not None else None
-        except Exception:  # a closed connection (the core closes the one it built the guard with)
-            return None
-
-    def _open_registry(self) -> tuple[Any, Any]:
-        """A registry on the watcher thread's own connection (never the fast path's business)."""
-        from .store import open_db
-
-        reg = self._registry
-        db = open_db(self.db_path)
-        try:
-            return type(reg)(db, data_dir=reg.models_dir.parent, shipped_dir=reg.shipped_dir), db
-        except BaseException:
-            db.conn.close()
-            raise
-
-    def reload_models(self, *, wait_s: float = 10.0) -> dict[str, Any]:
-        """Apply the registry's active/shadow versions now (IPC ``models.reload``).
-
-        The watcher thread loads and validates the new versions, then each
-        binding's inference thread swaps them in between two inferences. A
-        version that fails to load is not used: the old one keeps running and
-        an alert says why. Returns ``{"ok", "pending", "models": [...]}``;
-        ``pending`` when the result is not there within ``wait_s``.
-        """
-        if self._registry is None or all(b.fixed for b in self._bindings):
-            return {"ok": True, "pending": False, "models": [], "note": "the guard runs no registry models"}
-        t = self._models_thread
-        if t is None or not t.is_alive():
-            reg, db = self._open_registry()  # not started: do it here
-            try:
-                return self._reload_once(reg)
-            finally:
-                db.conn.close()
-        with self._reload_cv:
-            self._reload_asked += 1
-            mine = self._reload_asked
-            self._reload_cv.notify_all()
-            done = self._reload_cv.wait_for(lambda: self._reload_done >= mine or self._stopping.is_set(), wait_s)
-            if not done or self._reload_done < mine:
-                return {"ok": True, "pending": True, "models": []}
-            return dict(self._reload_result)
-
-    def _models_loop(self) -> None:
-        reg = db = None
-        next_record = time.monotonic() + COMPARISON_EVERY_S
-        try:
-            while not self._stopping.is_set():
-                with self._reload_cv:
-                    self._reload_cv.wait_for(lambda: self._reload_asked > self._reload_done
-                                             or self._stopping.is_set(), self._model_poll_s)
-                    asked = self._reload_asked
-                if self._stopping.is_set():
-                    break
-                try:
-                    if reg is None:
-                        reg, db = self._open_registry()
-                    rev = self._registry_revision(reg)
-                    result: dict[str, Any] | None = None
-                    if asked > self._reload_done or (rev is not None and rev != self._revision):
-                        self._record_comparisons(reg)
-                        result = self._reload_once(reg)
-                        self._revision = rev
-                    elif time.monotonic() >= next_record:
-                        self._record_comparisons(reg)
-                        next_record = time.monotonic() + COMPARISON_EVERY_S
-                except Exception as exc:  # the database briefly unreadable: try again next poll
-                    log.error("guard: checking the model registry failed: %s", exc)
-                    result = {"ok": False, "pending": False, "models": [], "error": str(exc)}
-                    if db is not None:
-                        db.conn.close()
-                    reg = db = None
-                if asked > self._reload_done:
-                    with self._reload_cv:
-                        self._reload_done = asked
-                        self._reload_result = result or {"ok": True, "pending": False, "models": []}
-                        self._reload_cv.notify_all()
-            if reg is not None:
-                self._record_comparisons(reg)
-        except Exception:
-            log.exception("guard: model watcher stopped")
-        finally:
-            if db is not None:
-                db.conn.close()
-
-    def _record_comparisons(self, reg: Any) -> None:
-        """Agreement and correlation of each shadow with its active model -> the registry (model page)."""
-        from appliance.models.registry import ShadowComparison
-
-        for b in self._bindings:
-            a, model, shadow = b.agree, b.model, b.shadow
-            n = a["windows"]
-            if model is None or shadow is None or n == 0 or n == b.agree_recorded:
-                continue
-            b.agree_recorded = n
-            corr = b.correlation()
-            cmp = ShadowComparison(n=n, agreement_rate=(a["both_hit"] + a["neither"]) / n,
-                                   correlation=math.nan if corr is None else corr,
-                                   mean_abs_diff=a["abs_diff_sum"] / n,
-                                   active_alarm_rate=(a["both_hit"] + a["active_only"]) / n,
-                                   shadow_alarm_rate=(a["both_hit"] + a["shadow_only"]) / n)
-            try:
-                reg.record_comparison(b.cfg.model, cmp, active_version=model.version, shadow_version=shadow.version)
-            except Exception as exc:
-                log.error("guard: storing the shadow comparison of %s failed: %s", b.name, exc)
-
-    def _reload_once(self, reg: Any) -> dict[str, Any]:
-        out = []
-        ok = True
-        for b in list(self._bindings):
-            if b.fixed:
-                continue
-            entry = self._reload_binding(reg, b)
-            ok = ok and entry["error"] is None
-            out.append(entry)
-        return {"ok": ok, "pending": False, "models": out}
-
-    def _reload_binding(self, reg: Any, b: _Binding) -> dict[str, Any]:
-        cfg = b.cfg
-        cur_a = b.model.version if b.model is not None else None
-        cur_s = b.shadow.version if b.shadow is not None else None
-        entry: dict[str, Any] = {"binding": b.name, "model": cfg.model, "active": cur_a, "shadow": cur_s,
-                                 "changed": False, "error": None}
-        try:
-            dep = reg.deployment(cfg.model)
-        except Exception as exc:
-            entry["error"] = f"registry: {exc}"
-            return entry
-        want_a = dep.active.version if dep.active is not None else None
-        want_s = dep.shadow.version if dep.shadow is not None else None
-        if want_a == cur_a and want_s == cur_s:
-            return entry
-        new_a = new_s = None
-        if want_a != cur_a:
-            try:
-                new_a = reg.load(cfg.model, slot="active", num_threads=cfg.threads)
-                if b.model is not None and new_a.manifest.inputs != b.model.manifest.inputs:
-                    # Another window, hop or inputs: a fresh binding with its own rings checks them.
-                    probe = _Binding(cfg, new_a, None, None)
-                    if probe.model is None:
-                        raise ModelError(probe.error or "inputs do not fit the binding")
-            except Exception as exc:
-                return self._update_failed(b, entry, want_a or "?", "active", exc)
-        shadow_changed = want_s != cur_s
-        if shadow_changed and want_s is not None:
-            try:
-                new_s = reg.load(cfg.model, slot="shadow", num_threads=cfg.threads)
-            except Exception as exc:
-                self._update_failed(b, entry, want_s, "shadow", exc)
-                shadow_changed = False  # keep comparing with the shadow it has
-        if new_a is None and not shadow_changed:
-            return entry
-        in_place = (b.thread is not None and b.thread.is_alive() and b.state == "ok" and b.model is not None
-                    and (new_a is None or new_a.manifest.inputs == b.model.manifest.inputs))
-        if in_place:
-            b.swapped.clear()
-            b.swap = (new_a, new_s, shadow_changed)
-            b.q.put("swap")
-            if not b.swapped.wait(max(1.0, self.cfg.inference_timeout_ms / 1000)):
-                log.warning("guard: %s takes the new model after its current inference", b.name)
-        else:
-            try:
-                self._replace_binding(b, reg, new_a, new_s if shadow_changed else None)
-            except Exception as exc:
-                return self._update_failed(b, entry, want_a or "?", "active", exc)
-        entry.update(changed=True, active=(new_a.version if new_a is not None else cur_a),
-                     shadow=(new_s.version if new_s is not None else None) if shadow_changed else cur_s)
-        log.info("guard: %s now runs %s %s%s", b.name, cfg.model, entry["active"],
-                 f" with shadow {entry['shadow']}" if entry["shadow"] else "")
-        return entry
-
-    def _replace_binding(self, old: _Binding, reg: Any, new_a: Any, new_s: Any) -> None:
-        """A binding with new rings and a new inference thread (another input layout, or the old
-        model is gone, hung or failed). The old thread ends after its current inference."""
-        cfg = old.cfg
-        if new_a is None:  # only the shadow changed: a fresh active model for the new thread
-            new_a = reg.load(cfg.model, slot="active", num_threads=cfg.threads)
-        if new_s is None and old.shadow is not None:
-            try:
-                new_s = reg.load(cfg.model, slot="shadow", num_threads=cfg.threads)
-            except Exception:
-                new_s = None
-        nb = _Binding(cfg, new_a, new_s, None)
-        if nb.model is None:
-            raise ModelError(nb.error or f"model {cfg.model} does not fit binding {cfg.name}")
-        self._flush_shadow(old, force=True)
-        old.retired = True
-        with self._trip_lock:
-            self._bindings = [nb if x is old else x for x in self._bindings]
-            self._build_routes()
-        nb.thread = threading.Thread(target=self._inference_loop, args=(nb,), name=f"guard-model-{nb.name}",
-                                     daemon=True)
-        nb.thread.start()
-        old.q.put(None)
-        if old.state != "ok":
-            self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.model.{nb.name}.recovered",
-                        title={"nl": f"Model {cfg.model} {new_a.version} voor {nb.name} draait weer",
-                               "en": f"Model {cfg.model} {new_a.version} for {nb.name} is running again"})
-
-    def _update_failed(self, b: _Binding, entry: dict[str, Any], version: str, slot: str,
-                       exc: BaseException) -> dict[str, Any]:
-        keeps = f"keeps {b.model.version}" if slot == "active" and b.model is not None else (
-            "runs rules only" if slot == "active" else "keeps its shadow" if b.shadow is not None else "runs no shadow")
-        keeps_nl = f"houdt {b.model.version}" if slot == "active" and b.model is not None else (
-            "werkt alleen met regels" if slot == "active" else "houdt zijn schaduwmodel" if b.shadow is not None
-            else "draait geen schaduwmodel")
-        why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ModelError) else str(exc)
-        log.error("guard: %s version %s of model %s for %s not loaded (%s); the guard %s",
-                  slot, version, b.cfg.model, b.name, why, keeps)
-        self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}.update",
-                    title={"nl": f"Model {b.cfg.model} {version} ({slot}) voor {b.name} niet geladen: de bewaking {keeps_nl}",
-                           "en": f"Model {b.cfg.model} {version} ({slot}) for {b.name} not loaded: the guard {keeps}"},
-                    detail=why)
-        entry["error"] = f"{slot} {version}: {why}"
-        return entry
 
     # ----- the guard thread -------------------------------------------------------
     def _guard_loop(self) -> None:
@@ -1306,32 +785,3 @@ def realtime(priority: int, what: str) -> bool:
             log.info("guard: real-time priority %d for %s refused (%s); running with normal scheduling",
                      priority, what, exc)
         return False
-
-
-def _number(sample: Sample) -> float | None:
-    """A usable scalar, or None for bad/stale quality, None, NaN, inf, text."""
-    if sample.quality is not Quality.GOOD:
-        return None
-    v = sample.value
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, int | float):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    return None
-
-
-def _models_from_registry(registry: Any, cfg: ModelBinding) -> tuple[Any, Any]:
-    """(active model, shadow candidate or None) of a binding, loaded and validated."""
-    if registry is None:
-        raise ModelError(f"no model registry: model {cfg.model} cannot be loaded; install it with "
-                         "'werkvloer models install'")
-    # appliance.models.registry.ModelRegistry.load validates (identifier, checksum, shapes, a test inference)
-    # and raises ModelError; each LoadedModel is then used only by this binding's inference thread.
-    active = registry.load(cfg.model, slot="active", num_threads=cfg.threads)
-    try:
-        shadow = registry.load(cfg.model, slot="shadow", num_threads=cfg.threads)
-    except ModelError as exc:
-        log.error("guard: shadow candidate of %s not loaded (%s); running the active model alone", cfg.model, exc)
-        shadow = None
-    return active, shadow
