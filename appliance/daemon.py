@@ -102,6 +102,7 @@ class Core:
             for source in self.sources:
                 await stack.enter_async_context(source)
             if self.fast_path is not None:
+                self.fast_path.attach(self.sources)  # GPIO inputs a rule watches: decided in the edge thread
                 self.sources += self.fast_path.sources()  # health and device-lost alerts like any source
             await start_gpio_extras(self, stack)
 

@@ -17,9 +17,11 @@ least every ``PUBLISH_EVERY_MS`` otherwise.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 from appliance.samples import Sample
@@ -52,9 +54,12 @@ class FastPath:
         self._only_guard: set[str] = set()
         self._last: dict[str, tuple[Any, Any, int]] = {}
         self._every_ns = PUBLISH_EVERY_MS * 1_000_000
-        if not config.guard.fast_path:
+        self.enabled = bool(config.guard.fast_path)
+        self.watched = watched_signals(config)
+        self._edges = GpioEdges(guard)
+        if not self.enabled:
             return
-        watched = watched_signals(config)
+        watched = self.watched
         prio = config.guard.rt_priority
         for dev in config.sources.modbus:
             if dev.transport != "tcp":
@@ -91,12 +96,39 @@ class FastPath:
                            else f"{r.device.name} back to back" for r in self.readers))
 
     def stop(self) -> None:
+        self._edges.stop()
         for r in self.readers:
             r.stop()
         if self._publisher is not None:
             self._q.put(None)
             self._publisher.join(5)
             self._publisher = None
+
+    def attach(self, sources: list[Any]) -> None:
+        """Take the GPIO inputs a rule watches straight from gpiozero's edge callbacks (issue 11).
+
+        The guard debounces them itself (the source's ``debounce_ms``, the same
+        :class:`~drivers.gpio.debounce.Debouncer`): a confirmed change is decided in
+        gpiozero's thread and the relay is switched there; a level that still has to
+        hold is confirmed by the ``guard-gpio-debounce`` thread at its deadline. The
+        source keeps publishing the same debounced samples for the recorder and UI.
+        """
+        if not self.enabled:
+            return
+        watched = self.watched
+        for src in sources:
+            if getattr(src, "kind", None) != "gpio":
+                continue
+            for inp in src.cfg.inputs:
+                if inp.name in watched:
+                    self._edges.add(inp, bool(src.read(inp.name)) if inp.kind == "state" else False)
+                    self.claimed.add(inp.name)
+            if self._edges.inputs:
+                src.on_edge(self._edges.on_edge)
+        if self._edges.inputs:
+            self._edges.start()
+            self.guard.claim(self.claimed)
+            log.info("guard fast path: GPIO %s decided in gpiozero's thread", ", ".join(sorted(self._edges.inputs)))
 
     def sources(self) -> list[Any]:
         """Readers whose device the core's sources no longer poll at all: their health is the
@@ -129,3 +161,88 @@ class FastPath:
                 self.bus.publish(s)
             except Exception:
                 log.exception("guard fast path: publishing %s failed", s.signal)
+
+
+class _Edge:
+    __slots__ = ("cfg", "debouncer", "lock", "count")
+
+    def __init__(self, cfg: Any, level: bool) -> None:
+        from drivers.gpio.debounce import Debouncer
+
+        self.cfg = cfg
+        self.debouncer = Debouncer(level, hold_ns=int(cfg.debounce_ms * 1_000_000), now_ns=time.monotonic_ns())
+        self.lock = threading.Lock()
+        self.count = 0
+
+
+class GpioEdges:
+    """Raw GPIO edges -> the guard's own debounce -> ``Guard.on_fast_sample`` in the edge's thread."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+        self.inputs: dict[str, _Edge] = {}
+        self._due: list[tuple[int, str]] = []
+        self._cv = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, cfg: Any, level: bool) -> None:
+        self.inputs[cfg.name] = _Edge(cfg, level)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="guard-gpio-debounce", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def on_edge(self, signal: str, active: bool, mono_ns: int) -> None:
+        """In gpiozero's thread (the source's edge hook): never blocks beyond the stop writes."""
+        e = self.inputs.get(signal)
+        if e is None:
+            return
+        with e.lock:
+            changes = e.debouncer.feed(active, mono_ns)
+            due = e.debouncer.due_ns()
+        self._deliver(e, changes)
+        if due is not None:
+            with self._cv:
+                heapq.heappush(self._due, (due, signal))
+                self._cv.notify()
+
+    def _deliver(self, e: _Edge, changes: list[tuple[bool, int]]) -> None:
+        if not changes:
+            return
+        self.guard.fast_thread()  # a rule that trips here writes the outputs here
+        for level, since_ns in changes:
+            if e.cfg.kind == "counter":
+                if not level:
+                    continue
+                e.count += 1
+                value: bool | int = e.count
+            else:
+                value = level
+            self.guard.on_fast_sample(Sample(e.cfg.name, value, mono_ns=since_ns))
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stopping and not self._due:
+                    self._cv.wait()
+                if self._stopping:
+                    return
+                due, signal = self._due[0]
+                wait = (due - time.monotonic_ns()) / 1e9
+                if wait > 0:
+                    self._cv.wait(wait)
+                    continue
+                heapq.heappop(self._due)
+            e = self.inputs[signal]
+            with e.lock:
+                change = e.debouncer.advance(time.monotonic_ns())
+            if change is not None:
+                self._deliver(e, [change])
