@@ -275,13 +275,13 @@ if __name__ == "__main__":
     import json
     import tempfile
 
-    from appliance.storage import open_db
+    from appliance.database import open_box_db
     from bench.guard import RecorderLoad, ui_load
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "w.db"
-        open_db(db).conn.close()
+        open_box_db(db).conn.close()
         if os.environ.get("WERKVLOER_BENCH_NO_LOAD"):
             run_stop_path(out, db)
         else:
