@@ -12,7 +12,7 @@ help:
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make soak   - 50 kill -9 restarts of an OPC UA server with the box subscribed (a few minutes)"
 	@echo "make bench  - run the benchmarks, write bench/latest.json and bench/latest.md"
-	@echo "make lint   - ruff + mypy on our packages"
+	@echo "make lint   - ruff + mypy + the import contracts (import-linter, see ARCHITECTURE.md)"
 	@echo "make image  - build the Raspberry Pi OS image (needs rpi-image-gen, see image-build/README.md)"
 
 $(STAMP): pyproject.toml
@@ -39,6 +39,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check appliance drivers models local_ui sync content tests bench
 	$(PY) -m mypy appliance drivers models local_ui sync content
+	$(VENV)/bin/lint-imports
 
 image:
 	$(MAKE) -C image-build image

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from content.loader import LINK_RE, SHIPPED_DIR, Item, Pack, Problem, pack_dirs, read_pack
-from content.glossary import read_glossary, vocabulary_problems
 from content.benefit import model_problems
+from content.glossary import read_glossary, vocabulary_problems
+from content.loader import LINK_RE, SHIPPED_DIR, Item, Pack, Problem, pack_dirs, read_pack
 from content.schema import BANDS, DOMAINS, ROLES
 
 __all__ = ["Problem", "check_pack", "check_packs"]

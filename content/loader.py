@@ -31,8 +31,8 @@ from content.errors import ContentError
 from content.schema import (
     BUSINESS_FUNCTIONS,
     KINDS,
-    ROLES,
     LANGUAGES,
+    ROLES,
     AdviceMeta,
     AdviceText,
     CardMeta,

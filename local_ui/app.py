@@ -27,24 +27,13 @@ from appliance.database import open_box_db
 from appliance.keys import KEY_FILE, cookie_secret, session_key
 from appliance.storage import get_setting
 
-from . import security, store
+from . import store
+from .access import SESSION_MAX_AGE_S, NeedsLogin, NeedsSetup, api_guard, page_guard
 from .context import HERE, Req, UiState, make_envs
 from .corelink import CoreLink, LiveHub
 from .security_headers import SecurityHeaders, allowed_names
 
 log = logging.getLogger(__name__)
-
-SESSION_MAX_AGE_S = 12 * 3600
-
-
-class NeedsSetup(Exception):
-    """No admin PIN yet: every page leads to the setup screen."""
-
-
-class NeedsLogin(Exception):
-    def __init__(self, capability: str) -> None:
-        self.capability = capability
-
 
 def _forget_old_session_secret(db: Any) -> None:
     """Before issue 16 the cookie key was a database setting; a copy of the
@@ -126,22 +115,4 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
     return app
 
 
-def page_guard(r: Req, capability: str = "view") -> Req:
-    """For page routes: first-start setup, then login when the role may not."""
-    if not security.has_admin_pin(r.db):
-        raise NeedsSetup()
-    if not r.may(capability):
-        raise NeedsLogin(capability)
-    return r
-
-
-def api_guard(r: Req, capability: str = "view") -> str:
-    """For API routes: 409 before setup, 401 without a fitting login, 403 for a wrong role."""
-    if not security.has_admin_pin(r.db):
-        raise NeedsSetup()
-    if not r.may(capability):
-        if r.logged_in:
-            raise HTTPException(403, f"role {r.role} may not do {capability}")
-        raise NeedsLogin(capability)
-    assert r.role is not None
-    return r.role
+__all__ = ["SESSION_MAX_AGE_S", "NeedsLogin", "NeedsSetup", "api_guard", "create_app", "page_guard"]

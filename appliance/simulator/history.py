@@ -128,7 +128,7 @@ def has_kpi_data(cfg: BoxConfig) -> bool:
     """Whether the store already holds KPI minutes (the demo fills only a fresh one)."""
     if not cfg.db_path.exists():
         return False
-    db = open_db(cfg.db_path)
+    db = open_box_db(cfg.db_path)
     try:
         return db.execute("SELECT count(*) FROM (SELECT 1 FROM kpi_minute LIMIT 1)").fetchone()[0] > 0
     finally:

@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 
 from pymodbus.exceptions import ModbusException
 
-from appliance.samples import Quality, Sample
 from drivers.backoff import Backoff
 from drivers.base import SourceHealth
+from drivers.samples import Quality, Sample
 
 from . import codec
 from .config import ModbusDevice, ModbusSignal

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from .. import services
-from ..app import api_guard, page_guard
+from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 from ..i18n import N_
 

@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from .. import fmt, live_view, services
-from ..app import api_guard, page_guard
+from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 from ..corelink import CoreDown
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from .. import charts, fmt, services
-from ..app import api_guard, page_guard
+from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 
 router = APIRouter()

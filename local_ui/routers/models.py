@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from appliance.errors import ModelError, PermissionDenied
 
 from .. import services
-from ..app import api_guard, page_guard
+from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 from ..corelink import CoreDown
 from .core import guard_status

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from appliance.errors import PermissionDenied
 
 from .. import labels, services
-from ..app import api_guard, page_guard
+from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 from .core import home_snapshot
 

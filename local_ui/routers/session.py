@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from .. import i18n, security
-from ..app import SESSION_MAX_AGE_S, NeedsSetup
+from ..access import SESSION_MAX_AGE_S, NeedsSetup
 from ..context import Req, ReqDep
 
 router = APIRouter()

@@ -14,7 +14,7 @@ from appliance.errors import ConfigError
 from appliance.storage import set_setting
 
 from .. import i18n, security, services
-from ..app import NeedsLogin, api_guard, page_guard
+from ..access import NeedsLogin, api_guard, page_guard
 from ..context import Req, ReqDep
 from .core import guard_status
 

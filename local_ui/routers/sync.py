@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
 
-from ..app import api_guard, page_guard
+from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 
 router = APIRouter()

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from drivers.modbus.config import ModbusSignal
+from drivers.modbus.signals import ModbusSignal
 from drivers.schema import StrictModel
 
 PROFILE_DIR = Path(__file__).resolve().parent
