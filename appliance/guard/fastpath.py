@@ -26,7 +26,8 @@ from typing import Any
 
 from appliance.samples import Sample
 
-from .engine import Guard, realtime
+from .engine import Guard
+from .threads import realtime
 
 log = logging.getLogger(__name__)
 

@@ -117,3 +117,18 @@ def test_stalled_while_running() -> None:
 def test_stalled_needs_a_hold_time() -> None:
     with pytest.raises(ValueError, match="for_ms"):
         rule(kind="stalled", signal="part_count")
+
+
+def test_latch_fires_once_suppresses_while_latched_and_resets() -> None:
+    from appliance.guard.latch import Latch
+
+    latch = Latch()
+    cause = {"kind": "rule", "name": "overload", "ts": 1}
+    assert latch.on_trip("off", cause) == "ignore" and latch.on_trip("shadow", cause) == "record"
+    assert not latch.tripped
+    assert latch.on_trip("armed", cause) == "fire" and latch.tripped and latch.since_utc_ns == 1
+    assert latch.on_trip("armed", {**cause, "ts": 2}) == "suppress" and latch.suppressed == 1
+    assert latch.cause == cause  # the first cause stays
+    assert latch.reset() is True and not latch.tripped and latch.cause is None
+    assert latch.reset() is False
+    assert Latch.restore(cause, True).tripped  # a restart keeps a latched stop

@@ -1,0 +1,239 @@
+"""The guard's own threads: one inference thread per model binding, and the guard thread.
+
+- an **inference thread** copies the newest window, runs the model, decides
+  (N-of-M + hysteresis) and, on a trip, fires the outputs itself: one thread
+  hand-off between sample and stop. The shadow candidate is scored after the
+  decision, so it never delays a stop.
+- the **guard thread** evaluates timed rules at their deadline, fires the rule
+  trips handed to it, watches the inference threads (``inference_timeout_ms``),
+  toggles the heartbeat (so a heartbeat proves *this* thread runs) and counts
+  ``Guard.progress`` for the daemon's systemd watchdog.
+
+Mixed into ``Guard``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from typing import Any
+
+from .bindings import Binding
+from .decide import LimitRule, StallRule
+
+log = logging.getLogger(__name__)
+
+
+def _mono() -> int:
+    return time.monotonic_ns()
+
+
+class GuardThreads:
+    # Provided by the guard.
+    cfg: Any
+    _bindings: list[Binding]
+    _rules: list[LimitRule | StallRule]
+    _rule_trips: queue.SimpleQueue[Any]
+    _stopping: threading.Event
+    _heartbeat: Any
+    _hb_next_ns: int
+    _hb_level: bool
+    _mode: str
+    _progress_count: int
+    _progress_mono: float
+    _last_good_utc_ns: int | None
+    _healthy: bool
+    _writer: Any
+    _trip: Any
+    _alert: Any
+    _withdraw_permit: Any
+
+    def _inference_loop(self, b: Binding) -> None:
+        model, shadow = b.model, b.shadow
+        while True:
+            item = b.q.get()
+            if item is None:
+                return
+            if item == "swap":
+                # Between two inferences: nothing of the old model is running now.
+                swap, b.swap = b.swap, None
+                if swap is not None:
+                    self._flush_shadow(b)  # the old pair's figures under the old versions
+                    b.use_models(*swap)
+                    model, shadow = b.model, b.shadow
+                b.swapped.set()
+                continue
+            b.pending = False
+            if b.reset_requested:
+                b.reset_requested = False
+                assert b.debounce is not None
+                b.debounce.reset()
+            trigger_ns, signal = b.trigger_ns, b.trigger_signal
+            window = b.snapshot()
+            if window is None:
+                continue
+            b.busy_since_ns = _mono()
+            try:
+                score = float(model.score(window))
+            except Exception as exc:
+                b.busy_since_ns = 0
+                self._model_failed(b, f"inference failed: {type(exc).__name__}: {exc}")
+                continue
+            done_ns = _mono()
+            b.busy_since_ns = 0
+            b.last_inference_ns = done_ns - trigger_ns
+            if b.state == "hung":
+                log.info("guard: model %s answers again after a hang; back in service", b.name)
+                b.state = "ok"
+                self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.model.{b.name}.recovered",
+                            title={"nl": f"Model {b.cfg.model} voor {b.name} antwoordt weer",
+                                   "en": f"Model {b.cfg.model} for {b.name} answers again"})
+            if self._stopping.is_set() or b.retired:
+                return
+            b.windows += 1
+            b.last_score = score
+            if math.isnan(score):
+                b.nan_scores += 1  # bad values in the window: neither a hit nor a miss
+                continue
+            assert b.debounce is not None
+            if b.debounce.update(score):
+                self._trip(cause_kind="model", cause=b.name, sample_ns=trigger_ns, signal=signal,
+                           model=b.cfg.model, version=model.version, score=score, threshold=b.threshold,
+                           inference_ns=done_ns, detail=f"{b.debounce.hits} of the last {b.cfg.trip_m} windows "
+                                                         f"at or above {b.threshold:g}",
+                           evidence=b.evidence(window, score))
+            if shadow is not None and b.shadow is not None:
+                rec = b.score_shadow(window, score)
+                if rec is not None:
+                    self._writer.put(rec)
+
+    def _flush_shadow(self, b: Binding) -> None:
+        rec = b.shadow_record(force=True)
+        if rec is not None:
+            self._writer.put(rec)
+
+    def _model_failed(self, b: Binding, why: str) -> None:
+        b.state = "failed"
+        b.error = why
+        log.error("guard: model %s for %s: %s; the guard runs rules only for it", b.cfg.model, b.name, why)
+        self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
+                    title={"nl": f"Model {b.cfg.model} voor {b.name} faalt: de bewaking werkt alleen met regels",
+                           "en": f"Model {b.cfg.model} for {b.name} failed: the guard runs rules only"}, detail=why)
+
+    # ----- the guard thread -------------------------------------------------------
+    def _guard_loop(self) -> None:
+        realtime(self.cfg.rt_priority, "guard")
+        tick_ns = self.cfg.tick_ms * 1_000_000
+        timeout_ns = int(self.cfg.inference_timeout_ms * 1_000_000)
+        try:
+            while not self._stopping.is_set():
+                now = _mono()
+                wait_ns = tick_ns
+                for r in self._rules:
+                    d = r.deadline_ns()
+                    if d is not None:
+                        wait_ns = min(wait_ns, max(0, d - now))
+                if self._heartbeat is not None:
+                    wait_ns = min(wait_ns, max(0, self._hb_next_ns - now))
+                try:
+                    item = self._rule_trips.get(timeout=wait_ns / 1e9)
+                except queue.Empty:
+                    item = None
+                now = _mono()
+                while item is not None:
+                    if len(item) == 2:  # not _WAKE
+                        rule, sample_ns = item  # type: ignore[misc]
+                        self._rule_trip(rule, sample_ns)
+                    try:
+                        item = self._rule_trips.get_nowait()
+                    except queue.Empty:
+                        item = None
+                if self._mode != "off":
+                    for r in self._rules:
+                        if r.check(now):
+                            self._rule_trip(r, now)
+                for b in self._bindings:
+                    busy = b.busy_since_ns
+                    if busy and b.state == "ok" and now - busy > timeout_ns:
+                        b.state = "hung"
+                        b.error = f"inference took longer than {self.cfg.inference_timeout_ms:g} ms"
+                        log.error("guard: model %s for %s hangs (%s); the guard runs rules only for it",
+                                  b.cfg.model, b.name, b.error)
+                        self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
+                                    title={"nl": f"Model {b.cfg.model} voor {b.name} hangt: de bewaking werkt alleen met regels",
+                                           "en": f"Model {b.cfg.model} for {b.name} hangs: the guard runs rules only"},
+                                    detail=b.error)
+                if self._heartbeat is not None and now >= self._hb_next_ns:
+                    self._toggle_heartbeat()
+                    self._hb_next_ns = now + self.cfg.heartbeat.period_ms * 1_000_000  # type: ignore[union-attr]
+                self._progress_count += 1
+                self._progress_mono = time.monotonic()
+                self._last_good_utc_ns = time.time_ns()
+        except BaseException:
+            log.exception("guard thread crashed")
+            raise
+        finally:
+            if not self._stopping.is_set():
+                # A crashed guard must not leave the machine running on a permit it cannot withdraw.
+                self._healthy = False
+                if self.cfg.run_permit:
+                    self._withdraw_permit("guard thread crashed")
+
+    def _rule_trip(self, rule: LimitRule | StallRule, sample_ns: int) -> None:
+        r = rule.rule
+        if r.kind == "stalled":
+            detail = f"{r.signal} unchanged at {rule.last_value!r} for {r.for_ms:g} ms" + (
+                f" while {r.while_signal}" if r.while_signal else "")
+        else:
+            detail = f"{r.signal} = {rule.last_value!r} {r.kind} {r.limit:g} for {r.for_ms:g} ms"
+        self._trip(cause_kind="rule", cause=r.name, sample_ns=sample_ns, signal=r.signal,
+                   score=rule.last_value, threshold=r.limit, detail=detail)
+
+    def _toggle_heartbeat(self) -> None:
+        hb = self._heartbeat
+        assert hb is not None
+        try:
+            obj = hb.obj
+            if hasattr(obj, "toggle"):
+                obj.toggle()
+            elif hasattr(obj, "toggle_heartbeat"):
+                obj.toggle_heartbeat()
+            else:
+                self._hb_level = not self._hb_level
+                obj.fire() if self._hb_level else obj.release()
+            if hb.ok is False:
+                log.info("guard: heartbeat %s works again", hb.name)
+            hb.ok, hb.last_error = True, None
+        except Exception as exc:
+            if hb.ok is not False:
+                log.error("guard: heartbeat %s failed: %s", hb.name, exc)
+                self._alert(kind="guard.output", severity="warning", dedupe_key=f"guard.heartbeat.{hb.name}",
+                            title={"nl": f"Hartslaguitgang {hb.name} antwoordt niet",
+                                   "en": f"Heartbeat output {hb.name} does not answer"}, detail=str(exc))
+            hb.ok, hb.last_error = False, str(exc)
+
+
+_RT_REFUSED: set[str] = set()
+
+
+def realtime(priority: int, what: str) -> bool:
+    """Put the calling thread under SCHED_FIFO ``priority`` (Linux, where permitted); True when it is.
+
+    A woken guard thread then runs at its deadline even when the other threads of a
+    loaded box keep both cores busy. Refused (no privilege): logged once, normal scheduling.
+    """
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0 = this thread (Linux)
+        return True
+    except (OSError, AttributeError) as exc:
+        if what not in _RT_REFUSED:
+            _RT_REFUSED.add(what)
+            log.info("guard: real-time priority %d for %s refused (%s); running with normal scheduling",
+                     priority, what, exc)
+        return False
