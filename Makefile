@@ -27,8 +27,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m appliance.cli demo --config $(CONFIG)
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+# The Debian packages the suite needs first (installed when root), then pytest;
+# -rs lists every skip with its reason.
+test: system-deps $(STAMP)
+	$(PY) -m pytest -q -rs
+
+system-deps:
+	@tests/system-deps.sh
 
 soak: $(STAMP)
 	WERKVLOER_SOAK_RESTARTS=50 $(PY) -m pytest -q -s tests/drivers/opcua/test_restarts.py

@@ -40,7 +40,9 @@ def test_unknown_factory_from_env_is_refused():
 def test_each_call_is_a_new_factory():
     a, b = make_pin_factory("mock", env={}), make_pin_factory("mock", env={})
     assert a is not b
-    a.pin(17).drive_low()
-    assert b.pin(17).state is False or b.pin(17) is not a.pin(17)
+    a.pin(17).drive_high()
+    assert a.pin(17).state is True
+    assert b.pin(17) is not a.pin(17)
+    assert b.pin(17).state is False  # driving a's pin left b's alone
     a.close()
     b.close()
