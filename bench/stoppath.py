@@ -18,6 +18,9 @@ process serving 200 req/s):
 - ``stop_minimal_loop``: a minimal pymodbus loop in a thread of this process
   (read the register back to back, write the coil when it is above 50), the
   reference for what plain Python reaches;
+- ``stop_fast_1ms_rt``: the same with ``guard.rt_priority = 10`` (SCHED_FIFO; the bench runs as root);
+- ``stop_fast_1ms_own_process``: the same guard in a process of its own (the
+  recorder load stays in this process): whether the fast path needs its own GIL;
 - ``stop_after_drop``: the PLC closes the stop output's connection, then the
   register changes at once: drop -> reconnected, confirmed stop at the PLC.
 """
@@ -128,7 +131,7 @@ def _phase(k: int, span_s: float = 0.002) -> None:
 
 
 @contextlib.contextmanager
-def fast_guard(plc: Plc, db_path: Path, poll_ms: int) -> Iterator[Any]:
+def fast_guard(plc: Any, db_path: Path, poll_ms: int, rt_priority: int = 0) -> Iterator[Any]:
     from appliance.bus import Bus
     from appliance.config import BoxConfig
     from appliance.guard import Guard, build_outputs
@@ -140,7 +143,7 @@ def fast_guard(plc: Plc, db_path: Path, poll_ms: int) -> Iterator[Any]:
         "guard": {"mode": "armed",
                   "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": LIMIT}],
                   "outputs": [{"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": plc.port,
-                               "address": COIL, "timeout_ms": 500}]}})
+                               "address": COIL, "timeout_ms": 500}], "rt_priority": rt_priority}})
     bus = Bus()
     guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard), db_path=db_path)
     guard.start()
@@ -158,6 +161,11 @@ def fast_guard(plc: Plc, db_path: Path, poll_ms: int) -> Iterator[Any]:
 
 def _settle(plc: Plc, guard: Any) -> None:
     plc.cmd(f"set {NORMAL}")
+    _guard_settle(guard)
+    plc.cmd("clear")
+
+
+def _guard_settle(guard: Any) -> None:
     rule = guard._rules[0]
     deadline = time.monotonic() + 2.0
     while rule.last_value != NORMAL and time.monotonic() < deadline:
@@ -165,15 +173,15 @@ def _settle(plc: Plc, guard: Any) -> None:
     time.sleep(0.002)
     if guard.tripped:
         guard.reset("admin", source="bench")
-    plc.cmd("clear")
     guard.wait_outputs(2)
 
 
-def guard_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int) -> dict[str, Any]:
+def guard_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int, rt_priority: int = 0) -> dict[str, Any]:
     from bench.guard import _stats
 
     lat, missed = [], 0
-    with fast_guard(plc, db_path.with_name(f"{db_path.stem}-fast{poll_ms}.db"), poll_ms) as guard:
+    with fast_guard(plc, db_path.with_name(f"{db_path.stem}-fast{poll_ms}-rt{rt_priority}.db"), poll_ms,
+                    rt_priority) as guard:
         for k in range(trips + 5):
             _settle(plc, guard)
             _phase(k)
@@ -189,6 +197,56 @@ def guard_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int) -> dict[st
             else:
                 lat.append(dt)
         _settle(plc, guard)
+    return {**_stats(lat), "missed": missed, "poll_interval_ms": poll_ms}
+
+
+GUARD_PROCESS = r'''
+import sys
+from pathlib import Path
+from bench import stoppath as sp
+class _Plc:
+    port = int(sys.argv[1])
+with sp.fast_guard(_Plc, Path(sys.argv[2]), int(sys.argv[3])) as guard:
+    print("ready", flush=True)
+    for line in sys.stdin:
+        sp._guard_settle(guard)
+        print("ok", flush=True)
+'''
+
+
+def process_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int) -> dict[str, Any]:
+    """The same guard and fast path in a process of its own: its own GIL, so the recorder thread
+    (in this process) cannot take it from the fast path; the OS still shares the two cores."""
+    from bench.guard import _stats
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", GUARD_PROCESS, str(plc.port),
+                             str(db_path.with_name(f"{db_path.stem}-proc.db")), str(poll_ms)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    lat, missed = [], 0
+    try:
+        for k in range(trips + 5):
+            plc.cmd(f"set {NORMAL}")
+            proc.stdin.write("settle\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "ok"
+            plc.cmd("clear")
+            _phase(k)
+            dt = plc.trip()
+            if k < 5:
+                continue
+            if dt is None:
+                missed += 1
+            else:
+                lat.append(dt)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     return {**_stats(lat), "missed": missed, "poll_interval_ms": poll_ms}
 
 
@@ -263,10 +321,12 @@ def run_stop_path(res: dict[str, Any], db_path: Path) -> None:
         res["stop_minimal_loop"] = minimal_loop(plc, trips=STOP_TRIPS)
         res["stop_fast_1ms"] = guard_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS)
         res["stop_fast_0ms"] = guard_trips(plc, db_path, poll_ms=0, trips=STOP_TRIPS)
+        res["stop_fast_1ms_rt"] = guard_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS, rt_priority=10)
+        res["stop_fast_1ms_own_process"] = process_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS)
         res["stop_after_drop"] = after_drop(plc, db_path, trips=DROP_TRIPS)
         ref = res["stop_minimal_loop"]["p99_ms"]
-        res["stop_fast_1ms"]["p99_vs_minimal"] = round(res["stop_fast_1ms"]["p99_ms"] / ref, 2) if ref else None
-        res["stop_fast_0ms"]["p99_vs_minimal"] = round(res["stop_fast_0ms"]["p99_ms"] / ref, 2) if ref else None
+        for key in ("stop_fast_1ms", "stop_fast_0ms", "stop_fast_1ms_rt", "stop_fast_1ms_own_process"):
+            res[key]["p99_vs_minimal"] = round(res[key]["p99_ms"] / ref, 2) if ref else None
     finally:
         plc.close()
 
