@@ -71,6 +71,20 @@ class FastPath:
             self.claimed |= {s.name for s in sigs}
             self.readers.append(FastModbusReader(dev, sigs, deliver=self._deliver,
                                                  on_start=lambda: self._reader_started(prio)))
+        opcua = [(i, srv, [s for s in srv.signals if s.name in watched and s.mode == "poll"
+                           and not s.seq_node_id]) for i, srv in enumerate(config.sources.opcua)]
+        opcua = [(i, srv, sigs) for i, srv, sigs in opcua if sigs]
+        if opcua:
+            from appliance.secrets import load_secrets
+            from drivers.opcua.fast import FastOpcuaReader
+
+            secrets = load_secrets() if any(srv.password_secret for _, srv, _ in opcua) else {}
+            for i, srv, sigs in opcua:
+                self.claimed |= {s.name for s in sigs}
+                self.readers.append(FastOpcuaReader(srv, sigs, deliver=self._deliver,
+                                                    on_start=lambda: self._reader_started(prio),
+                                                    data_dir=config.box.data_dir, secrets=secrets,
+                                                    key_path=f"sources.opcua[{i}]"))
         self._only_guard = {r.device.name for r in self.readers}  # until source_config() says otherwise
 
     def source_config(self, config: Any) -> Any:
@@ -81,7 +95,11 @@ class FastPath:
                    for d in config.sources.modbus]
         self._only_guard = {d.name for d in devices if not d.signals}
         devices = [d for d in devices if d.signals]
-        sources = config.sources.model_copy(update={"modbus": devices})
+        servers = [o.model_copy(update={"signals": [s for s in o.signals if s.name not in self.claimed]})
+                   for o in config.sources.opcua]
+        self._only_guard |= {o.name for o in servers if not o.signals}
+        servers = [o for o in servers if o.signals]
+        sources = config.sources.model_copy(update={"modbus": devices, "opcua": servers})
         return config.model_copy(update={"sources": sources})
 
     def start(self) -> None:

@@ -13,7 +13,9 @@ class OpcuaSignal(SignalBase):
     node_id: str = Field(..., title="Node id", description="e.g. ns=2;s=Machine.SpindleSpeed", min_length=3, max_length=512)
     mode: Literal["subscribe", "poll"] = Field(
         "subscribe", title="Subscribe to data changes or poll",
-        description="poll = read every poll_interval_ms of the server (for servers without subscriptions)")
+        description="poll = read every poll_interval_ms of the server (for servers without subscriptions); a poll "
+                    "signal that a guard rule watches is read back to back on the guard's own session instead "
+                    "(guard.fast_path), the fastest way to a stop over OPC UA")
     sampling_interval_ms: float = Field(
         100, title="Sampling interval", description="ms; 0 = as fast as the server can (data-change driven)",
         ge=0, le=3_600_000)

@@ -99,3 +99,35 @@ def test_the_guard_stops_while_the_core_event_loop_is_blocked(plc, tmp_path: Pat
         loop.call_soon_threadsafe(loop.stop)
         loop_thread.join(5)
         guard.stop()
+
+
+def test_opcua_poll_signals_are_read_back_to_back_by_the_guard(peers, tmp_path: Path, sink, factory) -> None:
+    from drivers.opcua.simserver import node_id
+
+    cfg = BoxConfig.model_validate({
+        "sources": {"opcua": [{"name": "cell", "url": peers.opcua.url, "signals": [
+            {"name": "motor_current", "node_id": node_id("motor_current"), "mode": "poll"},
+            {"name": "spindle_speed", "node_id": node_id("spindle_speed")}]}]},
+        "guard": {"mode": "armed",
+                  "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": 50}],
+                  "outputs": [{"name": "stop_relay", "kind": "gpio", "pin": 17}]}})
+    threads: list[str] = []
+    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard, gpio_factory=factory), alert_sink=sink,
+                  db_path=tmp_path / "w.db", gpio_factory=factory,
+                  trip_listener=lambda t: threads.append(threading.current_thread().name))
+    guard.start()
+    fast = FastPath(cfg, guard, Bus())
+    assert fast.claimed == {"motor_current"}
+    assert [s.name for s in fast.source_config(cfg).sources.opcua[0].signals] == ["spindle_speed"]
+    old = peers.sim.motor_current
+    fast.start()
+    try:
+        reader = fast.readers[0]
+        wait_for(lambda: reader.cycles > 10, timeout=20, what="the guard's OPC UA reader polling")
+        peers.sim.motor_current = 80.0
+        wait_for(lambda: guard.tripped, timeout=10, what="trip from the OPC UA poll")
+        assert factory.pin(17).state and threads == ["guard-fast-cell"]  # decided in the reader's thread
+    finally:
+        peers.sim.motor_current = old
+        fast.stop()
+        guard.stop()
