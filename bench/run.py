@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .stats import machine
 
-AREAS = ["core", "modbus", "opcua", "models", "guard", "kpi", "ui"]
+AREAS = ["core", "modbus", "opcua", "models", "guard", "kpi", "ui", "sync"]
 HERE = Path(__file__).resolve().parent
 
 

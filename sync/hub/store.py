@@ -158,17 +158,24 @@ def _store(db: Database, *, box: str, key: str, body: bytes, body_sha: str, now:
 
 
 def _explode(c: Any, batch: Batch) -> None:
+    """The batch's periods and alert counts as rows, each table in one multi-row INSERT
+    (one round trip on PostgreSQL instead of one per row)."""
     cols = ", ".join(KPI_COLS)
-    qs = ", ".join("?" for _ in KPI_COLS)
-    c.executemany(
-        f"INSERT INTO hub_periods(loan, granularity, start_ts, end_ts, seq, phase, {cols}) "
-        f"VALUES (?, ?, ?, ?, ?, ?, {qs}) ON CONFLICT (loan, granularity, start_ts) DO NOTHING",
-        [[batch.loan, p.granularity, p.start_ts, p.end_ts, batch.seq, p.phase, *(getattr(p, k) for k in KPI_COLS)]
-         for p in batch.periods])
-    c.executemany("INSERT INTO hub_alerts(loan, seq, source, kind, alerts, labelled, false_share) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (loan, seq, source, kind) DO NOTHING",
-                  [[batch.loan, batch.seq, a.source, a.kind, a.alerts, a.labelled, a.false_share]
-                   for a in batch.alerts])
+    rows = [[batch.loan, p.granularity, p.start_ts, p.end_ts, batch.seq, p.phase, *(getattr(p, k) for k in KPI_COLS)]
+            for p in batch.periods]
+    _insert_many(c, f"hub_periods(loan, granularity, start_ts, end_ts, seq, phase, {cols})", rows,
+                 "(loan, granularity, start_ts)")
+    _insert_many(c, "hub_alerts(loan, seq, source, kind, alerts, labelled, false_share)",
+                 [[batch.loan, batch.seq, a.source, a.kind, a.alerts, a.labelled, a.false_share] for a in batch.alerts],
+                 "(loan, seq, source, kind)")
+
+
+def _insert_many(c: Any, target: str, rows: list[list[Any]], key: str) -> None:
+    if not rows:
+        return
+    one = "(" + ", ".join("?" for _ in rows[0]) + ")"
+    c.execute(f"INSERT INTO {target} VALUES {', '.join(one for _ in rows)} ON CONFLICT {key} DO NOTHING",
+              [v for r in rows for v in r])
 
 
 def _advance(c: Any, loan: str) -> int:
