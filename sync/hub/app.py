@@ -90,6 +90,10 @@ def create_app(db: Database, *, max_inflight: int = 32, retry_after_s: int = 5) 
         finally:
             slots.release()
 
+    from . import pages
+
+    pages.mount(app, db)
+
     # The Batch schema in the OpenAPI document (the body is read raw, so FastAPI does not add it itself).
     original = app.openapi
 

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         t = tsub.add_parser(name, help=help_)
         t.add_argument("box", help="the box's label at the hub (letters, digits, - _ .)")
         db_arg(t)
+        if name == "create":
+            t.add_argument("--coordinator", action="store_true",
+                           help="a coordinator's token for the hub's pages (BOX is then the coordinator's name)")
 
     sp = sub.add_parser("boxes", help="List boxes: batches held, highest seq, last contact.")
     db_arg(sp)
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(args.db)
     try:
         if args.verb == "token" and args.token_verb == "create":
-            print(store.create_token(db, args.box))
+            print(store.create_token(db, args.box, role="coordinator" if args.coordinator else "box"))
             print(f"(token for {args.box}: put it in the box's secrets file as sync_token = \"...\"; "
                   "it is not shown again)", file=sys.stderr)
             return 0

@@ -41,6 +41,7 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS hub_tokens (
         box TEXT PRIMARY KEY,
         token_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL DEFAULT 'box',
         created_ts BIGINT NOT NULL,
         revoked_ts BIGINT
     )""",

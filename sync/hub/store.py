@@ -41,15 +41,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(db: Database, box: str, *, now_ns: int | None = None) -> str:
-    """A new token for ``box`` (replaces an earlier one); only its hash is stored."""
+def create_token(db: Database, box: str, *, role: str = "box", now_ns: int | None = None) -> str:
+    """A new token for ``box`` (or a coordinator, ``role="coordinator"``: the hub's pages);
+    replaces an earlier one of that name; only its hash is stored."""
+    if role not in ("box", "coordinator"):
+        raise ValueError("role: box or coordinator")
     if not box or len(box) > 64 or not all(ch.isalnum() or ch in "-_." for ch in box):
         raise ValueError("box label: 1-64 letters, digits, '-', '_' or '.'")
     token = "wvh_" + secrets.token_urlsafe(32)
     now = now_ns or time.time_ns()
     with db.tx() as c:
         c.execute("DELETE FROM hub_tokens WHERE box = ?", [box])
-        c.execute("INSERT INTO hub_tokens(box, token_hash, created_ts) VALUES (?, ?, ?)", [box, hash_token(token), now])
+        c.execute("INSERT INTO hub_tokens(box, token_hash, role, created_ts) VALUES (?, ?, ?, ?)",
+                  [box, hash_token(token), role, now])
     return token
 
 
@@ -59,11 +63,12 @@ def revoke_token(db: Database, box: str) -> bool:
                          [time.time_ns(), box]) > 0
 
 
-def box_for_token(db: Database, token: str | None) -> str | None:
+def box_for_token(db: Database, token: str | None, *, role: str = "box") -> str | None:
     if not token:
         return None
     with db.tx() as c:
-        row = c.one("SELECT box FROM hub_tokens WHERE token_hash = ? AND revoked_ts IS NULL", [hash_token(token)])
+        row = c.one("SELECT box FROM hub_tokens WHERE token_hash = ? AND role = ? AND revoked_ts IS NULL",
+                    [hash_token(token), role])
     return row[0] if row else None
 
 
@@ -72,7 +77,7 @@ def boxes(db: Database) -> list[dict[str, Any]]:
     with db.tx() as c:
         rows = c.all("SELECT t.box, count(b.seq), max(b.seq), max(l.last_contact) FROM hub_tokens t "
                      "LEFT JOIN hub_loans l ON l.box = t.box LEFT JOIN hub_batches b ON b.loan = l.loan "
-                     "GROUP BY t.box ORDER BY t.box")
+                     "WHERE t.role = 'box' GROUP BY t.box ORDER BY t.box")
     import datetime as dt
 
     return [{"box": r[0], "batches": int(r[1] or 0), "last_seq": int(r[2] or 0),
