@@ -31,7 +31,7 @@ def _client(cfg: object, role: str = "coordinator") -> TestClient:
     security.set_pin(db, "admin", "1234")
     security.set_pin(db, "coordinator", "5678")
     db.conn.close()
-    c = TestClient(app, client=("127.0.0.1", 40000))
+    c = TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 40000))
     page = c.get("/login")
     c.post("/login", data={"role": role, "pin": "5678" if role == "coordinator" else "1234",
                            "csrf": _csrf(page.text), "next": "/"})
@@ -75,7 +75,7 @@ def test_sync_page_needs_coordinator_or_admin(tmp_path: Path) -> None:
     db = open_db(cfg.db_path)
     security.set_pin(db, "admin", "1234")
     db.conn.close()
-    c = TestClient(app, client=("127.0.0.1", 40000))
+    c = TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 40000))
     r = c.get("/sync", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
     assert c.get("/api/v1/sync").status_code == 401
