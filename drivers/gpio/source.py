@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from gpiozero import MCP3008, MCP3208, DigitalInputDevice
 from gpiozero.pins import Factory
 
 from drivers.base import SourceHealth
+from drivers.convert import convert
 from drivers.samples import Quality, Sample, SampleSink
 
 from .config import GpioAnalog, GpioConfig, GpioInput
@@ -311,11 +311,10 @@ class GpioSource:
             log.info("GPIO ADC %s reads again", cfg.name)
             analog.failing = False
             self.health.available = not any(a.failing for a in self._analog.values())
-        value = raw * cfg.scale + cfg.offset
+        value, problem = convert(cfg, raw)
         self.health.last_good_utc_ns = time.time_ns()
-        if not math.isfinite(value) or (cfg.min_value is not None and value < cfg.min_value) or (
-                cfg.max_value is not None and value > cfg.max_value):
-            log.debug("GPIO ADC %s out of range: %s", cfg.name, value)
+        if problem is not None:
+            log.debug("GPIO ADC %s: %s", cfg.name, problem)
             return Sample(cfg.name, value, Quality.BAD)
         analog.value = value
         return Sample(cfg.name, value)

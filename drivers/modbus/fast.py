@@ -26,6 +26,7 @@ from pymodbus.exceptions import ModbusException
 
 from drivers.backoff import Backoff
 from drivers.base import SourceHealth
+from drivers.convert import convert
 from drivers.samples import Quality, Sample
 
 from . import codec
@@ -47,10 +48,8 @@ def scalar(sig: ModbusSignal, chunk: Sequence[int] | Sequence[bool]) -> tuple[fl
     raw = codec.decode([int(v) for v in chunk], sig.type, sig.word_order)
     if not codec.finite(raw):
         return None, Quality.BAD
-    value = raw if sig.scale == 1.0 and sig.offset == 0.0 else raw * sig.scale + sig.offset
-    if (sig.min_value is not None and value < sig.min_value) or (sig.max_value is not None and value > sig.max_value):
-        return value, Quality.BAD
-    return value, Quality.GOOD
+    value, problem = convert(sig, raw)
+    return value, Quality.GOOD if problem is None else Quality.BAD
 
 
 class FastModbusReader:

@@ -35,6 +35,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 from drivers.backoff import Backoff
 from drivers.base import SourceHealth
 from drivers.complaints import Complaints
+from drivers.convert import check, convert
 from drivers.samples import Quality, Sample, SampleSink, Value
 
 from . import codec
@@ -302,7 +303,7 @@ class _DeviceState:
                 self._complain(st, "block holds NaN/inf")
                 self._publish(st, None, Quality.BAD, mono, utc, block=data, seq=seq)
                 return
-            self._checked(st, rms, mono, utc, block=data, seq=seq)
+            self._checked(st, rms, mono, utc, block=data, seq=seq, scaled=True)
             return
         raw = codec.decode(chunk, sig.type, sig.word_order)
         if not codec.finite(raw):
@@ -311,16 +312,13 @@ class _DeviceState:
             return
         if sig.type == "float32":
             raw = float(f"{raw:.7g}")  # a float32 carries ~7 digits; drop float64 noise (5.599999904 -> 5.6)
-        if sig.scale == 1.0 and sig.offset == 0.0:
-            value: float | int = raw
-        else:
-            value = raw * sig.scale + sig.offset
-        self._checked(st, value, mono, utc)
+        self._checked(st, raw, mono, utc)
 
-    def _checked(self, st: _SignalState, value: float | int, mono: int, utc: int, **extra: Any) -> None:
-        sig = st.signal
-        if (sig.min_value is not None and value < sig.min_value) or (sig.max_value is not None and value > sig.max_value):
-            self._complain(st, f"{value} outside {sig.min_value}..{sig.max_value}")
+    def _checked(self, st: _SignalState, raw: float | int, mono: int, utc: int, *, scaled: bool = False,
+                 **extra: Any) -> None:
+        value, problem = check(st.signal, raw) if scaled else convert(st.signal, raw)
+        if problem is not None:
+            self._complain(st, problem)
             self._publish(st, value, Quality.BAD, mono, utc, **extra)
             return
         self._good(st, value, mono, utc, **extra)

@@ -38,6 +38,7 @@ from asyncua.common.subscription import Subscription
 from drivers.backoff import Backoff
 from drivers.base import SourceHealth
 from drivers.complaints import Complaints
+from drivers.convert import convert
 from drivers.errors import DeviceUnavailable
 from drivers.samples import Quality, Sample, SampleSink
 
@@ -425,16 +426,8 @@ def _convert(sig: OpcuaSignal, raw: Any) -> tuple[Any, Any, str | None]:
     if isinstance(raw, bool):
         return raw, None, None
     if isinstance(raw, int | float):
-        value: float | int = raw
-        if sig.scale != 1.0 or sig.offset != 0.0:
-            value = raw * sig.scale + sig.offset
-        if isinstance(value, float) and not math.isfinite(value):
-            return None, None, f"value is {value}"
-        if sig.min_value is not None and value < sig.min_value:
-            return value, None, f"value {value} below min_value {sig.min_value}"
-        if sig.max_value is not None and value > sig.max_value:
-            return value, None, f"value {value} above max_value {sig.max_value}"
-        return value, None, None
+        value, problem = convert(sig, raw)
+        return value, None, problem
     if isinstance(raw, str):
         return raw, None, None
     if isinstance(raw, list | tuple):
