@@ -229,25 +229,30 @@ Check = Callable[[float], bool]
 
 
 def systemd_ready(timeout_s: float) -> bool:
-    """Restart the core and the UI; True once systemd reports the core active
-    (for Type=notify: after READY=1) and the UI running, within ``timeout_s``."""
+    """Restart the core and the UI; True once systemd reports a NEW run of the
+    core active (for Type=notify: after READY=1) and the UI running, within
+    ``timeout_s``. A new InvocationID tells the restarted run from the old one."""
+    before = {u: _unit_props(u).get("InvocationID", "") for u in UNITS}
+    # A release that kept crashing leaves the core in start-limit-hit; without
+    # reset-failed systemd would refuse to start the release we switch back to.
+    subprocess.run(["systemctl", "reset-failed", *UNITS], check=True)
     subprocess.run(["systemctl", "restart", "--no-block", *UNITS], check=True)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        states = [_unit_state(u) for u in UNITS]
-        if all(s == ("active", "running") for s in states):
+        props = {u: _unit_props(u) for u in UNITS}
+        fresh = all(props[u].get("InvocationID", "") not in ("", before[u]) for u in UNITS)
+        if fresh and all((p.get("ActiveState"), p.get("SubState")) == ("active", "running") for p in props.values()):
             return True
-        if states[0][0] == "failed":
+        if fresh and props[UNITS[0]].get("ActiveState") == "failed":
             return False
         time.sleep(1.0)  # polling systemd's state; there is no event to await from a CLI
     return False
 
 
-def _unit_state(unit: str) -> tuple[str, str]:
-    out = subprocess.run(["systemctl", "show", "--property=ActiveState,SubState", unit],
+def _unit_props(unit: str) -> dict[str, str]:
+    out = subprocess.run(["systemctl", "show", "--property=ActiveState,SubState,InvocationID", unit],
                          capture_output=True, text=True, check=True).stdout
-    kv = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return kv.get("ActiveState", ""), kv.get("SubState", "")
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def notify_ready(argv_for: Callable[[Path], list[str]], releases: Path) -> Check:
@@ -292,6 +297,7 @@ class Result:
     release: Path
     previous: Path
     rolled_back: bool
+    restored: bool = True   # after a roll-back: the previous release is READY again
 
 
 def install(bundle: Path, *, releases: Path = RELEASES, public_key: Path = PUBLIC_KEY,
@@ -337,8 +343,10 @@ def install(bundle: Path, *, releases: Path = RELEASES, public_key: Path = PUBLI
         return Result(manifest.version, final, previous, rolled_back=False)
     log.error("the core did not become READY on %s within %.0f s: back to %s", manifest.version, timeout_s, previous)
     switch(releases, previous)
-    check(timeout_s)  # restart the old release; its state is shown by `werkvloer update --status`
-    return Result(manifest.version, final, previous, rolled_back=True)
+    restored = check(timeout_s)  # restart the previous release
+    if not restored:
+        log.error("the previous release %s did not become READY either", previous)
+    return Result(manifest.version, final, previous, rolled_back=True, restored=restored)
 
 
 def _write_synced(path: Path, text: str) -> None:
@@ -409,9 +417,15 @@ def main(argv: list[str]) -> int:
     if not a.bundle:
         p.error("name the bundle file, or use --build/--keygen/--status")
     result = install(Path(a.bundle), releases=releases, public_key=Path(a.public_key), timeout_s=a.timeout)
+    if result.rolled_back and not result.restored:
+        print(f"werkvloer {result.version} did not start within {a.timeout:.0f} s and neither did the previous "
+              f"release {result.previous} after switching back. Check `journalctl -u werkvloer-core` "
+              "(config, disk) and call the hub.", file=sys.stderr)
+        return 3
     if result.rolled_back:
-        print(f"werkvloer {result.version} did not start within {a.timeout:.0f} s; rolled back to {result.previous}. "
-              "Nothing was lost; send the journal (journalctl -u werkvloer-core) to the hub.", file=sys.stderr)
+        print(f"werkvloer {result.version} did not start within {a.timeout:.0f} s; rolled back to {result.previous}, "
+              "which is running again. Nothing was lost; send the journal (journalctl -u werkvloer-core) "
+              "to the hub.", file=sys.stderr)
         return 1
     print(f"werkvloer {result.version} is running ({result.release}); previous release kept: {result.previous}")
     return 0

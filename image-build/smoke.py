@@ -187,6 +187,41 @@ def samples(root: Path) -> int:
             return 0
 
 
+def update_and_rollback(c: Container, root: Path, work: Path) -> dict[str, object]:
+    """`werkvloer update` under the real systemd: a good bundle switches, a
+    bundle whose core never gets READY is rolled back by itself."""
+    sys.path.insert(0, str(PROJECT))
+    from appliance.update import build_bundle
+    from tests.appliance.test_update import fake_wheel
+
+    key = work / "keys" / "update-signing.key"
+    good, bad = root / "var/tmp/good.wvupdate", root / "var/tmp/bad.wvupdate"
+    build_bundle(good, wheelhouse=work / "wheels-py3.11", key=key)
+    broken = work / "wheels-broken"
+    shutil.rmtree(broken, ignore_errors=True)
+    fake_wheel(broken, "0.0.1", ready=False)
+    build_bundle(bad, wheelhouse=broken, key=key, python="3.11")
+    werkvloer = "/opt/werkvloer/releases/current/bin/werkvloer"
+    out: dict[str, object] = {}
+    t0 = time.monotonic()
+    ok = subprocess.run(["nsenter", "-t", str(c.leader), "-a", "--", werkvloer, "update", "/var/tmp/good.wvupdate"],
+                        capture_output=True, text=True)
+    out["update_rc"], out["update_s"] = ok.returncode, round(time.monotonic() - t0, 1)
+    out["update_current"] = os.readlink(root / "opt/werkvloer/releases/current")
+    step(f"update: rc {ok.returncode} in {out['update_s']} s, current -> {out['update_current']}")
+    t0 = time.monotonic()
+    bad_run = subprocess.run(["nsenter", "-t", str(c.leader), "-a", "--", werkvloer, "update",
+                              "/var/tmp/bad.wvupdate", "--timeout", "30"], capture_output=True, text=True)
+    out["rollback_rc"], out["rollback_s"] = bad_run.returncode, round(time.monotonic() - t0, 1)
+    out["rollback_current"] = os.readlink(root / "opt/werkvloer/releases/current")
+    out["core_after_rollback"] = c.show("werkvloer-core.service").get("ActiveState")
+    step(f"bad update: rc {bad_run.returncode} in {out['rollback_s']} s, current -> {out['rollback_current']}, "
+         f"core {out['core_after_rollback']}")
+    if ok.returncode != 0 or bad_run.returncode != 1:
+        print(ok.stdout, ok.stderr, bad_run.stdout, bad_run.stderr, sep="\n", file=sys.stderr)
+    return out
+
+
 def boot_and_check(root: Path, work: Path) -> dict[str, object]:
     results: dict[str, object] = {}
     c = Container(root, work / "console.log")
@@ -214,6 +249,7 @@ def boot_and_check(root: Path, work: Path) -> dict[str, object]:
         c.wait("more samples after the restart", lambda: samples(root) > before, 60)
         results["samples_before"], results["samples_after"] = before, samples(root)
         results["ui"] = c.show("werkvloer-ui.service").get("ActiveState")
+        results.update(update_and_rollback(c, root, work))
         results["units_failed"] = c.sh("systemctl", "--failed", "--no-legend", "--plain", check=False)
     finally:
         c.stop()
@@ -260,7 +296,10 @@ def main(argv: list[str]) -> int:
     print(json.dumps(results, indent=1))
     ok = bool(results.get("provisioned") and results["samples_after"] > results["samples_before"] > 0  # type: ignore[operator]
               and results.get("watchdog_result", 0) >= 1 and results.get("ui") == "active"  # type: ignore[operator]
-              and results.get("units_failed") == "")
+              and results.get("units_failed") == ""
+              and results.get("update_rc") == 0 and results.get("rollback_rc") == 1
+              and results.get("rollback_current") == results.get("update_current")
+              and results.get("core_after_rollback") == "active")
     print("smoke: OK" if ok else "smoke: FAILED", flush=True)
     return 0 if ok else 1
 

@@ -118,7 +118,7 @@ def test_a_release_that_is_not_ready_is_rolled_back(tmp_path: Path, hub, box: Pa
     factory = current_release(box)
     result = install(bundle(tmp_path, hub, "0.3.0", ready=False), releases=box, public_key=hub[1],
                      python=BOX_PYTHON, check=check_for(box), timeout_s=30)
-    assert result.rolled_back
+    assert result.rolled_back and result.restored          # the factory release said READY again
     assert current_release(box) == factory
 
 
