@@ -12,7 +12,8 @@ import logging
 import sys
 from collections.abc import Callable
 
-from .errors import EXPECTED, ConfigError, WerkvloerError
+from .errors import ConfigError, WerkvloerError
+from .exitcodes import run_command
 
 log = logging.getLogger("werkvloer")
 
@@ -241,16 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
         quiet_libraries()
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except EXPECTED as exc:
-        print(f"werkvloer: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command("werkvloer", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from appliance.errors import EXPECTED, ConfigError
+from appliance.exitcodes import run_command
 
 DEFAULT_CONFIG = "/etc/werkvloer/werkvloer.toml"
 
@@ -166,14 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits; the caller wants a code
         return int(exc.code or 0)
-    try:
-        return run(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except EXPECTED as exc:
-        print(f"werkvloer model: {exc}", file=sys.stderr)
-        return 1
+    return run_command("werkvloer model", lambda: run(args))
 
 
 if __name__ == "__main__":
