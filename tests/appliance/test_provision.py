@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -154,3 +156,19 @@ def test_wipe_function_reports_without_a_database(root: Path) -> None:
     lines = wipe(places(root))
     assert any("PINs: 0 removed" in line for line in lines)
     assert any("next boot asks" in line for line in lines)
+
+
+@pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr (e2fsprogs)")
+def test_a_file_that_cannot_be_removed_is_not_applied_twice(root: Path) -> None:
+    """The A/B image's boot partition may be read-only: the file stays, the
+    marker holds its hash, and the report says to delete it by hand."""
+    src = provisioning_file(root)
+    if subprocess.run(["chattr", "+i", str(src)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable flag")
+    try:
+        report = provision([root / "boot"], places(root))
+        assert src.exists()
+        assert any("delete it from the card" in w for w in report.warnings)
+        assert hashlib.sha256(src.read_bytes()).hexdigest() in (root / "data" / MARKER).read_text()
+    finally:
+        subprocess.run(["chattr", "-i", str(src)], check=True)
