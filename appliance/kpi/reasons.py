@@ -31,6 +31,12 @@ DEFAULT_REASONS: list[ReasonGroup] = [
         ("not_available", "Materiaal niet op voorraad", "Material not available"),
         ("transport", "Intern transport", "Internal transport"),
         ("wrong_material", "Verkeerd of afgekeurd materiaal", "Wrong or rejected material"),
+        ("searching", "Zoeken (gereedschap, onderdelen)", "Searching (tools, parts)"),
+    ]),
+    # Named by the blueprint steps (issue 14): a laser or press brake waiting for its program.
+    _g("information", "Wachten op informatie", "Waiting for information", [
+        ("program", "Wachten op programma", "Waiting for program"),
+        ("drawing", "Wachten op tekening of orderinformatie", "Waiting for drawing or order information"),
     ]),
     _g("operator", "Wachten op operator", "Waiting for operator", [
         ("not_available", "Geen operator beschikbaar", "No operator available"),
