@@ -33,7 +33,7 @@ def test_content_pages_render(client: TestClient, url: str) -> None:
 def test_blueprint_page_says_working_version(client: TestClient) -> None:
     html = client.get("/blueprint").text
     assert "Werkversie stappenplan machinebouw (0.9.0)" in html
-    assert "Stappenplan (werkversie)" in html
+    assert "Stappenplan (werkversie): stappen per bedrijfsfunctie" in html
 
 
 def _benefit(html: str) -> str:
