@@ -86,4 +86,9 @@ fi
 systemctl daemon-reload
 systemctl enable systemd-timesyncd.service werkvloer-firstboot.service werkvloer-core.service \
     werkvloer-ui.service werkvloer-kiosk.service
+for timer in "$units"/werkvloer-*.timer; do
+    if [ -e "$timer" ]; then
+        systemctl enable "$(basename "$timer")"
+    fi
+done
 echo "Werkvloer installed. Put werkvloer-provision.toml in /boot/firmware/ (or /boot/) and reboot."
