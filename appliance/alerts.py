@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from sqlite_utils.migrations import Migrations
 
-from appliance.errors import PermissionDenied
+from appliance.roles import ROLES, check_role
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ migrations = Migrations("werkvloer.alerts")
 
 SEVERITIES = ("info", "warning", "critical")
 LABELS = ("true", "false", "unsure")
-ROLES = ("operator", "maintenance", "coordinator", "admin")
 LABEL_ROLES = ("maintenance", "coordinator", "admin")
 NS = 1_000_000_000
 
@@ -232,7 +231,7 @@ class AlertStore:
                    None if detail is None else json.dumps(detail, default=str)])
 
     def acknowledge(self, alert_id: int, *, role: str) -> Alert:
-        _check_role(role, ROLES)
+        check_role(role, ROLES)
         with self._tx() as c:
             state = self._load_state(c, alert_id)
             if state != "raised":
@@ -243,7 +242,7 @@ class AlertStore:
         return self.get(alert_id)
 
     def label(self, alert_id: int, label: str, *, role: str, comment: str | None = None) -> Alert:
-        _check_role(role, LABEL_ROLES)
+        check_role(role, LABEL_ROLES)
         if label not in LABELS:
             raise ValueError(f"label {label!r}: use true (real problem), false (false alarm) or unsure")
         if comment is not None and len(comment) > 1000:
@@ -260,7 +259,7 @@ class AlertStore:
         return self.get(alert_id)
 
     def close(self, alert_id: int, *, role: str) -> Alert:
-        _check_role(role, LABEL_ROLES)
+        check_role(role, LABEL_ROLES)
         with self._tx() as c:
             state = self._load_state(c, alert_id)
             if state == "closed":
@@ -370,13 +369,6 @@ def title_in(stored: str, lang: str) -> str:
         if isinstance(texts, dict) and texts:
             return str(texts.get(lang) or texts.get("en") or next(iter(texts.values())))
     return stored
-
-
-def _check_role(role: str, allowed: tuple[str, ...]) -> None:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
-    if role not in allowed:
-        raise PermissionDenied(f"role {role!r} may not do this; log in as {' or '.join(allowed)}")
 
 
 def _jsonable(v: Any) -> Any:

@@ -44,6 +44,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .config import BoxConfig, parse_config, problems_from_validation
 from .errors import ConfigError, WerkvloerError
+from .roles import LOGIN_ROLES
 from .schema import StrictModel
 
 FILE_NAME = "werkvloer-provision.toml"
@@ -51,9 +52,6 @@ SEARCH = (Path("/boot/firmware"), Path("/bootfs"), Path("/boot"))
 MARKER = ".provisioned"
 NETWORK_FILE = "20-werkvloer.network"   # /etc/systemd/network/ links here (read-only /etc)
 PAGE = "index.html"                     # the kiosk shows it while it exists
-# The roles that log in with a PIN: local_ui.security.LOGIN_ROLES (a test keeps them equal;
-# appliance may not import the UI).
-LOGIN_ROLES = ("maintenance", "coordinator", "admin")
 PIN_RECORD = re.compile(r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]{32}\$[0-9a-f]{64}$")
 
 

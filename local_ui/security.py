@@ -21,22 +21,13 @@ import sqlite_utils
 
 from appliance.errors import PermissionDenied, WerkvloerError
 
-ROLES = ("operator", "maintenance", "coordinator", "admin")
-LOGIN_ROLES = ("maintenance", "coordinator", "admin")
-# Which roles may use a capability. Admin may do everything.
-CAPABILITIES: dict[str, frozenset[str]] = {
-    "view": frozenset(ROLES),
-    "stops": frozenset(ROLES),            # assign a downtime reason, split a stop
-    "content": frozenset(ROLES),          # blueprint progress, the check
-    "guard.reset": frozenset(ROLES),      # the guard decides whether the role may
-    "alerts": frozenset({"maintenance", "admin"}),
-    "guard.mode": frozenset({"maintenance", "admin"}),
-    "kpi": frozenset({"coordinator", "maintenance", "admin"}),
-    "kpi.edit": frozenset({"coordinator", "admin"}),
-    "models": frozenset({"maintenance", "admin"}),
-    "models.edit": frozenset({"admin"}),
-    "settings": frozenset({"admin"}),
-}
+# The roles and the check live in appliance.roles; re-exported for the routers.
+from appliance.roles import CAPABILITIES as CAPABILITIES
+from appliance.roles import LOGIN_ROLES as LOGIN_ROLES
+from appliance.roles import ROLES as ROLES
+from appliance.roles import may as may
+from appliance.roles import require as require
+
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 PIN_MIN_LEN = 4
@@ -59,17 +50,6 @@ class LockedOut(PermissionDenied):
     def __init__(self, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(f"too many wrong PINs; try again in {retry_after_s} s")
-
-
-def may(role: str | None, capability: str) -> bool:
-    return role is not None and role in CAPABILITIES[capability]
-
-
-def require(role: str | None, capability: str) -> str:
-    if not may(role, capability):
-        raise PermissionDenied(f"role {role or 'none'} may not do {capability}; log in with a role that may")
-    assert role is not None
-    return role
 
 
 def validate_pin(pin: str) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlite_utils.migrations import Migrations
 
-from appliance.errors import PermissionDenied
+from appliance.roles import check_role
 
 from .calendar import MINUTE_NS, NS, ShiftCalendar, ShiftInstance
 from .reasons import ReasonInfo, ReasonTree
@@ -40,7 +40,6 @@ COLS = ("run_s", "idle_s", "down_s", "pdown_s", "setup_s", "nodata_s", "micro_n"
         "pq", "gq", "sq", "ideal_s", "energy_kwh")
 STATE_COL = {"running": "run_s", "idle": "idle_s", "down": "down_s", "planned_down": "pdown_s",
              "setup": "setup_s", "no_data": "nodata_s"}
-ROLES = ("operator", "maintenance", "coordinator", "admin")
 HOUR_NS = 3600 * NS
 
 _COLDEF = ", ".join(f"{c} REAL NOT NULL DEFAULT 0" for c in COLS)
@@ -119,13 +118,6 @@ def write_tx(db: Any) -> Iterator[sqlite3.Connection]:
         raise
     else:
         conn.commit()
-
-
-def check_role(role: str, allowed: tuple[str, ...] = ROLES) -> None:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
-    if role not in allowed:
-        raise PermissionDenied(f"role {role!r} may not do this; log in as {' or '.join(allowed)}")
 
 
 def audit_row(conn: sqlite3.Connection, *, role: str, action: str, target: str | None, detail: Any = None) -> None:

@@ -43,7 +43,7 @@ from models.runtime import (
     validate_model,
 )
 
-from ..errors import PermissionDenied
+from ..roles import CAPABILITIES, check_role
 from ..storage import audit
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 Slot = Literal["active", "shadow"]
 SLOTS: tuple[str, ...] = ("active", "shadow")
 # Roles that may install, activate and roll back models (DESIGN.md: maintenance; admin may do everything).
-MODEL_ROLES = frozenset({"maintenance", "admin", "hub"})
+MODEL_ROLES: tuple[str, ...] = tuple(sorted(CAPABILITIES["models"]))  # who may change models
 
 
 @dataclass(frozen=True)
@@ -218,8 +218,7 @@ class ModelRegistry:
     # ----- changes ------------------------------------------------------
     @staticmethod
     def _check_role(by_role: str) -> None:
-        if by_role not in MODEL_ROLES:
-            raise PermissionDenied(f"role {by_role!r} may not change models; log in as maintenance")
+        check_role(by_role, MODEL_ROLES)
 
     def install(self, tflite: str | Path, manifest: str | Path, *, by_role: str = "maintenance") -> ModelVersion:
         """Validate a model and register it as a candidate (in no slot yet)."""
