@@ -30,7 +30,8 @@ def needs_pins(core: Core) -> bool:
 
 async def start_all(core: Core, stack: AsyncExitStack) -> None:
     cfg = core.config
-    from .alerts import AlertConsumer, AlertSink, check_disk
+    from .alerts import AlertConsumer, AlertSink
+    from .health import check_disk
 
     sink = AlertSink()
     core.alert_sink = sink

@@ -8,9 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from appliance.alerts import AlertConsumer, AlertSink, AlertStore, check_disk
+from appliance.alerts import AlertConsumer, AlertSink, AlertStore
 from appliance.database import open_box_db
 from appliance.errors import PermissionDenied
+from appliance.health import check_disk
 
 NS = 1_000_000_000
 DAY = 86_400 * NS

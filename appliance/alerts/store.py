@@ -1,100 +1,25 @@
-"""Alerts: from the guard (model or rule), drivers (device lost), KPIs (OEE
-below target for a shift) and the box itself (disk, clock jump).
-
-Lifecycle: ``raised`` -> ``acknowledged`` -> ``labelled`` (true alarm / false
-alarm / unsure, optional comment) -> ``closed``. Every step is an
-``alert_events`` row and, for people, an ``audit`` row with the role.
-
-- De-duplication: raising a ``dedupe_key`` that has an open (not closed) alert
-  adds to that alert (``count``, ``last_ts``) instead of a new one.
-- Flapping: when ``flap_threshold`` alerts with the same key were created in
-  the last ``flap_window_s``, a further raise is attached to the latest of
-  them (``flapping`` = 1, ``suppressed`` += 1) instead of creating another.
-- Evidence (local only, never synced): the signal window that tripped the
-  alert (float32 BLOBs per signal) and the camera snapshot path.
-
-``AlertSink`` is what the guard thread and drivers hold: ``submit`` is
-thread-safe and never blocks on SQLite. ``AlertConsumer`` (a thread with
-``start``/``stop``) drains it into ``AlertStore``.
-"""
+"""``AlertStore``: raise (with de-duplication and flapping), acknowledge,
+label, comment, close, list and count the alerts in the box database."""
 
 from __future__ import annotations
 
 import builtins
-import collections
 import json
 import logging
-import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlite_utils.migrations import Migrations
 
 from appliance.roles import ROLES, check_role
 
+from .schema import LABEL_ROLES, LABELS, NS, SEVERITIES
+
 log = logging.getLogger(__name__)
-
-migrations = Migrations("werkvloer.alerts")
-
-SEVERITIES = ("info", "warning", "critical")
-LABELS = ("true", "false", "unsure")
-LABEL_ROLES = ("maintenance", "coordinator", "admin")
-NS = 1_000_000_000
-
-
-@migrations()
-def m001_alerts(db: Any) -> None:
-    db.execute("""
-        CREATE TABLE alerts (
-            id INTEGER PRIMARY KEY,
-            source TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            title TEXT NOT NULL,
-            detail TEXT,
-            dedupe_key TEXT NOT NULL,
-            state TEXT NOT NULL DEFAULT 'raised',
-            first_ts INTEGER NOT NULL,
-            last_ts INTEGER NOT NULL,
-            count INTEGER NOT NULL DEFAULT 1,
-            flapping INTEGER NOT NULL DEFAULT 0,
-            suppressed INTEGER NOT NULL DEFAULT 0,
-            ack_ts INTEGER, ack_role TEXT,
-            label TEXT, label_ts INTEGER, label_role TEXT, comment TEXT,
-            closed_ts INTEGER, closed_role TEXT
-        )""")
-    db.execute("CREATE INDEX alerts_key ON alerts(dedupe_key, first_ts)")
-    db.execute("CREATE INDEX alerts_first ON alerts(first_ts)")
-    db.execute("""
-        CREATE TABLE alert_events (
-            id INTEGER PRIMARY KEY,
-            alert_id INTEGER NOT NULL REFERENCES alerts(id),
-            ts INTEGER NOT NULL,
-            role TEXT NOT NULL,
-            action TEXT NOT NULL,
-            detail TEXT
-        )""")
-    db.execute("CREATE INDEX alert_events_alert ON alert_events(alert_id)")
-    # kind: window (data = float32 BLOB of one signal), snapshot (path), values (json)
-    db.execute("""
-        CREATE TABLE alert_evidence (
-            id INTEGER PRIMARY KEY,
-            alert_id INTEGER NOT NULL REFERENCES alerts(id),
-            kind TEXT NOT NULL,
-            name TEXT,
-            rate_hz REAL,
-            start_ts INTEGER,
-            data BLOB,
-            json TEXT,
-            path TEXT
-        )""")
-    db.execute("CREATE INDEX alert_evidence_alert ON alert_evidence(alert_id)")
 
 
 @dataclass
@@ -389,124 +314,3 @@ def _alert(r: dict[str, Any]) -> Alert:
     r = dict(r)
     r["flapping"] = bool(r["flapping"])
     return Alert(**r)
-
-
-# ----------------------------------------------------------------- sink + consumer
-class AlertSink:
-    """Thread-safe, non-blocking hand-off of alerts (guard thread, drivers, KPI engine).
-
-    ``submit`` takes the keyword arguments of ``AlertStore.raise_alert``; it
-    only appends to a bounded deque (oldest dropped and counted when full).
-    """
-
-    def __init__(self, maxlen: int = 10_000) -> None:
-        self._items: collections.deque[dict[str, Any]] = collections.deque(maxlen=maxlen)
-        self._wake = threading.Event()
-        self.dropped = 0
-        self.submitted = 0
-
-    def submit(self, **kwargs: Any) -> None:
-        kwargs.setdefault("ts_ns", time.time_ns())
-        if len(self._items) == self._items.maxlen:
-            self.dropped += 1
-        self._items.append(kwargs)
-        self.submitted += 1
-        self._wake.set()
-
-    def drain(self) -> list[dict[str, Any]]:
-        out = []
-        while True:
-            try:
-                out.append(self._items.popleft())
-            except IndexError:
-                return out
-
-    def wait(self, timeout: float) -> bool:
-        got = self._wake.wait(timeout)
-        self._wake.clear()
-        return got
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class AlertConsumer:
-    """Drains an ``AlertSink`` into the database on its own thread (``start``/``stop``)."""
-
-    def __init__(self, sink: AlertSink, db_path: str | Path, *, poll_s: float = 0.5, **store_kw: Any) -> None:
-        self.sink = sink
-        self.db_path = Path(db_path)
-        self.poll_s = poll_s
-        self._store_kw = store_kw
-        self._store: AlertStore | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self.stored = 0
-        self.rejected = 0
-
-    @property
-    def store(self) -> AlertStore:
-        if self._store is None:
-            from appliance.storage import open_db
-
-            self._store = AlertStore(open_db(self.db_path, sets=[migrations]), **self._store_kw)
-        return self._store
-
-    def drain_once(self) -> int:
-        """Store everything queued now; returns how many were stored."""
-        n = 0
-        for item in self.sink.drain():
-            try:
-                self.store.raise_alert(**item)
-                n += 1
-            except (TypeError, ValueError) as exc:
-                self.rejected += 1
-                log.error("alert from %s rejected: %s", item.get("source"), exc)
-            except sqlite3.Error as exc:
-                log.error("could not store alert %s: %s", item.get("dedupe_key"), exc)
-        self.stored += n
-        return n
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sink.wait(self.poll_s)
-            self.drain_once()
-        self.drain_once()
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        _ = self.store  # open (and migrate) before the thread runs
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="alert-consumer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self.sink._wake.set()
-        self._thread.join(timeout)
-        self._thread = None
-
-    def __enter__(self) -> AlertConsumer:
-        self.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop()
-
-
-def check_disk(path: str | Path, *, sink: AlertSink, min_free_fraction: float = 0.05,
-               min_free_bytes: int = 500 * 1024 * 1024) -> bool:
-    """Raise a box alert when the data disk runs low; returns True when there is enough room."""
-    usage = shutil.disk_usage(path)
-    free_ok = usage.free >= min_free_bytes and usage.free >= min_free_fraction * usage.total
-    if not free_ok:
-        sink.submit(source="box", kind="disk_low", severity="critical",
-                    title={"nl": f"Weinig schijfruimte: {usage.free / 2**20:.0f} MB vrij",
-                           "en": f"Low disk space: {usage.free / 2**20:.0f} MB free"},
-                    detail=f"{path}: {usage.free} of {usage.total} bytes free; remove old exports or lower "
-                           "storage.raw_retention_days", dedupe_key="box:disk_low",
-                    evidence={"free_bytes": usage.free, "total_bytes": usage.total})
-    return free_ok
