@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Subcommands whose arguments belong to an area's own ``main(argv)``.
 DELEGATED: list[tuple[str, str, Command]] = [
     ("export", "Export KPIs as CSV (also Dutch Excel) or JSON for a period and granularity.", _export),
-    ("content", "Check content packs (blueprint steps, skills cards, assessment).", _content),
+    ("content", "Content packs: check, list, install (blueprint steps, skills cards, role profiles, workplace check).", _content),
     ("guard", "Guard over a shell: status, arm, disarm, reset (root or the service user: maintenance, audited as cli).", _guard),
     ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", _opcua),
     ("model", "Model tools: list, validate, install, activate, roll back.", _model),
