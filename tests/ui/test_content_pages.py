@@ -73,3 +73,26 @@ def test_check_advice_comes_from_each_pack_and_links_its_steps(client: TestClien
     assert r.status_code == 200
     assert "(Werkversie stappenplan plaatbewerking)" in r.text and "/blueprint/step/sm-prod-02" in r.text
     assert "(Werkversie stappenplan machinebouw)" in r.text and "/blueprint/step/mb-prod-01" in r.text
+
+
+def test_step_benefit_uses_what_the_box_measured(box_config: Any) -> None:
+    """Nine hours of real KPI data (the KPI engine over a seeded timeline): the box's
+    downtime figure replaces the rule of thumb on the step page."""
+    from appliance.database import open_box_db
+
+    from .helpers import seed_stops
+
+    db_path = box_config.db_path
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    open_box_db(db_path).conn.close()  # every area's tables, as the core creates them
+    seed_stops(box_config, db_path, minutes=9 * 60)
+    c = TestClient(create_app(box_config, session_secret="test-secret"), client=("127.0.0.1", 40000))
+    page = c.get("/")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf
+    c.post("/setup", data={"pin": "1234", "pin2": "1234", "csrf": csrf.group(1)})
+    html = c.get("/blueprint/step/mb-prod-02").text  # down_h_week * top_share * share_solved * ...
+    row = re.search(r'for="in-down_h_week">[^<]*</label></td>\s*<td class="num">([^<]*)</td>\s*<td>([^<]*)</td>', html)
+    assert row, html[html.find("benefit-inputs"):][:1500]
+    assert row.group(2).strip() == "gemeten door de box"
+    assert "–" not in row.group(1)  # one measured figure, not a range
