@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -27,8 +27,9 @@ from appliance.database import open_box_db
 from appliance.keys import KEY_FILE, cookie_secret, session_key
 from appliance.storage import get_setting
 
-from . import store
+from . import api_errors, store
 from .access import SESSION_MAX_AGE_S, NeedsLogin, NeedsSetup, api_guard, page_guard
+from .api_errors import error_response, validation_problems
 from .context import HERE, Req, UiState, make_envs
 from .corelink import CoreLink, LiveHub
 from .security_headers import SecurityHeaders, allowed_names
@@ -83,32 +84,33 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
 
     for mod in (session, core, pages, stops, alerts, kpi, content, settings, models, docs, sync_page):
         app.include_router(mod.router)
+    api_errors.install(app)  # one error body, every error status documented
 
     @app.exception_handler(NeedsSetup)
     async def _needs_setup(request: Request, exc: NeedsSetup) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": "first start: set an admin PIN at /setup on the box"}, status_code=409)
+            return error_response(409, "first start: set an admin PIN at /setup on the box")
         return RedirectResponse("/setup", status_code=303)
 
     @app.exception_handler(NeedsLogin)
     async def _needs_login(request: Request, exc: NeedsLogin) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": f"log in with a role that may do {exc.capability}"}, status_code=401)
+            return error_response(401, f"log in with a role that may do {exc.capability}")
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/") or request.method not in ("GET", "HEAD"):
             if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
-                return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+                return error_response(exc.status_code, exc.detail, headers=exc.headers)
         r = Req(request, state)
         return r.render("error.html", status_code=exc.status_code, message=str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def _bad_input(request: Request, exc: RequestValidationError) -> Response:
-        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}" for e in exc.errors()]
+        problems = validation_problems(exc.errors())
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": problems}, status_code=422)
+            return error_response(422, "invalid input: " + "; ".join(problems), problems=problems)
         r = Req(request, state)
         return r.render("error.html", status_code=422, message="; ".join(problems))
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from .. import charts, fmt, services
 from ..access import api_guard, page_guard
+from ..api_errors import DbId
 from ..context import Req, ReqDep
 
 router = APIRouter()
@@ -85,7 +86,7 @@ def alerts_page(state: str = "open", source: str | None = None, severity: str | 
 
 
 @router.get("/alerts/{alert_id}", include_in_schema=False)
-def alert_page(alert_id: int, r: Req = ReqDep) -> Response:
+def alert_page(alert_id: DbId, r: Req = ReqDep) -> Response:
     page_guard(r, "alerts")
     store = _store(r)
     try:
@@ -111,7 +112,7 @@ def alert_page(alert_id: int, r: Req = ReqDep) -> Response:
 
 
 @router.get("/alerts/{alert_id}/evidence/{index}", include_in_schema=False)
-def alert_snapshot(alert_id: int, index: int, r: Req = ReqDep) -> Response:
+def alert_snapshot(alert_id: DbId, index: int, r: Req = ReqDep) -> Response:
     page_guard(r, "alerts")
     a = _store(r).get(alert_id)
     if not 0 <= index < len(a.evidence) or a.evidence[index]["kind"] != "snapshot":
@@ -142,7 +143,7 @@ def _act(r: Req, alert_id: int, action: str, label: str | None = None, comment: 
 
 
 @router.post("/alerts/{alert_id}/ack", include_in_schema=False)
-def alert_ack_form(alert_id: int, r: Req = ReqDep) -> Response:
+def alert_ack_form(alert_id: DbId, r: Req = ReqDep) -> Response:
     page_guard(r, "alerts")
     _act(r, alert_id, "ack")
     r.flash(r._("Alert acknowledged."))
@@ -150,7 +151,7 @@ def alert_ack_form(alert_id: int, r: Req = ReqDep) -> Response:
 
 
 @router.post("/alerts/{alert_id}/label", include_in_schema=False)
-def alert_label_form(alert_id: int, label: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
+def alert_label_form(alert_id: DbId, label: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
                      r: Req = ReqDep) -> Response:
     page_guard(r, "alerts")
     _act(r, alert_id, "label", label, comment)
@@ -159,7 +160,7 @@ def alert_label_form(alert_id: int, label: Annotated[str, Form()], comment: Anno
 
 
 @router.post("/alerts/{alert_id}/close", include_in_schema=False)
-def alert_close_form(alert_id: int, r: Req = ReqDep) -> Response:
+def alert_close_form(alert_id: DbId, r: Req = ReqDep) -> Response:
     page_guard(r, "alerts")
     _act(r, alert_id, "close")
     r.flash(r._("Alert closed."))
@@ -188,7 +189,7 @@ def api_alert_stats(r: Req = ReqDep) -> list[dict[str, Any]]:
 
 
 @router.get("/api/v1/alerts/{alert_id}", tags=["alerts"])
-def api_alert(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
+def api_alert(alert_id: DbId, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
     try:
         return alert_dict(_store(r).get(alert_id), r.lang, full=True)
@@ -197,18 +198,18 @@ def api_alert(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
 
 
 @router.post("/api/v1/alerts/{alert_id}/ack", tags=["alerts"])
-def api_alert_ack(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
+def api_alert_ack(alert_id: DbId, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
     return alert_dict(_act(r, alert_id, "ack"), r.lang)
 
 
 @router.post("/api/v1/alerts/{alert_id}/label", tags=["alerts"])
-def api_alert_label(alert_id: int, body: LabelIn, r: Req = ReqDep) -> dict[str, Any]:
+def api_alert_label(alert_id: DbId, body: LabelIn, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
     return alert_dict(_act(r, alert_id, "label", body.label, body.comment), r.lang)
 
 
 @router.post("/api/v1/alerts/{alert_id}/close", tags=["alerts"])
-def api_alert_close(alert_id: int, r: Req = ReqDep) -> dict[str, Any]:
+def api_alert_close(alert_id: DbId, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
     return alert_dict(_act(r, alert_id, "close"), r.lang)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from .. import services
@@ -169,7 +169,7 @@ async def step_progress_form(step_id: str, request: Request, r: Req = ReqDep) ->
 
 
 @router.get("/api/v1/content/steps", tags=["content"])
-def api_steps(function: str | None = None, lang: str | None = None, r: Req = ReqDep) -> list[dict[str, Any]]:
+def api_steps(function: str | None = None, lang: Literal["nl", "en"] | None = None, r: Req = ReqDep) -> list[dict[str, Any]]:
     """Blueprint steps (optionally of one business function) with their progress."""
     api_guard(r, "content")
     lib = _lib(r)
@@ -188,7 +188,8 @@ def api_step_progress(step_id: str, body: ProgressIn, r: Req = ReqDep) -> dict[s
     return _set_progress(r, step_id, body)
 
 
-@router.get("/api/v1/content/progress.csv", tags=["content"], response_class=PlainTextResponse)
+@router.get("/api/v1/content/progress.csv", tags=["content"],
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 def api_progress_csv(r: Req = ReqDep) -> Response:
     api_guard(r, "content")
     text = services.progress_mod().export_progress_csv(r.db, _lib(r), lang=r.lang)

@@ -7,7 +7,7 @@ import datetime as dt
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, HTTPException
+from fastapi import APIRouter, Form, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -24,13 +24,23 @@ EXPORT_FORMATS = {"csv": ("text/csv; charset=utf-8", "csv"), "csv-nl": ("text/cs
                   "json": ("application/json", "json")}
 
 
+# A local day, YYYY-MM-DD (documented, so ``start=null`` is a 422, not a 500: issue 16).
+# Years 1970-2199: the box stores UTC nanoseconds in SQLite's 64-bit integers.
+Day = Annotated[str | None, Query(pattern=r"^(19[7-9]\d|2[01]\d\d)-\d{2}-\d{2}$",
+                                  description="local day, YYYY-MM-DD (1970-2199)")]
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 2), dt.date(2199, 12, 31)
+
+
 def _range(granularity: str, start: str | None, end: str | None, tz: Any) -> tuple[int, int]:
     """start/end as local dates (YYYY-MM-DD, end inclusive) or the default span up to now."""
     now = time.time_ns()
     if start:
-        s = int(dt.datetime.combine(dt.date.fromisoformat(start), dt.time(0), tz).timestamp() * NS)
-        e = (int(dt.datetime.combine(dt.date.fromisoformat(end) + dt.timedelta(days=1), dt.time(0), tz).timestamp() * NS)
-             if end else now)
+        try:
+            s = int(dt.datetime.combine(dt.date.fromisoformat(start), dt.time(0), tz).timestamp() * NS)
+            e = (int(dt.datetime.combine(dt.date.fromisoformat(end) + dt.timedelta(days=1), dt.time(0), tz)
+                     .timestamp() * NS) if end else now)
+        except (ValueError, OverflowError) as exc:  # 2026-02-30, 9999-12-31 + 1 day
+            raise HTTPException(422, f"give dates as YYYY-MM-DD, real days ({exc})") from exc
         return s, e
     return now - SPAN_S.get(granularity, 86400) * NS, now
 
@@ -122,8 +132,8 @@ def baseline_view(r: Req) -> dict[str, Any]:
 
 class PeriodIn(BaseModel):
     kind: Literal["baseline", "pilot"] = Field(..., title="Period kind")
-    start: dt.date = Field(..., title="First day (local)")
-    end: dt.date = Field(..., title="Last day (local, inclusive)")
+    start: dt.date = Field(..., title="First day (local)", ge=FIRST_DAY, le=LAST_DAY)
+    end: dt.date = Field(..., title="Last day (local, inclusive)", ge=FIRST_DAY, le=LAST_DAY)
     note: str | None = Field(None, title="Note", max_length=500)
 
 
@@ -179,7 +189,7 @@ def roi_form(value_per_hour_eur: Annotated[float, Form()], hours_per_year: Annot
 
 # ----- JSON API ------------------------------------------------------------------
 @router.get("/api/v1/kpi/periods", tags=["kpi"])
-def api_kpi_rows(granularity: Granularity = "hour", start: str | None = None, end: str | None = None,
+def api_kpi_rows(granularity: Granularity = "hour", start: Day = None, end: Day = None,
                  r: Req = ReqDep) -> list[dict[str, Any]]:
     """KPI rows (OEE, A/P/Q, parts per hour, scrap, MTBF/MTTR, energy per good part, ...)
     per hour, shift or day; start/end as local dates (end inclusive), default the last day/weeks."""
@@ -194,7 +204,7 @@ def api_kpi_rows(granularity: Granularity = "hour", start: str | None = None, en
 
 
 @router.get("/api/v1/kpi/pareto", tags=["kpi"])
-def api_pareto(start: str | None = None, end: str | None = None, r: Req = ReqDep) -> list[dict[str, Any]]:
+def api_pareto(start: Day = None, end: Day = None, r: Req = ReqDep) -> list[dict[str, Any]]:
     """Downtime per reason, largest first, with cumulative share."""
     api_guard(r, "kpi")
     try:
@@ -231,9 +241,10 @@ def api_roi(body: RoiIn, r: Req = ReqDep) -> dict[str, Any]:
     return _roi(r, body)
 
 
-@router.get("/api/v1/kpi/export", tags=["kpi"])
+@router.get("/api/v1/kpi/export", tags=["kpi"], responses={200: {"content": {
+    "text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "object"}}}}})
 def api_export(format: Literal["csv", "csv-nl", "json"] = "csv", granularity: Granularity = "hour",
-               start: str | None = None, end: str | None = None, r: Req = ReqDep) -> Response:
+               start: Day = None, end: Day = None, r: Req = ReqDep) -> Response:
     """KPI export: CSV or JSON with the same numbers as /kpi/periods; csv-nl is for people in Excel (';', decimal comma, column names in words, rounded, empty where not defined)."""
     api_guard(r, "kpi")
     tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz

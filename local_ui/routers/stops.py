@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from .. import fmt, live_view, services
 from ..access import api_guard, page_guard
+from ..api_errors import DbId
 from ..context import Req, ReqDep
 
 router = APIRouter()
@@ -108,7 +109,7 @@ def guard_trip_for(r: Req, stop: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @router.get("/stops/{stop_id}", include_in_schema=False)
-def stop_page(stop_id: int, r: Req = ReqDep) -> Response:
+def stop_page(stop_id: DbId, r: Req = ReqDep) -> Response:
     page_guard(r, "stops")
     store = services.kpi_store()
     try:
@@ -124,7 +125,7 @@ def stop_page(stop_id: int, r: Req = ReqDep) -> Response:
 
 
 @router.post("/stops/{stop_id}/reason", include_in_schema=False)
-def stop_reason_form(stop_id: int, reason: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
+def stop_reason_form(stop_id: DbId, reason: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
                      r: Req = ReqDep) -> Response:
     page_guard(r, "stops")
     store = services.kpi_store()
@@ -168,7 +169,7 @@ def stop_undo_form(stop_id: int, r: Req = ReqDep) -> Response:
 
 
 @router.post("/stops/{stop_id}/split", include_in_schema=False)
-def stop_split_form(stop_id: int, at: Annotated[str, Form()], r: Req = ReqDep) -> Response:
+def stop_split_form(stop_id: DbId, at: Annotated[str, Form()], r: Req = ReqDep) -> Response:
     page_guard(r, "stops")
     store = services.kpi_store()
     try:
@@ -202,7 +203,7 @@ class ReasonIn(BaseModel):
 
 
 class SplitIn(BaseModel):
-    at_utc_ns: int = Field(..., title="Split time, UTC ns (inside the stop)")
+    at_utc_ns: int = Field(..., title="Split time, UTC ns (inside the stop)", ge=0, le=2**63 - 1)
 
 
 @router.get("/api/v1/reasons", tags=["stops"])
@@ -223,14 +224,14 @@ def api_stops(needs_reason: bool = True, r: Req = ReqDep) -> list[dict[str, Any]
 
 
 @router.post("/api/v1/stops/{stop_id}/reason", tags=["stops"])
-def api_stop_reason(stop_id: int, body: ReasonIn, r: Req = ReqDep) -> dict[str, Any]:
+def api_stop_reason(stop_id: DbId, body: ReasonIn, r: Req = ReqDep) -> dict[str, Any]:
     """Assign a downtime reason to a stop (operator and up; audited)."""
     api_guard(r, "stops")
     return _assign(r, stop_id, body.reason, body.comment)
 
 
 @router.post("/api/v1/stops/{stop_id}/split", tags=["stops"])
-def api_stop_split(stop_id: int, body: SplitIn, r: Req = ReqDep) -> list[dict[str, Any]]:
+def api_stop_split(stop_id: DbId, body: SplitIn, r: Req = ReqDep) -> list[dict[str, Any]]:
     """Split a finished stop in two at a time inside it."""
     api_guard(r, "stops")
     return _split(r, stop_id, body.at_utc_ns)
