@@ -135,7 +135,7 @@ def evaluate(formula: str, values: Mapping[str, float]) -> float:
         if isinstance(node, ast.UnaryOp):
             return -ev(node.operand)
         if isinstance(node, ast.Constant):
-            return float(node.value)
+            return float(node.value)  # type: ignore[arg-type]  # names_in() allowed only numbers
         if isinstance(node, ast.Name):
             return float(values[node.id])
         if isinstance(node, ast.Call):

@@ -219,7 +219,7 @@ def _profiles(pack: Pack, known: dict[str, dict[str, Item]]) -> list[Problem]:
             card = known.get("card", {}).get(cl.card)
             if card is None:
                 continue  # reported as a dangling link
-            n = min(len(t.levels) for t in card.texts.values())
+            n = min(len(t.levels) for t in card.texts.values())  # type: ignore[attr-defined]
             if cl.level > n:
                 problems.append(Problem(_path_of(prof), f"cards.{i}.level",
                                         f"{cl.card} has {n} levels; choose a target level from 1 to {n}"))

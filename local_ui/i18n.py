@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {m}")
         return 0
     if argv[:1] == ["extract"]:
-        print("\n".join(extract_messages()))
+        print("\n".join(m if isinstance(m, str) else " | ".join(m) for m in extract_messages()))
         return 0
     print("usage: python -m local_ui.i18n compile|extract|update", file=sys.stderr)
     return 2
