@@ -29,8 +29,11 @@ def _load(path: str):  # -> BoxConfig
 def cmd_check_config(args: argparse.Namespace) -> int:
     from .config import summary
 
+    from .config_checks import check_machine
+
     try:
         cfg = _load(args.config_file)
+        check_machine(cfg, source=str(args.config_file))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         print("\nFix the keys above; `werkvloer config-reference` lists every key.", file=sys.stderr)
@@ -44,8 +47,12 @@ def cmd_core(args: argparse.Namespace) -> int:
     from .daemon import run_core
     from .notify import setup_logging
 
+    from .config_checks import data_dir_problems
+
     setup_logging(args.log_level)
     cfg = _load(args.config)
+    if problems := data_dir_problems(cfg.box.data_dir):  # a clear message, not a traceback from mkdir
+        raise ConfigError(problems, source=str(args.config))
     return asyncio.run(run_core(cfg))
 
 

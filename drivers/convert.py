@@ -7,6 +7,10 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
+# Beyond any counter, energy meter or speed on a shop floor, below what random register bits
+# read as a float give (3.4e38 was stored as good and shown with 39 digits: issue 16).
+PLAUSIBLE_MAX = 1e15
+
 
 class Scaling(Protocol):
     """The conversion fields of a signal (``drivers.schema.SignalBase`` has them)."""
@@ -39,6 +43,8 @@ def check(sig: Scaling, value: float | int) -> tuple[float | int | None, str | N
     of a scaled vibration block)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None, f"value is {value}"
+    if abs(value) > PLAUSIBLE_MAX:
+        return value, f"value {value:.3g} is implausible (beyond ±{PLAUSIBLE_MAX:.0e}); check type, word order and scale"
     if sig.min_value is not None and value < sig.min_value:
         return value, f"value {value} below min_value {sig.min_value}"
     if sig.max_value is not None and value > sig.max_value:

@@ -59,6 +59,11 @@ class ModbusSignal(SignalBase):
             raise ValueError(f"type {self.type!r} needs 'length' ({'registers' if self.type == 'string' else 'samples'})")
         if self.type not in ("string", "block") and self.length is not None:
             raise ValueError(f"'length' only applies to types 'string' and 'block' (got type {self.type!r})")
+        last = self.address + self.register_count - 1
+        if last > 65535:  # issue 16: a float64 at 65535 passed and the device then gave a short answer
+            raise ValueError(f"a {self.type} at address {self.address} takes {self.register_count} registers "
+                             f"({self.address}..{last}); the last Modbus address is 65535: use an address <= "
+                             f"{65536 - self.register_count}")
         return self
 
     @property

@@ -110,3 +110,26 @@ def test_a_new_report_after_the_quiet_time_counts_the_spells_in_between() -> Non
         "dev: signal x is bad: value is nan", "dev: signal x is good again",
         "dev: signal x is bad: value is nan (2 more bad spells since the last report)",
         "dev: signal x is good again"]
+
+
+async def test_garbage_and_overflowing_values_are_bad_on_the_bus(collector: Collector, tk_server: TkServer) -> None:
+    """Issue 16: random bits read as float32 (3.4e38) were good; a value that
+    becomes inf after scaling was good on the bus but bad in the database."""
+    tk_server.set("hr", 0, codec.encode(3.4e38, "float32") + codec.encode(3.0e38, "float32")
+                  + codec.encode(21.5, "float32"))
+    dev = ModbusDevice.model_validate({"name": "plc", "port": tk_server.port, "poll_interval_ms": 20, "signals": [
+        {"name": "garbage", "address": 0, "type": "float32"},
+        {"name": "scaled_inf", "address": 2, "type": "float32", "scale": 1e300},
+        {"name": "temp", "address": 4, "type": "float32"}]})
+    async with ModbusSource(dev, collector.bus):
+        await collector.wait_value("temp", lambda s: s.good)
+        garbage = await collector.wait_value("garbage", lambda s: True)
+        scaled = await collector.wait_value("scaled_inf", lambda s: True)
+    assert garbage.quality is Quality.BAD
+    assert scaled.quality is Quality.BAD and scaled.value is None  # the same answer the database gives
+
+
+def test_a_float64_at_the_last_address_is_refused_by_the_config() -> None:
+    with pytest.raises(ValueError, match="last Modbus address is 65535: use an address <= 65532"):
+        ModbusDevice.model_validate({"name": "plc", "signals": [{"name": "x", "address": 65535, "type": "float64"}]})
+    ModbusDevice.model_validate({"name": "plc", "signals": [{"name": "x", "address": 65532, "type": "float64"}]})

@@ -1,0 +1,63 @@
+"""``check-config`` checks that need the machine, not only the file (issue 16).
+
+The config model checks each key on its own; these look outside it: is the
+data directory writable (or can it be made), and does every guard model name
+a model the box has (shipped, or installed in the registry). Each problem is
+a (key path, message) pair, as in ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from models.manifest import SHIPPED_DIR
+
+from .errors import ConfigError
+
+
+def data_dir_problems(data_dir: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    d = Path(data_dir)
+    if d.is_dir():
+        if os.access(d, os.W_OK | os.X_OK):
+            return []
+        return [("box.data_dir", f"{d} is not writable for this user (uid {os.getuid()}); give the service user "
+                                 "write access or choose another directory")]
+    if d.exists():
+        return [("box.data_dir", f"{d} exists but is not a directory")]
+    parent = d.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK) and not str(parent).startswith(("/proc", "/sys")):
+        return []  # the core creates it
+    return [("box.data_dir", f"{d} does not exist and cannot be created ({parent} is not writable); create it "
+                             "for the service user or choose another directory")]
+
+
+def known_model_ids(db_path: Path | None = None) -> set[str]:
+    """Shipped model ids, plus those installed in the box's registry (read-only; none if no database yet)."""
+    ids = {p.name for p in SHIPPED_DIR.iterdir() if p.is_dir()} if SHIPPED_DIR.is_dir() else set()
+    if db_path is not None and db_path.is_file():
+        try:
+            with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+                ids |= {r[0] for r in conn.execute("SELECT DISTINCT model_id FROM model_versions")}
+        except sqlite3.Error:
+            pass  # no registry table yet
+    return ids
+
+
+def model_problems(cfg: Any) -> list[tuple[str, str]]:
+    known = known_model_ids(cfg.db_path)
+    return [(f"guard.models[{i}].model",
+             f"unknown model id {m.model!r}; known: {', '.join(sorted(known)) or 'none'} "
+             "(install one with `werkvloer model install`)")
+            for i, m in enumerate(cfg.guard.models) if m.model not in known]
+
+
+def check_machine(cfg: Any, *, source: str = "config") -> None:
+    """Raise ConfigError with every problem found (nothing when all is well)."""
+    problems = data_dir_problems(cfg.box.data_dir) + model_problems(cfg)
+    if problems:
+        raise ConfigError(problems, source=source)
