@@ -28,7 +28,6 @@ def _load(path: str):  # -> BoxConfig
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from .config import summary
-
     from .config_checks import check_machine
 
     try:
@@ -44,10 +43,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_core(args: argparse.Namespace) -> int:
+    from .config_checks import data_dir_problems
     from .daemon import run_core
     from .notify import setup_logging
-
-    from .config_checks import data_dir_problems
 
     setup_logging(args.log_level)
     cfg = _load(args.config)
