@@ -54,23 +54,6 @@ def build_autoencoder(n: int):
     return tf.keras.Model(inp, out)
 
 
-def convert_int8(model, rep: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-
-    def representative():
-        for row in rep:
-            yield [row.reshape(1, -1).astype(np.float32)]
-
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
-
-
 def nofm_statistic(scores: np.ndarray, n: int = 3, m: int = 5) -> float:
     """Largest threshold at which N-of-M would still trip somewhere in ``scores``."""
     if len(scores) < m:
@@ -128,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
            callbacks=[tf.keras.callbacks.ReduceLROnPlateau(patience=5, factor=0.5)])
     rng = np.random.default_rng(args.seed)
     rep = xn_train[rng.choice(len(xn_train), size=min(2000, len(xn_train)), replace=False)]
-    tflite = convert_int8(ae, rep)
+    tflite = common.convert_int8(ae, rep)
 
     vib = data_sim.VIB_PARAMS  # dict[str, float] to mypy; n_bands is the int 16
     names = features.vibration_feature_names(n_bands=int(vib["n_bands"]), f_low_hz=vib["f_low_hz"],

@@ -62,23 +62,6 @@ def build_cnn(n_classes: int):
     return tf.keras.Model(inp, out)
 
 
-def convert_int8(model, rep: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-
-    def representative():
-        for row in rep:
-            yield [row[None].astype(np.float32)]
-
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="train_vision", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -120,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             validation_data=(x_val, y_val),
             callbacks=[tf.keras.callbacks.ReduceLROnPlateau(patience=3, factor=0.5)])
     rng = np.random.default_rng(args.seed)
-    tflite = convert_int8(cnn, x_train[rng.choice(len(x_train), size=min(400, len(x_train)), replace=False)])
+    tflite = common.convert_int8(cnn, x_train[rng.choice(len(x_train), size=min(400, len(x_train)), replace=False)])
 
     fields = {
         "name": MODEL_ID, "version": args.version, "kind": "vision",
