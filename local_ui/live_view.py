@@ -83,7 +83,7 @@ def cause_view(guard: dict[str, Any], values: dict[str, Any], config: Any, lang:
                            "since": f.time(cause.get("ts")), "value": None, "limit": None, "persists": None}
     if cause.get("kind") == "rule":
         rule = next((r for r in config.guard.rules if r.name == name), None)
-        live = next((r for r in guard.get("rules") or [] if r.get("name") == name), {})
+        live: dict[str, Any] = next((r for r in guard.get("rules") or [] if r.get("name") == name), {})
         signal = rule.signal if rule else cause.get("signal")
         sig = labels.signal_label(config, signal, lang) if signal else name
         unit = labels.signal_unit(config, signal) if signal else None
@@ -106,7 +106,7 @@ def cause_view(guard: dict[str, Any], values: dict[str, Any], config: Any, lang:
                 "signal": sig, "duration": f.duration(secs)}
             out["check"] = t.gettext(CHECKS["stalled"]) % {"signal": sig}
     else:
-        b = next((m for m in guard.get("models") or [] if m.get("name") == name), {})
+        b: dict[str, Any] = next((m for m in guard.get("models") or [] if m.get("name") == name), {})
         score, thr = b.get("last_score"), b.get("threshold")
         out.update(value=score, limit=thr, persists=bool(b.get("alarm")),
                    inputs=[labels.signal_label(config, s, lang) for s in _model_inputs(config, name)])

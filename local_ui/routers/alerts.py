@@ -4,7 +4,6 @@ per-model false-alarm share."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from .. import charts, fmt, services
+from .. import audit_view, charts, fmt, labels, services
 from ..access import api_guard, page_guard
 from ..api_errors import DbId
 from ..context import Req, ReqDep
@@ -80,7 +79,8 @@ def alerts_page(state: str = "open", source: str | None = None, severity: str | 
     except HTTPException:
         items, stats, sources, error = [], [], [], r._("Alerts are not available yet.")
     f = fmt.Formatter(r.lang, r.state.config.box.timezone)
-    rows = [{**alert_dict(a, r.lang), "when": f.time(a.last_ts, date=True)} for a in items]
+    rows = [{**alert_dict(a, r.lang), "when": f.time(a.last_ts, date=True),
+             "detail": audit_view.alert_detail_text(a.detail, r.state.config, r.lang)} for a in items]
     return r.render("alerts.html", alerts=rows, stats=stats, sources=sources, states=STATES, severities=SEVERITIES,
                     chosen={"state": state, "source": source or "", "severity": severity or ""}, error=error)
 
@@ -104,9 +104,17 @@ def alert_page(alert_id: DbId, r: Req = ReqDep) -> Response:
         elif ev["kind"] == "snapshot" and ev.get("path"):
             snapshots.append(f"/alerts/{alert_id}/evidence/{i}")
         elif ev["kind"] == "values" and isinstance(ev.get("values"), dict):
-            values += [(k, json.dumps(v) if isinstance(v, dict | list) else v) for k, v in ev["values"].items()]
-    events = [{"when": f.time(e["ts"], date=True), "role": e["role"], "action": e["action"]} for e in a.events]
-    return r.render("alert.html", a=alert_dict(a, r.lang), first=f.time(a.first_ts, date=True),
+            values += [(labels.signal_label(r.state.config, k, r.lang),
+                        audit_view.detail_text(v, r.lang, r.state.config.box.timezone) if isinstance(v, dict | list)
+                        else labels.value_text(v, labels.signal_unit(r.state.config, k), f))
+                       for k, v in ev["values"].items()]
+    tz = r.state.config.box.timezone
+    events = [{"when": f.time(e["ts"], date=True), "role": audit_view.role_text(e["role"], r.lang),
+               "action": audit_view.action_text(e["action"], r.lang),
+               "detail": audit_view.detail_text(e.get("detail"), r.lang, tz)} for e in a.events]
+    shown = alert_dict(a, r.lang)
+    shown["detail"] = audit_view.alert_detail_text(shown["detail"], r.state.config, r.lang)
+    return r.render("alert.html", a=shown, first=f.time(a.first_ts, date=True),
                     last=f.time(a.last_ts, date=True), windows=windows, snapshots=snapshots, values=values,
                     events=events)
 

@@ -13,7 +13,7 @@ from appliance.config import load_config, summary
 from appliance.errors import ConfigError
 from appliance.storage import set_setting
 
-from .. import i18n, security, services
+from .. import audit_view, i18n, security, services
 from ..access import NeedsLogin, api_guard, page_guard
 from ..context import Req, ReqDep
 from .core import guard_status
@@ -41,7 +41,9 @@ def models_view(r: Req, guard: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def _audit_rows(r: Req, limit: int = 15) -> list[dict[str, Any]]:
     rows = r.db.execute("SELECT ts, role, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", [limit]).fetchall()
-    return [{"ts": t, "role": ro, "action": a, "target": ta, "detail": d} for t, ro, a, ta, d in rows]
+    tz = r.state.config.box.timezone
+    return [{"ts": t, "role": audit_view.role_text(ro, r.lang), "action": audit_view.action_text(a, r.lang),
+             "target": ta, "detail": audit_view.detail_text(d, r.lang, tz)} for t, ro, a, ta, d in rows]
 
 
 @router.get("/settings", include_in_schema=False)
