@@ -10,7 +10,7 @@
   function fmt(v) {
     if (typeof v === "boolean") return v ? (document.body.dataset.yes || "1") : (document.body.dataset.no || "0");
     if (typeof v !== "number") return v === null || v === undefined ? "–" : String(v);
-    var digits = Math.abs(v) >= 100 ? 0 : (Math.abs(v) >= 10 ? 1 : 2);
+    var digits = Number.isInteger(v) || Math.abs(v) >= 100 ? 0 : (Math.abs(v) >= 10 ? 1 : 2);
     var nl = lang === "nl";
     var s = v.toLocaleString(nl ? "nl-NL" : "en-GB", {maximumFractionDigits: digits, minimumFractionDigits: digits});
     return s.split(nl ? "." : ",").join("\u2009");
