@@ -110,7 +110,12 @@ def test_why_did_it_stop_and_reset_refused_while_the_jam_persists(stack: Any, pa
         page.goto(stack.url + "/")
         page.wait_for_selector("#guard-refuse[hidden]", state="attached")
         page.locator("#guard-reset").click()
-        wait_for(lambda: not stack.ipc("guard.status").get("tripped"), what="guard reset")
+        try:
+            wait_for(lambda: not stack.ipc("guard.status").get("tripped"), what="guard reset")
+        except AssertionError:
+            banner = page.locator("div.banner[role=status]")
+            raise AssertionError(f"not reset; screen said {banner.inner_text() if banner.count() else None!r}; "
+                                 f"guard {stack.ipc('guard.status').get('cause')}") from None
     finally:
         stack.sim(op="clear")
         if stack.ipc("guard.status").get("tripped"):

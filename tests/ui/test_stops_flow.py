@@ -16,7 +16,7 @@ from .helpers import wait_for
 pytestmark = pytest.mark.browser
 
 
-def _new_stop(stack: Any, seconds: float = 3.0) -> dict[str, Any]:
+def _new_stop(stack: Any, seconds: float = 4.0) -> dict[str, Any]:
     """A real stop from the simulator, finished, that needs a reason."""
     before = {s["id"] for s in stack.get_json("/api/v1/stops")}
     stack.sim(op="state", state="down")
@@ -27,7 +27,7 @@ def _new_stop(stack: Any, seconds: float = 3.0) -> dict[str, Any]:
     time.sleep(seconds)  # the stop's length is the point here, not a wait for an event
     stack.sim(op="state", state="running")
     wait_for(lambda: any(s["id"] not in before and not s["open"] for s in stack.get_json("/api/v1/stops")),
-             timeout_s=15, what="a finished stop needing a reason")
+             timeout_s=30, what="a finished stop needing a reason")
     return next(s for s in stack.get_json("/api/v1/stops") if s["id"] not in before and not s["open"])
 
 
@@ -67,7 +67,7 @@ def test_other_needs_a_comment_and_a_wrong_tap_can_be_undone(stack: Any, page_fa
 
 
 def test_split_in_24h_with_the_keypad_and_both_parts_need_a_reason(stack: Any, page_factory: Any) -> None:
-    stop = _new_stop(stack, seconds=5.0)
+    stop = _new_stop(stack, seconds=8.0)  # both halves well above micro_stop_s = 2 s
     page = page_factory("800x480")
     login(page, stack.url, "admin")
     page.goto(stack.url + f"/stops/{stop['id']}")
