@@ -26,8 +26,9 @@ EXPORT_FORMATS = {"csv": ("text/csv; charset=utf-8", "csv"), "csv-nl": ("text/cs
 
 # A local day, YYYY-MM-DD (documented, so ``start=null`` is a 422, not a 500: issue 16).
 # Years 1970-2199: the box stores UTC nanoseconds in SQLite's 64-bit integers.
-Day = Annotated[str | None, Query(pattern=r"^(19[7-9]\d|2[01]\d\d)-\d{2}-\d{2}$",
-                                  description="local day, YYYY-MM-DD (1970-2199)")]
+# Empty means the default span (the KPI page's export links send start=&end=).
+Day = Annotated[str | None, Query(pattern=r"^((19[7-9]\d|2[01]\d\d)-\d{2}-\d{2})?$",
+                                  description="local day, YYYY-MM-DD (1970-2199); empty = the default span")]
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 2), dt.date(2199, 12, 31)
 
 

@@ -96,3 +96,21 @@ def test_every_operation_gives_documented_answers_and_no_server_error(box_config
     assert operations >= 30
     assert not failures, "\n\n".join(f"{m} {p}:\n{e}" for (m, p), e in failures.items())
     assert statuses[200] > operations  # it got past the login and the CSRF check
+
+
+def test_empty_dates_mean_the_default_span(box_config: Any) -> None:
+    """The KPI page's export links send ``start=&end=``; ``start=null`` is a 422."""
+    from starlette.testclient import TestClient
+
+    db = open_db(box_config.db_path)
+    store.migrations.apply(db)
+    security.set_pin(db, "coordinator", "8642")
+    security.set_pin(db, "admin", "246810")
+    db.conn.close()
+    c = TestClient(create_app(box_config), client=("127.0.0.1", 40000))
+    csrf = c.get("/api/v1/session").json()["csrf"]
+    assert c.post("/api/v1/session", json={"role": "coordinator", "pin": "8642"},
+                  headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert c.get("/api/v1/kpi/export?format=csv&granularity=hour&start=&end=").status_code == 200
+    bad = c.get("/api/v1/kpi/pareto?start=null")
+    assert bad.status_code == 422 and bad.json()["problems"] and bad.json()["detail"].startswith("invalid input")

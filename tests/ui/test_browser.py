@@ -8,6 +8,7 @@ screenshots under tests/artifacts/screenshots/ for a person to look at.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 from typing import Any
@@ -111,6 +112,9 @@ def test_coordinator_downloads_csv_matching_the_api(stack: Any, page_factory: An
     page = page_factory("1280x800")
     login(page, stack.url, "coordinator")
     page.goto(stack.url + "/kpis?granularity=hour")
+    # Issue 16: the open hour keeps counting between the download and the API read
+    # (1634.15 vs 1639.16 s), so only the periods closed before both reads are compared.
+    closed_before = time.time_ns()
     probe = page.request.get(stack.url + "/api/v1/kpi/export?format=csv&granularity=hour")
     assert probe.status == 200, probe.text()
     with page.expect_download() as dl:
@@ -119,8 +123,10 @@ def test_coordinator_downloads_csv_matching_the_api(stack: Any, page_factory: An
         text = fh.read()
     rows = list(csv.DictReader(io.StringIO(text)))
     api = page.request.get(stack.url + "/api/v1/kpi/periods?granularity=hour").json()
-    assert rows and len(rows) == len(api)
-    for got, want in zip(rows, api, strict=True):
+    closed = [i for i, want in enumerate(api) if want["end_ts"] <= closed_before]
+    assert rows and closed and len(rows) >= len(closed)
+    for got, want in ((rows[i], api[i]) for i in closed):
+        assert abs(dt.datetime.fromisoformat(got["start"]).timestamp() - want["start_ts"] / 1e9) < 60
         for key in ("pq", "apt_s", "oee"):
             if want.get(key) is None:
                 assert got.get(key) in ("", None)
