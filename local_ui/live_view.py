@@ -62,6 +62,14 @@ def _machine_key(msg: dict[str, Any]) -> str:
     return "unknown"
 
 
+# The stack light as the core drives it: (green, amber, red), what it means.
+ANDON = {
+    "running": ({"green": True, "amber": False, "red": False}, N_("Stack light green: running")),
+    "attention": ({"green": False, "amber": True, "red": False}, N_("Stack light amber: needs attention")),
+    "stopped": ({"green": False, "amber": False, "red": True}, N_("Stack light red: stopped")),
+    "off": ({"green": False, "amber": False, "red": False}, N_("Stack light off")),
+}
+
 CHECKS = {
     "above": N_("Check why %(signal)s is high before you reset; it must be below %(limit)s."),
     "below": N_("Check why %(signal)s is low before you reset; it must be above %(limit)s."),
@@ -160,6 +168,10 @@ def home_view(msg: dict[str, Any], cnt: dict[str, int | None], config: Any, lang
         out["oee"] = {"available": False}
         out["rate"] = {"available": False}
     out["alerts"] = {"unacknowledged": cnt.get("alerts_unacknowledged")}
+    light = msg.get("stack_light") if up else None
+    lamps = ANDON.get(str(light)) if light is not None else None
+    out["andon"] = {"state": light if lamps else None, "lamps": lamps[0] if lamps else None,
+                    "label": t.gettext(lamps[1]) if lamps else ""}
     g = dict(msg.get("guard") or {}) if up else {}
     if up and msg.get("guard") is not None:
         g["available"] = True

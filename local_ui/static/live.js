@@ -88,6 +88,16 @@
       if (row) row.hidden = !h.stop.needing;
       setText("stop-needing", h.stop.needing || 0);
     }
+    var andon = document.getElementById("andon");
+    if (andon && h.andon) {
+      andon.hidden = !h.andon.state;
+      andon.dataset.light = h.andon.state || "";
+      ["green", "amber", "red"].forEach(function (c) {
+        var lamp = document.getElementById("lamp-" + c);
+        if (lamp) lamp.classList.toggle("on", !!(h.andon.lamps && h.andon.lamps[c]));
+      });
+      setText("andon-label", h.andon.label || "");
+    }
     var home = document.getElementById("home");
     if (home) home.dataset.snapshotTs = String(h.utc_ns || "");
   }

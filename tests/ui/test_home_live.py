@@ -22,7 +22,9 @@ SCREEN_JS = """
   return {state: t('state-label'), since: t('state-since'), oee: t('oee-value'), rate: t('rate-value'),
           good: t('rate-good'), scrap: t('rate-scrap'), stop_open: stop.dataset.open === '1',
           needing: document.getElementById('stop-needing-row').hidden ? 0 : Number(t('stop-needing')),
-          guard: document.getElementById('guard-tile').dataset.guard};
+          guard: document.getElementById('guard-tile').dataset.guard,
+          andon: document.getElementById('andon').dataset.light,
+          lamps: ['green', 'amber', 'red'].filter(c => document.getElementById('lamp-' + c).classList.contains('on'))};
 }
 """
 
@@ -37,7 +39,8 @@ def _expected(h: dict[str, Any]) -> dict[str, Any]:
             "rate": h["rate"].get("parts_per_hour_text", "–") if h["rate"]["available"] else "–",
             "good": h["rate"].get("good_text", "–") if h["rate"]["available"] else "–",
             "scrap": h["rate"].get("scrap_text", "–") if h["rate"]["available"] else "–",
-            "stop_open": h["stop"]["open"], "needing": h["stop"].get("needing") or 0, "guard": h["guard"]["key"]}
+            "stop_open": h["stop"]["open"], "needing": h["stop"].get("needing") or 0, "guard": h["guard"]["key"],
+            "andon": h["andon"]["state"] or "", "lamps": [c for c, on in (h["andon"]["lamps"] or {}).items() if on]}
 
 
 def _screen_equals_api(page: Any, url: str) -> tuple[bool, Any]:
@@ -74,6 +77,7 @@ def test_home_equals_the_api_after_each_state_change(stack: Any, page_factory: A
                 screen = page.evaluate(SCREEN_JS)
                 assert screen["stop_open"] and screen["state"] == "Storing"
                 assert page.locator("#stop-duration").inner_text().strip()
+                assert _api_home(page, stack.url)["andon"]["state"], "the demo's stack light is not on the screen"
             if state == "running":
                 assert not page.evaluate(SCREEN_JS)["stop_open"], "Running beside a current stop"
     finally:
