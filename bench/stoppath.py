@@ -21,6 +21,8 @@ process serving 200 req/s):
 - ``stop_fast_1ms_rt``: the same with ``guard.rt_priority = 10`` (SCHED_FIFO; the bench runs as root);
 - ``stop_fast_1ms_own_process``: the same guard in a process of its own (the
   recorder load stays in this process): whether the fast path needs its own GIL;
+- ``stop_gpio_edge_relay``: a GPIO edge on gpiozero's mock pins -> the relay
+  switched, decided in the edge's thread (goal p99 <= 0.5 ms);
 - ``stop_after_drop``: the PLC closes the stop output's connection, then the
   register changes at once: drop -> reconnected, confirmed stop at the PLC.
 """
@@ -312,6 +314,64 @@ def minimal_loop(plc: Plc, *, trips: int) -> dict[str, Any]:
     return {**_stats(lat), "missed": missed, "poll_interval_ms": 0}
 
 
+def gpio_edge_relay(db_path: Path, *, trips: int) -> dict[str, Any]:
+    """A GPIO input edge (gpiozero mock pins) -> the guard's own debounce and rule in the edge's
+    thread -> the relay pin switched: from driving the pin until the relay has switched."""
+    import asyncio
+
+    from gpiozero.pins.mock import MockFactory
+
+    from appliance.bus import Bus
+    from appliance.config import BoxConfig
+    from appliance.guard import Guard, build_outputs
+    from appliance.guard.fastpath import FastPath
+    from bench.guard import _stats
+    from drivers.gpio import GpioSource
+
+    factory = MockFactory()
+    cfg = BoxConfig.model_validate({
+        "sources": {"gpio": {"pin_factory": "mock", "inputs": [
+            {"name": "door_open", "pin": 22, "pull_up": True, "debounce_ms": 0}]}},
+        "guard": {"mode": "armed", "rules": [{"name": "door", "kind": "above", "signal": "door_open", "limit": 0.5}],
+                  "outputs": [{"name": "stop_relay", "kind": "gpio", "pin": 17}]}})
+    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard, gpio_factory=factory),
+                  db_path=db_path.with_name(f"{db_path.stem}-gpio.db"), gpio_factory=factory)
+    guard.start()
+    bus = Bus()
+    bus.subscribe_fast(guard.on_sample)
+    fast = FastPath(cfg, guard, bus)
+    loop = asyncio.new_event_loop()
+    lt = threading.Thread(target=loop.run_forever, daemon=True)
+    lt.start()
+    src = GpioSource(cfg.sources.gpio, bus, pin_factory=factory)  # type: ignore[arg-type]
+    asyncio.run_coroutine_threadsafe(src.__aenter__(), loop).result(10)
+    fast.attach([src])
+    door, relay = factory.pin(22), factory.pin(17)
+    lat, missed = [], 0
+    try:
+        guard.wait_outputs(10)
+        for k in range(trips + 20):
+            door.drive_high()
+            guard.reset("admin", source="bench")
+            time.sleep(0.001)
+            t0 = time.monotonic_ns()
+            door.drive_low()  # gpiozero calls the edge callback in this thread
+            t1 = time.monotonic_ns()
+            if k < 20:
+                continue
+            if relay.state:
+                lat.append(t1 - t0)
+            else:
+                missed += 1
+    finally:
+        fast.stop()
+        asyncio.run_coroutine_threadsafe(src.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        lt.join(5)
+        guard.stop()
+    return {**_stats(lat), "missed": missed}
+
+
 def run_stop_path(res: dict[str, Any], db_path: Path) -> None:
     """Adds the ``stop_*`` keys to the guard report (called inside the guard bench's load)."""
     from bench.guard import _free_port
@@ -324,6 +384,7 @@ def run_stop_path(res: dict[str, Any], db_path: Path) -> None:
         res["stop_fast_1ms_rt"] = guard_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS, rt_priority=10)
         res["stop_fast_1ms_own_process"] = process_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS)
         res["stop_after_drop"] = after_drop(plc, db_path, trips=DROP_TRIPS)
+        res["stop_gpio_edge_relay"] = gpio_edge_relay(db_path, trips=STOP_TRIPS)
         ref = res["stop_minimal_loop"]["p99_ms"]
         for key in ("stop_fast_1ms", "stop_fast_0ms", "stop_fast_1ms_rt", "stop_fast_1ms_own_process"):
             res[key]["p99_vs_minimal"] = round(res[key]["p99_ms"] / ref, 2) if ref else None
