@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-# Beyond any counter, energy meter or speed on a shop floor, below what random register bits
-# read as a float give (3.4e38 was stored as good and shown with 39 digits: issue 16).
+# Beyond any measured float on a shop floor, below what random register bits read as a
+# float give (3.4e38 was stored as good and shown with 39 digits: issue 16). Integers are exempt.
 PLAUSIBLE_MAX = 1e15
 
 
@@ -43,7 +43,7 @@ def check(sig: Scaling, value: float | int) -> tuple[float | int | None, str | N
     of a scaled vibration block)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None, f"value is {value}"
-    if abs(value) > PLAUSIBLE_MAX:
+    if isinstance(value, float) and abs(value) > PLAUSIBLE_MAX:  # integers (uint64 counters) may be large
         return value, f"value {value:.3g} is implausible (beyond ±{PLAUSIBLE_MAX:.0e}); check type, word order and scale"
     if sig.min_value is not None and value < sig.min_value:
         return value, f"value {value} below min_value {sig.min_value}"
