@@ -14,6 +14,7 @@ unexpected exception a logged 500 with the same body, never a bare traceback.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
@@ -47,11 +48,11 @@ ERRORS: dict[int, str] = {
 
 
 def error_response(status: int, detail: Any, *, problems: list[str] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     if isinstance(detail, list):  # an HTTPException raised with a list of problems
         problems, detail = [str(p) for p in detail], "; ".join(str(p) for p in detail)
     body = ApiError(detail=str(detail), problems=problems or [])
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    return JSONResponse(body.model_dump(), status_code=status, headers=dict(headers) if headers else None)
 
 
 def validation_problems(errors: Any) -> list[str]:
