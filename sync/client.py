@@ -120,6 +120,17 @@ class Transport:
         return self._conn
 
     def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        reused = self._conn is not None
+        try:
+            return self._post_once(body, headers)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # A kept-alive connection the server closed while idle (RFC 9112 9.3.1): send
+            # once more on a new one. Safe: the Idempotency-Key makes the POST idempotent.
+            if not reused:
+                raise
+            return self._post_once(body, headers)
+
+    def _post_once(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         conn = self._connect()
         try:
             conn.request("POST", self.path, body=body, headers=headers)
