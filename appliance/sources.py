@@ -22,8 +22,10 @@ def build_sources(config: object, bus: Bus, *, gpio_factory: object = None,
     data_dir = config.box.data_dir  # type: ignore[attr-defined]
     if cfg.modbus:
         from drivers.modbus import ModbusSource
+        from drivers.modbus.link import SerialLines
 
-        sources += [ModbusSource(dev, bus) for dev in cfg.modbus]
+        lines = SerialLines()  # the units on one RS-485 port share its line
+        sources += [ModbusSource(dev, bus, serial_lines=lines) for dev in cfg.modbus]
     if cfg.opcua:
         from drivers.opcua import OpcuaSource
 

@@ -136,11 +136,13 @@ async def _poll_back_to_back(device: object, seconds: float, max_polls: int) -> 
     """Run the driver's read path (read, decode, publish) back to back; seconds per poll."""
     from appliance.bus import Bus
     from drivers.base import SourceHealth
-    from drivers.modbus.source import _DeviceState, _Link, _run_read
+    from drivers.modbus.device import DeviceState
+    from drivers.modbus.link import Link
+    from drivers.modbus.source import _run_read
 
     bus = Bus()
-    state = _DeviceState(device, bus, SourceHealth(name="bench", kind="modbus"))  # type: ignore[arg-type]
-    link = _Link("bench", device)  # type: ignore[arg-type]
+    state = DeviceState(device, bus, SourceHealth(name="bench", kind="modbus"))  # type: ignore[arg-type]
+    link = Link("bench", device)  # type: ignore[arg-type]
     link.devices.append(state)
     await link.connect()
     rs = state.reads[0]
