@@ -79,10 +79,22 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(SecurityHeaders, names=allowed_names(config.ui.host, config.ui.allowed_hosts))  # outermost
 
-    from .routers import alerts, content, core, docs, kpi, models, pages, session, settings, stops
+    from .routers import (
+        alerts,
+        content,
+        core,
+        docs,
+        kpi,
+        models,
+        pages,
+        session,
+        settings,
+        stops,
+        timeline,
+    )
     from .routers import sync as sync_page
 
-    for mod in (session, core, pages, stops, alerts, kpi, content, settings, models, docs, sync_page):
+    for mod in (session, core, pages, stops, alerts, kpi, content, settings, models, docs, sync_page, timeline):
         app.include_router(mod.router)
     api_errors.install(app)  # one error body, every error status documented
 

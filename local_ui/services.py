@@ -296,3 +296,13 @@ def export_text(db, config, *, start_ns: int, end_ns: int, granularity: str, fmt
 
         return readable_csv(rows, lang=lang, has_energy_meter=bool(config.machine.energy_signal))
     return export.to_csv(rows)  # type: ignore[no-any-return]
+
+
+def state_segments(db, start_ns: int, end_ns: int):  # type: ignore[no-untyped-def]
+    """kpi_state intervals overlapping [start_ns, end_ns), oldest first: (start, end, state, stop_id).
+    A read of appliance.kpi's table that its store has no query for yet (the shift timeline)."""
+    kpi_store()
+    if not _has_kpi_tables(db):
+        raise NotAvailable("KPIs", "no KPI data yet")
+    return db.execute("SELECT start_ts, end_ts, state, stop_id FROM kpi_state WHERE end_ts > ? AND start_ts < ? "
+                      "ORDER BY start_ts", [start_ns, end_ns]).fetchall()

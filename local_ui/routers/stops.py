@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
@@ -108,8 +109,15 @@ def guard_trip_for(r: Req, stop: dict[str, Any]) -> dict[str, Any] | None:
     return {"id": tid, "utc_ns": ts, "time": f.time(ts), "text": view.get("text"), "alert_id": alert[0] if alert else None}
 
 
+def back_to(next_url: str | None) -> str:
+    """Where a reason form returns: the shift timeline it came from, else the Stops list (no open redirect)."""
+    if next_url and next_url.startswith("/timeline") and "//" not in next_url and "\\" not in next_url:
+        return next_url
+    return "/stops"
+
+
 @router.get("/stops/{stop_id}", include_in_schema=False)
-def stop_page(stop_id: DbId, r: Req = ReqDep) -> Response:
+def stop_page(stop_id: DbId, next: str | None = None, r: Req = ReqDep) -> Response:  # noqa: A002 - the query name
     page_guard(r, "stops")
     store = services.kpi_store()
     try:
@@ -121,12 +129,14 @@ def stop_page(stop_id: DbId, r: Req = ReqDep) -> Response:
     mid = None
     if stop["end_utc_ns"]:
         mid = dt.datetime.fromtimestamp((stop["start_utc_ns"] + stop["end_utc_ns"]) / 2e9, tz).strftime("%H:%M:%S")
-    return r.render("stop.html", stop=stop, tree=tree_view(r), split_default=mid, trip=guard_trip_for(r, stop))
+    back = back_to(next)
+    return r.render("stop.html", stop=stop, tree=tree_view(r), split_default=mid, trip=guard_trip_for(r, stop),
+                    back=back if back != "/stops" else None)
 
 
 @router.post("/stops/{stop_id}/reason", include_in_schema=False)
 def stop_reason_form(stop_id: DbId, reason: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
-                     r: Req = ReqDep) -> Response:
+                     next: Annotated[str, Form(max_length=200)] = "", r: Req = ReqDep) -> Response:  # noqa: A002
     page_guard(r, "stops")
     store = services.kpi_store()
     try:
@@ -137,11 +147,12 @@ def stop_reason_form(stop_id: DbId, reason: Annotated[str, Form()], comment: Ann
         s = _assign(r, stop_id, reason, comment or None)
     except HTTPException as exc:
         r.flash(str(exc.detail), "bad")
-        return r.redirect(f"/stops/{stop_id}")
+        back = back_to(next)
+        return r.redirect(f"/stops/{stop_id}" + (f"?next={quote(back, safe='')}" if back != "/stops" else ""))
     live_view.invalidate_counts()
     r.request.session["undo"] = {"stop": stop_id, "reason": before}
     r.flash(r._("Reason saved: %(reason)s") % {"reason": s["reason_label"]}, undo=f"/stops/{stop_id}/undo")
-    return r.redirect("/stops")
+    return r.redirect(back_to(next))
 
 
 @router.post("/stops/{stop_id}/undo", include_in_schema=False)

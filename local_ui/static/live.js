@@ -143,4 +143,6 @@
     ["pointerdown", "keydown", "touchstart"].forEach(function (ev) { document.addEventListener(ev, arm, {passive: true}); });
     arm();
   }
+  // The shift report's print button (no inline script: the page's CSP forbids it).
+  document.querySelectorAll("[data-print]").forEach(function (b) { b.addEventListener("click", function () { window.print(); }); });
 })();
