@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="the box's hub token (`werkvloer hub token create BOX`)")
 
 
-def create_app(db: Database, *, max_inflight: int = 32, retry_after_s: int = 5) -> FastAPI:
+def create_app(db: Database, *, max_inflight: int = 32, retry_after_s: int = 5,
+               stale_after_s: float = store.STALE_IN_PROGRESS_S) -> FastAPI:
     app = FastAPI(title="Werkvloer programme hub", version="1",
                   description="Receives anonymised KPI batches from Werkvloer boxes, exactly once, in order.")
     app.state.db = db
@@ -85,7 +86,8 @@ def create_app(db: Database, *, max_inflight: int = 32, retry_after_s: int = 5) 
             if box is None:
                 return JSONResponse({"detail": "no valid hub token: send 'Authorization: Bearer <token>'"},
                                     status_code=401, headers={"WWW-Authenticate": "Bearer"})
-            ans = await run_in_threadpool(store.ingest, db, box=box, key=idempotency_key, body=body)
+            ans = await run_in_threadpool(store.ingest, db, box=box, key=idempotency_key, body=body,
+                                          stale_after_s=stale_after_s)
             return JSONResponse(ans.body, status_code=ans.status, headers=ans.headers)
         finally:
             slots.release()

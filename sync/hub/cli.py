@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--certfile", help="TLS certificate (PEM); without it the hub speaks plain http (loopback only)")
     sp.add_argument("--keyfile", help="TLS private key (PEM)")
     sp.add_argument("--max-inflight", type=int, default=32, help="requests at once before 503 (default 32)")
+    sp.add_argument("--stale-after-s", type=float, default=30.0,
+                    help="seconds after which a request that died mid-batch (hub killed) is taken over by its "
+                         "retry (default 30; keep it at or below the boxes' 30 s shortest backoff)")
     sp.add_argument("--log-level", default="WARNING")
 
     sp = sub.add_parser("token", help="Create or revoke a box's token (only its hash is stored).")
@@ -87,7 +90,7 @@ def serve(args: argparse.Namespace) -> int:
         print("werkvloer hub: plain http only on a loopback address; give --certfile and --keyfile", file=sys.stderr)
         return 2
     db = Database(args.db)
-    app = create_app(db, max_inflight=args.max_inflight)
+    app = create_app(db, max_inflight=args.max_inflight, stale_after_s=args.stale_after_s)
     print(f"hub listening on {'https' if args.certfile else 'http'}://{args.host}:{args.port} ({db.kind})", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.certfile, ssl_keyfile=args.keyfile,

@@ -24,7 +24,9 @@ from .db import KPI_COLS, Database
 
 NS = 1_000_000_000
 # An 'in progress' idempotency row older than this belongs to a request that
-# died with its process (hub killed mid-batch): the retry takes it over.
+# died with its process (hub killed mid-batch): the retry takes it over. It must
+# not be longer than the box's shortest backoff (30 s, sync/client.py), or the
+# box's first retry after a hub crash meets a 409 for a request nobody serves.
 STALE_IN_PROGRESS_S = 30.0
 MAX_BODY = 1_000_000
 
@@ -89,7 +91,8 @@ def _problem(status: int, detail: str, **extra: Any) -> Answer:
     return Answer(status, {"detail": detail, **extra})
 
 
-def ingest(db: Database, *, box: str, key: str | None, body: bytes, now_ns: int | None = None) -> Answer:
+def ingest(db: Database, *, box: str, key: str | None, body: bytes, now_ns: int | None = None,
+           stale_after_s: float = STALE_IN_PROGRESS_S) -> Answer:
     """One POSTed batch from an authenticated box."""
     now = now_ns or time.time_ns()
     if not key:
@@ -109,7 +112,7 @@ def ingest(db: Database, *, box: str, key: str | None, body: bytes, now_ns: int 
             return _problem(422, "this Idempotency-Key was used with a different body")
         elif row[1] == "done":
             return Answer(int(row[2]), json.loads(row[3]))
-        elif (now - int(row[4])) / NS < STALE_IN_PROGRESS_S:
+        elif (now - int(row[4])) / NS < stale_after_s:
             return Answer(409, {"detail": "a request with this Idempotency-Key is still in progress"},
                           {"Retry-After": "2"})
         else:

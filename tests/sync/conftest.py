@@ -124,8 +124,10 @@ def hub_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 # ------------------------------------------------------------------ the hub as a process
 class HubProcess:
-    def __init__(self, db_url: str, tls: dict[str, Path] | None, log_dir: Path) -> None:
+    def __init__(self, db_url: str, tls: dict[str, Path] | None, log_dir: Path,
+                 serve_args: tuple[str, ...] = ()) -> None:
         self.db_url = db_url
+        self.serve_args = serve_args
         self.tls = tls
         self.port = free_port()
         self.log_dir = log_dir
@@ -142,7 +144,8 @@ class HubProcess:
         return out.stdout.strip()
 
     def start(self) -> HubProcess:
-        cmd = [sys.executable, "-m", "appliance.cli", "hub", "serve", "--db", self.db_url, "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "appliance.cli", "hub", "serve", "--db", self.db_url, "--port", str(self.port),
+               *self.serve_args]
         if self.tls:
             cmd += ["--certfile", str(self.tls["cert"]), "--keyfile", str(self.tls["key"])]
         self.starts += 1
@@ -181,8 +184,8 @@ def _env() -> dict[str, str]:
 def hub_factory(tmp_path: Path) -> Iterator[Any]:
     hubs: list[HubProcess] = []
 
-    def make(db_url: str, tls: dict[str, Path] | None = None) -> HubProcess:
-        h = HubProcess(db_url, tls, tmp_path)
+    def make(db_url: str, tls: dict[str, Path] | None = None, *serve_args: str) -> HubProcess:
+        h = HubProcess(db_url, tls, tmp_path, serve_args)
         hubs.append(h)
         return h
 
