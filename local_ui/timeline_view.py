@@ -24,7 +24,7 @@ KIND_LABELS = {"run": N_("Running"), "stop": N_("Stop"), "micro": N_("Micro-stop
                "no_data": N_("No data"), "open": N_("Reason needed")}
 KIND_COLOURS = {"run": "#0a6b2e", "micro": "#d9a400", "no_data": "#9ca3af", "open": "#b3261e", "planned": "#1d4ed8"}
 # Reason groups of the default tree; a configured tree's other groups take the palette in turn.
-GROUP_COLOURS = {"breakdown": "#7f1d1d", "setup": "#1e40af", "material": "#9a3412", "information": "#6b21a8",
+GROUP_COLOURS = {"breakdown": "#4c0519", "setup": "#1e40af", "material": "#9a3412", "information": "#6b21a8",
                  "operator": "#be185d", "quality": "#0f766e", "maintenance": "#0369a1", "break": "#334155",
                  "meeting": "#4338ca", "no_orders": "#475569", "other": "#57534e"}
 PALETTE = ("#7c2d12", "#3730a3", "#065f46", "#86198f", "#1e3a8a", "#713f12")

@@ -47,7 +47,7 @@ def timeline_page(day: str | None = None, r: Req = ReqDep) -> Response:
         error = None
     except services.NotAvailable as exc:
         shifts, error = [], str(exc)
-    return r.render("timeline.html", shifts=shifts, error=error, day=d.isoformat(),
+    return r.render("timeline.html", shifts=shifts, error=error, day=d.isoformat(), day_label=d.strftime("%d-%m-%Y"),
                     prev_day=(d - dt.timedelta(days=1)).isoformat(), next_day=(d + dt.timedelta(days=1)).isoformat(),
                     swatch=timeline_view.swatch)
 

@@ -56,7 +56,7 @@ def test_segments_cover_the_shift_and_stops_carry_their_reason(box_config: Any) 
     assert r.status_code == 200, r.text
     segs = c.get(f"/api/v1/timeline?day={DAY}").json()["shifts"][0]["segments"]
     first = next(s for s in segs if s["stop_id"] == stops[0]["stop_id"])
-    assert (first["reason"], first["reason_label"], first["colour"]) == ("breakdown.electrical", "Storing / Elektrisch", "#7f1d1d")
+    assert (first["reason"], first["reason_label"], first["colour"]) == ("breakdown.electrical", "Storing / Elektrisch", "#4c0519")
 
     page = c.get(f"/timeline?day={DAY}")
     assert page.status_code == 200, page.text[:500]

@@ -51,7 +51,7 @@ def test_tap_a_stop_on_the_bar_to_give_and_correct_its_reason(stack: Any, page_f
     page.locator("button[value='breakdown.mechanical']").tap()
     page.wait_for_url("**/timeline?day=*")
     seg = _segment(stack, stop["id"])
-    assert (seg["reason"], seg["colour"]) == ("breakdown.mechanical", "#7f1d1d")
+    assert (seg["reason"], seg["colour"]) == ("breakdown.mechanical", "#4c0519")
     assert page.locator(f".seg-stops a[data-stop='{stop['id']}']").inner_text().strip().endswith("Mechanisch")
 
 
