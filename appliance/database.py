@@ -18,7 +18,7 @@ from content.progress import migrations as content_progress
 from . import pins
 from .alerts import migrations as alerts
 from .guard.store import migrations as guard
-from .kpi.store import migrations as kpi
+from .kpi.schema import migrations as kpi
 from .models.store import migrations as models
 from .storage import core, open_db
 

@@ -13,10 +13,11 @@ import numpy as np
 from appliance.config import parse_config
 from appliance.database import open_box_db
 from appliance.kpi.baseline import baseline_report
+from appliance.kpi.buckets import apply_delta, write_tx
 from appliance.kpi.calendar import MINUTE_NS, NS, ShiftCalendar
 from appliance.kpi.engine import KpiEngine
+from appliance.kpi.queries import downtime_pareto, kpi_total, period_rows
 from appliance.kpi.reasons import ReasonTree
-from appliance.kpi.store import apply_delta, downtime_pareto, kpi_total, period_rows, write_tx
 from drivers.samples import Sample
 
 from .stats import summary_ms

@@ -37,7 +37,8 @@ from sqlite_utils.migrations import Migrations
 import appliance
 from appliance.config import BoxConfig
 from appliance.kpi.calendar import ShiftCalendar
-from appliance.kpi.store import KpiRow, get_periods, period_rows
+from appliance.kpi.oee import KpiRow
+from appliance.kpi.queries import get_periods, period_rows
 from appliance.storage import connect
 
 from .loan import loan_id

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from .calendar import ShiftCalendar
-from .store import KpiRow, RoiInputs, get_periods, get_roi_inputs, period_rows, summarize
+from .oee import KpiRow, summarize
+from .queries import RoiInputs, get_periods, get_roi_inputs, period_rows
 
 # kpi -> (higher is better)
 REPORT_KPIS: dict[str, bool] = {

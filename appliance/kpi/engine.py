@@ -43,19 +43,13 @@ from appliance.bus import Bus, SampleQueue
 from appliance.storage import open_db
 from drivers.samples import Sample, now_pair
 
+from .buckets import apply_delta, effective_state, split_minutes, write_tx
 from .calendar import MINUTE_NS, NS, ShiftCalendar
+from .queries import oee_now, period_rows
 from .reasons import ReasonTree
+from .schema import STATE_COL
+from .schema import migrations as kpi_migrations
 from .state import STOPPED, CounterTracker, StateModel
-from .store import (
-    STATE_COL,
-    apply_delta,
-    effective_state,
-    oee_now,
-    period_rows,
-    split_minutes,
-    write_tx,
-)
-from .store import migrations as kpi_migrations
 
 if TYPE_CHECKING:
     from appliance.alerts import AlertSink

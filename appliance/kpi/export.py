@@ -1,6 +1,6 @@
 """KPI exports: CSV (optionally Dutch Excel: ``;`` separator, decimal comma), JSON.
 
-The rows are ``appliance.kpi.store.period_rows`` — the same numbers the
+The rows are ``appliance.kpi.queries.period_rows`` — the same numbers the
 ``/api/v1`` KPI endpoints serve. Ratios are fractions (0..1), times in
 seconds, energy in kWh; an empty cell means "not defined" (e.g. no planned
 time in that period).
@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from .calendar import NS, ShiftCalendar
-from .store import KPI_FIELDS, period_rows
+from .oee import KPI_FIELDS
+from .queries import period_rows
 
 DEFAULT_KPIS = ["availability", "performance", "quality", "oee", "pot_s", "pbt_s", "apt_s", "pdot_s", "nodata_s",
                 "pq", "gq", "sq", "scrap_rate", "micro_n", "micro_s", "failures", "mtbf_s", "mttr_s",

@@ -22,9 +22,11 @@ from pathlib import Path
 
 from appliance.config import BoxConfig, load_config
 from appliance.database import open_box_db
+from appliance.kpi.buckets import apply_delta, write_tx
 from appliance.kpi.calendar import MINUTE_NS, NS, ShiftCalendar
+from appliance.kpi.commands import mark_period
 from appliance.kpi.reasons import ReasonTree
-from appliance.kpi.store import HOUR_NS, apply_delta, mark_period, write_tx
+from appliance.kpi.schema import HOUR_NS
 
 DAY_NS = 86_400 * NS
 

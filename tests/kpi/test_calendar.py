@@ -9,7 +9,7 @@ import pytest
 from appliance.kpi.calendar import NS, ShiftCalendar
 from appliance.kpi.config import MachineConfig
 from appliance.kpi.engine import KpiEngine
-from appliance.kpi.store import period_rows
+from appliance.kpi.queries import period_rows
 from tests.kpi.helpers import Feeder, box_config, utc_ns
 
 NIGHT = {"name": "nacht", "start": "22:00", "end": "06:00", "days": [0, 1, 2, 3, 4, 5], "breaks": ["02:00-02:30"]}

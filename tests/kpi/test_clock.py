@@ -9,7 +9,7 @@ import pytest
 from appliance.alerts import AlertStore
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
-from appliance.kpi.store import kpi_total
+from appliance.kpi.queries import kpi_total
 from tests.kpi.helpers import Feeder, box_config, utc_ns
 
 TRUE_T = utc_ns("2026-06-03T08:00")

@@ -10,7 +10,7 @@ from appliance.config import load_config
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
 from appliance.kpi.export import export_rows, main, read_csv, to_csv
-from appliance.kpi.store import period_rows
+from appliance.kpi.queries import period_rows
 from tests.kpi.helpers import Feeder, utc_ns
 
 T0 = utc_ns("2026-06-08T04:00")  # Monday 06:00 local

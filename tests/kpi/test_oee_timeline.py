@@ -6,7 +6,7 @@ import pytest
 
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
-from appliance.kpi.store import current_stop, kpi_total, list_stops, period_rows
+from appliance.kpi.queries import current_stop, kpi_total, list_stops, period_rows
 from appliance.simulator.machine import MachineState, TimelineStep
 from tests.kpi.helpers import PRODUCTS, SIM_CODES, Feeder, box_config, fast_sim, utc_ns
 
@@ -139,7 +139,7 @@ def test_engine_thread_consumes_a_bus_queue(tmp_path):
 
 def test_operator_chooses_the_product(tmp_path):
     from appliance.database import open_box_db
-    from appliance.kpi.store import set_product
+    from appliance.kpi.commands import set_product
 
     cfg = box_config(tmp_path, running_signal="running", counter_signal="part_count", products=PRODUCTS,
                      ideal_cycle_s=30, flush_s=10)

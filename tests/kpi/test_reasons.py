@@ -9,18 +9,16 @@ import pytest
 from appliance.database import open_box_db
 from appliance.errors import PermissionDenied
 from appliance.kpi.calendar import NS
+from appliance.kpi.commands import assign_reason, mark_period, split_stop
 from appliance.kpi.engine import KpiEngine
-from appliance.kpi.reasons import ReasonTree
-from appliance.kpi.store import (
-    assign_reason,
+from appliance.kpi.queries import (
     downtime_pareto,
     get_stop,
     kpi_total,
     list_stops,
-    mark_period,
-    split_stop,
     stops_needing_reason,
 )
+from appliance.kpi.reasons import ReasonTree
 from tests.kpi.helpers import Feeder, box_config, utc_ns
 
 T0 = utc_ns("2026-06-04T06:00")

@@ -8,7 +8,7 @@ import pytest
 
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
-from appliance.kpi.store import kpi_total
+from appliance.kpi.queries import kpi_total
 from appliance.simulator.machine import MachineState, TimelineStep
 from drivers.samples import Quality
 from tests.kpi.helpers import PRODUCTS, SIM_CODES, Feeder, box_config, fast_sim, utc_ns

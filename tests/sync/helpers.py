@@ -51,7 +51,7 @@ def hub_hours(db_url: str) -> list[tuple[int, float]]:
 
 
 def box_hours(ob: Outbox, start_ns: int, end_ns: int) -> list[tuple[int, float]]:
-    from appliance.kpi.store import period_rows
+    from appliance.kpi.queries import period_rows
 
     return [(r.start_ts // NS, r.gq) for r in
             period_rows(ob.conn, calendar=ob.calendar, start_ns=start_ns, end_ns=end_ns, granularity="hour")]

@@ -108,8 +108,9 @@ def test_no_free_text_leaves_the_box(hub_db_url: str, hub_factory, tmp_path: Pat
     import sqlite_utils
 
     from appliance.alerts import AlertStore
+    from appliance.kpi.commands import assign_reason, mark_period
+    from appliance.kpi.queries import list_stops
     from appliance.kpi.reasons import ReasonTree
-    from appliance.kpi.store import assign_reason, list_stops, mark_period
     from appliance.storage import set_setting
     from content.progress import save_check, set_progress
 

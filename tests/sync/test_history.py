@@ -10,7 +10,7 @@ from pathlib import Path
 from appliance.alerts import AlertStore
 from appliance.kpi.baseline import baseline_report
 from appliance.kpi.calendar import ShiftCalendar
-from appliance.kpi.store import get_periods, list_stops, period_rows
+from appliance.kpi.queries import get_periods, list_stops, period_rows
 from appliance.storage import open_db
 from tests.conftest import ROOT
 

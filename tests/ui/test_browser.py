@@ -67,7 +67,7 @@ def test_operator_assigns_reason_to_a_stop(stack: Any, page_factory: Any) -> Non
     after = {s["id"] for s in stack.get_json("/api/v1/stops")}
     assert target["id"] not in after
     from appliance.database import open_box_db
-    from appliance.kpi.store import get_stop
+    from appliance.kpi.queries import get_stop
 
     db = open_box_db(stack.config().db_path, migrate=False)
     stop = get_stop(db, target["id"])

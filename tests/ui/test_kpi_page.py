@@ -8,7 +8,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from appliance.database import open_box_db
-from appliance.kpi import store as kpi_store
+from appliance.kpi import queries as kpi_queries
 from appliance.kpi.calendar import ShiftCalendar
 from local_ui import security
 from local_ui.app import create_app
@@ -58,7 +58,7 @@ def test_baseline_of_days_without_data_does_not_count_the_next_day(box_config: A
         with db.conn:
             db.conn.execute("INSERT INTO kpi_day(day, sched, run_s, pq, gq) VALUES (?, 1, 3000, 100, 90)",
                             [pilot_day.isoformat()])
-        rows = kpi_store.period_rows(db, calendar=cal, start_ns=cal.day_bounds(dt.date(2026, 10, 25))[0],
+        rows = kpi_queries.period_rows(db, calendar=cal, start_ns=cal.day_bounds(dt.date(2026, 10, 25))[0],
                                      end_ns=cal.day_bounds(pilot_day)[0], granularity="day")
         assert [r.period for r in rows] == []
     finally:

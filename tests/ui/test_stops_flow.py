@@ -38,7 +38,7 @@ def _db(stack: Any) -> Any:
 
 
 def test_other_needs_a_comment_and_a_wrong_tap_can_be_undone(stack: Any, page_factory: Any) -> None:
-    from appliance.kpi.store import get_stop
+    from appliance.kpi.queries import get_stop
 
     stop = _new_stop(stack)
     page = page_factory("800x480")
