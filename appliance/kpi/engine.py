@@ -15,6 +15,10 @@ no RTC) writes are held until the system clock is NTP-synchronised (at most
 ``machine.clock_hold_s``), so what was measured before the jump is placed on
 the corrected clock.
 
+The parts: ``clock.py`` (offset, jumps, the NTP hold), ``writer.py`` (the
+SQL of one flush, inside the write transaction), ``state.py`` (raw state and
+counters); this module holds the thread, the segmentation and the alerts.
+
 Daemon wiring::
 
     engine = KpiEngine(cfg, cfg.db_path, queue=bus.subscribe_queue("kpi"), alert_sink=sink)
@@ -34,7 +38,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,13 +46,14 @@ from appliance.bus import Bus, SampleQueue
 from appliance.storage import open_db
 from drivers.samples import Sample, now_pair
 
-from .buckets import apply_delta, effective_state, split_minutes, write_tx
-from .calendar import MINUTE_NS, NS, ShiftCalendar
+from .buckets import write_tx
+from .calendar import NS, ShiftCalendar
+from .clock import ClockHold, ClockWatch, system_clock_synced
 from .queries import oee_now, period_rows
 from .reasons import ReasonTree
-from .schema import STATE_COL
 from .schema import migrations as kpi_migrations
 from .state import STOPPED, CounterTracker, StateModel
+from .writer import LAST_UTC_KEY, PendingStop, PeriodWriter, Segment
 
 if TYPE_CHECKING:
     from appliance.alerts import AlertSink
@@ -57,31 +61,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LAST_UTC_KEY = "kpi.engine_last_utc"
 OEE_REFRESH_NS = 30 * NS  # status() OEE today/shift refresh
-
-
-def system_clock_synced() -> bool:
-    """True when systemd-timesyncd says the clock is synchronised, or when it is not in use."""
-    d = Path("/run/systemd/timesync")
-    return (d / "synchronized").exists() if d.is_dir() else True
-
-
-@dataclass
-class _Stop:
-    start_mono: int
-    state: str
-    id: int | None = None
-    end_mono: int | None = None
-    reason: str | None = None
-
-
-@dataclass
-class _Segment:
-    state: str
-    m0: int
-    m1: int
-    stop: _Stop | None
 
 
 class KpiEngine:
@@ -112,24 +92,23 @@ class KpiEngine:
         self._operator_product: str | None = None
         self.flush_ns = int(m.flush_s * NS)
         self.jump_ns = int(m.clock_jump_s * NS)
+        self._clock_watch = ClockWatch(self.jump_ns)
+        self._clock_hold = ClockHold(m.clock_hold_s, clock_synced)
+        self._writer = PeriodWriter(m, self.calendar, self.tree, self.jump_ns)
         # in-memory state (owned by the engine thread)
         self.t: int | None = None
-        self.offset: int | None = None
         self.state = "no_data"
         self.since = 0
         self._left_no_data_at: int | None = None
-        self.stop_obj: _Stop | None = None
-        self._segs: list[_Segment] = []
+        self.stop_obj: PendingStop | None = None
+        self._segs: list[Segment] = []
         self._counts: list[tuple[int, dict[str, float]]] = []
-        self._closed: list[_Stop] = []
+        self._closed: list[PendingStop] = []
         self._last_flush = 0
         self._start_mono: int | None = None
-        self._held_logged = False
-        self._row: tuple[int, str, int | None, int, int] | None = None  # (id, state, stop_id, end_utc, end_mono)
         self._shift_key: str | None = None
         self._db_failed = False
         self.samples_seen = 0
-        self.clock_jumps = 0
         self._snapshot: dict[str, Any] = {"state": "no_data"}
         self._oee: dict[str, Any] = {}
         self._oee_at = 0
@@ -138,6 +117,15 @@ class KpiEngine:
         self._thread: threading.Thread | None = None
         self._stop_ev = threading.Event()
         self._read_product_setting()
+
+    @property
+    def offset(self) -> int | None:
+        """UTC - monotonic (ns) from the latest sample or tick; None before the first."""
+        return self._clock_watch.offset
+
+    @property
+    def clock_jumps(self) -> int:
+        return self._clock_watch.jumps
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -267,14 +255,8 @@ class KpiEngine:
 
     # ------------------------------------------------------------- time and state
     def _watch_clock(self, offset: int, utc_ns: int) -> None:
-        if self.offset is None:
-            self.offset = offset
-            return
-        d = offset - self.offset
-        self.offset = offset
-        if abs(d) > self.jump_ns:
-            self.clock_jumps += 1
-            log.warning("system clock jumped by %.1f s; KPI durations stay monotonic", d / NS)
+        d = self._clock_watch.observe(offset)
+        if d is not None:
             self._box_event("clock_jump", {"delta_s": d / NS, "mono_ns": utc_ns - offset}, utc_ns)
             self._alert(source="box", kind="clock_jump", severity="info",
                         title={"nl": f"Klok verzet met {d / NS:+.0f} s", "en": f"Clock jumped by {d / NS:+.0f} s"},
@@ -290,7 +272,7 @@ class KpiEngine:
             gap = t + self.offset - int(last[0])
             if 0 < gap <= self.m.max_gap_fill_days * 86_400 * NS:
                 # The box was off or the engine was not running: show it as no-data.
-                self._segs.append(_Segment("no_data", t - gap, t, None))
+                self._segs.append(Segment("no_data", t - gap, t, None))
         self._box_event("kpi_engine_start", None, t + (self.offset or 0))
 
     def _advance(self, t: int) -> None:
@@ -315,7 +297,7 @@ class KpiEngine:
         if last and last.state == self.state and last.stop is self.stop_obj and last.m1 == m0:
             last.m1 = m1
         else:
-            self._segs.append(_Segment(self.state, m0, m1, self.stop_obj))
+            self._segs.append(Segment(self.state, m0, m1, self.stop_obj))
 
     def _set_state(self, new: str, t: int) -> None:
         old = self.state
@@ -328,22 +310,13 @@ class KpiEngine:
             self._closed.append(self.stop_obj)
             self.stop_obj = None
         if new in STOPPED and old not in STOPPED:
-            self.stop_obj = _Stop(t, new)
+            self.stop_obj = PendingStop(t, new)
         self.state = new
         self.since = t
 
     # ------------------------------------------------------------- writing
     def _clock_ok(self) -> bool:
-        if self._clock_synced():
-            return True
-        held = (self.t or 0) - (self._start_mono or 0)
-        if held >= self.m.clock_hold_s * NS:
-            if not self._held_logged:
-                log.warning("clock not NTP-synchronised after %.0f s; writing KPIs on the current clock",
-                            held / NS)
-                self._held_logged = True
-            return True
-        return False
+        return self._clock_hold.ok((self.t or 0) - (self._start_mono or 0))
 
     def flush(self, *, force: bool = False) -> None:
         """Write pending state time, counts and stops in one short transaction.
@@ -357,15 +330,16 @@ class KpiEngine:
             return
         segs, counts, closed = self._segs, self._counts, self._closed
         self._segs, self._counts, self._closed = [], [], []
-        inserted: list[_Stop] = []
-        row_before = self._row
+        inserted: list[PendingStop] = []
+        row_before = self._writer.row
         try:
             with write_tx(self.conn) as c:
-                self._write(c, segs, counts, closed, inserted)
+                self._writer.write(c, offset=self.offset, t=self.t, segs=segs, counts=counts, closed=closed,
+                                   current=self.stop_obj, inserted=inserted)
         except sqlite3.Error as exc:
             for st in inserted:
                 st.id = None
-            self._row = row_before
+            self._writer.row = row_before
             self._segs, self._counts, self._closed = segs + self._segs, counts + self._counts, closed + self._closed
             if not self._db_failed:
                 log.error("KPI engine cannot write to the database (%s); keeping periods in memory", exc)
@@ -377,79 +351,6 @@ class KpiEngine:
         self._last_flush = self.t
         self._last_write_utc = self.t + self.offset
         self._after_flush()
-
-    def _insert_stop(self, c: sqlite3.Connection, st: _Stop, inserted: list[_Stop]) -> None:
-        assert self.offset is not None
-        start = st.start_mono + self.offset
-        minute = start - start % MINUTE_NS
-        sched, inst = self.calendar.minute_info(minute)
-        cur = c.execute("INSERT INTO kpi_stops(start_ts, state, sched, day, shift_key, planned) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        [start, st.state, int(sched), self.calendar.day_key(start), inst.key if inst else None,
-                         int(st.state == "planned_down")])
-        st.id = int(cur.lastrowid or 0)
-        inserted.append(st)
-
-    def _write(self, c: sqlite3.Connection, segs: list[_Segment], counts: list[tuple[int, dict[str, float]]],
-               closed: list[_Stop], inserted: list[_Stop]) -> None:
-        off = self.offset
-        assert off is not None
-        deltas: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for seg in segs:
-            st = seg.stop
-            if st is not None and st.id is None:
-                self._insert_stop(c, st, inserted)
-            reason = None
-            if st is not None:
-                r = c.execute("SELECT reason FROM kpi_stops WHERE id = ?", [st.id]).fetchone()
-                reason = self.tree.find(r[0] if r else None)
-            utc0, utc1 = seg.m0 + off, seg.m1 + off
-            row = self._row
-            stop_id = st.id if st else None
-            continues = (row is not None and row[4] == seg.m0 and abs(row[3] - utc0) <= self.jump_ns)
-            if continues:
-                utc0 = row[3]  # type: ignore[index]
-                utc1 = max(utc1, utc0)
-            dur = (seg.m1 - seg.m0) / NS
-            eff = effective_state(seg.state, reason)
-            for minute, secs in split_minutes(utc0, utc1, dur):
-                deltas[minute][STATE_COL[eff]] += secs
-            if continues and row is not None and row[1] == seg.state and row[2] == stop_id:
-                c.execute("UPDATE kpi_state SET end_ts = ?, dur_s = dur_s + ? WHERE id = ?", [utc1, dur, row[0]])
-                self._row = (row[0], seg.state, stop_id, utc1, seg.m1)
-            else:
-                cur = c.execute("INSERT INTO kpi_state(start_ts, end_ts, dur_s, state, stop_id) VALUES (?, ?, ?, ?, ?)",
-                                [utc0, utc1, dur, seg.state, stop_id])
-                self._row = (int(cur.lastrowid or 0), seg.state, stop_id, utc1, seg.m1)
-        for t, d in counts:
-            u = t + off
-            bucket = deltas[u - u % MINUTE_NS]
-            for k, v in d.items():
-                bucket[k] += v
-        if self.stop_obj is not None and self.stop_obj.id is None:
-            self._insert_stop(c, self.stop_obj, inserted)
-        for st in closed:
-            if st.id is None:
-                self._insert_stop(c, st, inserted)
-            assert st.end_mono is not None
-            dur = (st.end_mono - st.start_mono) / NS
-            micro = dur < self.m.micro_stop_s
-            c.execute("UPDATE kpi_stops SET end_ts = ?, dur_s = ?, micro = ? WHERE id = ?",
-                      [st.end_mono + off, dur, int(micro), st.id])
-            if micro:
-                start = c.execute("SELECT start_ts FROM kpi_stops WHERE id = ?", [st.id]).fetchone()[0]
-                bucket = deltas[start - start % MINUTE_NS]
-                bucket["micro_n"] += 1
-                bucket["micro_s"] += dur
-        if self.stop_obj is not None:
-            c.execute("UPDATE kpi_stops SET dur_s = ? WHERE id = ?",
-                      [(self.t - self.stop_obj.start_mono) / NS, self.stop_obj.id])  # type: ignore[operator]
-        for minute, d in deltas.items():
-            sched, inst = self.calendar.minute_info(minute)
-            apply_delta(c, minute, d, sched=sched, shift=inst, day=self.calendar.day_key(minute))
-        c.execute("INSERT INTO settings(key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) "
-                  "DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts",
-                  [LAST_UTC_KEY, str(self.t + off), self.t + off])  # type: ignore[operator]
 
     def _after_flush(self) -> None:
         assert self.t is not None and self.offset is not None
