@@ -88,7 +88,13 @@ class FastPath:
         self._only_guard = {r.device.name for r in self.readers}  # until source_config() says otherwise
 
     def source_config(self, config: Any) -> Any:
-        """``config`` without the signals the guard reads itself (what the core's sources poll)."""
+        """``config`` without the signals the guard reads itself (what the core's sources poll).
+
+        A server with a subscribed signal a rule watches asks for the fastest
+        publishing interval the server grants (0 -> its minimum), and those
+        signals for the fastest sampling, unless the config sets them.
+        """
+        config = self._fastest_subscriptions(config)
         if not self.claimed:
             return config
         devices = [d.model_copy(update={"signals": [s for s in d.signals if s.name not in self.claimed]})
@@ -100,6 +106,30 @@ class FastPath:
         self._only_guard |= {o.name for o in servers if not o.signals}
         servers = [o for o in servers if o.signals]
         sources = config.sources.model_copy(update={"modbus": devices, "opcua": servers})
+        return config.model_copy(update={"sources": sources})
+
+    def _fastest_subscriptions(self, config: Any) -> Any:
+        if not self.enabled:
+            return config
+        servers, changed = [], False
+        for srv in config.sources.opcua:
+            sigs = [s.model_copy(update={"sampling_interval_ms": 0})
+                    if s.name in self.watched and s.mode == "subscribe"
+                    and "sampling_interval_ms" not in s.model_fields_set else s for s in srv.signals]
+            update: dict[str, Any] = {}
+            if any(a is not b for a, b in zip(sigs, srv.signals, strict=True)):
+                update["signals"] = sigs
+            if (any(s.name in self.watched and s.mode == "subscribe" for s in srv.signals)
+                    and "publishing_interval_ms" not in srv.model_fields_set):
+                update["publishing_interval_ms"] = 0
+            if update:
+                changed = True
+                log.info("guard: OPC UA %s asks the fastest publishing interval the server grants "
+                         "(a rule watches a subscribed signal)", srv.name)
+            servers.append(srv.model_copy(update=update) if update else srv)
+        if not changed:
+            return config
+        sources = config.sources.model_copy(update={"opcua": servers})
         return config.model_copy(update={"sources": sources})
 
     def start(self) -> None:

@@ -41,7 +41,10 @@ class OpcuaServer(StrictModel):
     password_secret: str | None = Field(
         None, title="Name of the password in the secrets file", min_length=1, max_length=128)
     publishing_interval_ms: float = Field(
-        100, title="Publishing interval", description="ms; the server may revise it upwards", ge=10, le=60_000)
+        100, title="Publishing interval",
+        description="ms; 0 = as fast as the server grants (it revises the request to its minimum; the box uses "
+                    "the revised interval and logs it). The server may revise any value upwards. Left unset on a "
+                    "server with a subscribed signal a guard rule watches, the box asks 0", ge=0, le=60_000)
     poll_interval_ms: int = Field(1000, title="Poll interval for mode=poll", description="ms", ge=10, le=3_600_000)
     stall_intervals: int = Field(
         10, title="Publishing intervals without data or keep-alive before reconnecting",

@@ -230,29 +230,39 @@ class OpcuaSource:
 
     async def _subscribe(self, client: Client) -> _Subscription:
         cfg = self.cfg
+        requested = cfg.publishing_interval_ms  # 0 = the fastest the server grants
         keepalive = max(1, cfg.stall_intervals // 3)
         params = ua.CreateSubscriptionParameters()
-        params.RequestedPublishingInterval = cfg.publishing_interval_ms
+        params.RequestedPublishingInterval = requested
         params.RequestedMaxKeepAliveCount = keepalive
         # The server keeps an orphaned subscription for LifetimeCount intervals;
         # tie it to the session timeout (>= 3x keep-alive, OPC 10000-4 §5.13.2).
-        params.RequestedLifetimeCount = max(3 * keepalive,
-                                            math.ceil(cfg.session_timeout_s * 1000 / cfg.publishing_interval_ms))
+        params.RequestedLifetimeCount = _lifetime_count(cfg.session_timeout_s, requested, keepalive)
         params.MaxNotificationsPerPublish = 0  # no limit
         params.PublishingEnabled = True
         params.Priority = 0
         # Iterator mode (no per-notification task); queue sized for bursts after a slow loop turn.
         sub = _Subscription(client.uaclient.session, params, None, queue_maxsize=1)
         result = await sub.init()
-        interval = float(result.RevisedPublishingInterval or cfg.publishing_interval_ms)
+        interval = float(result.RevisedPublishingInterval or requested)  # 0 stays 0 only if asked
         revised_keepalive = int(result.RevisedMaxKeepAliveCount or keepalive)
-        stall_s = max(cfg.stall_intervals * interval / 1000, cfg.stall_min_s,
-                      1.5 * revised_keepalive * interval / 1000)
-        if interval != cfg.publishing_interval_ms:
-            log.info("OPC UA %s: server revised publishing interval %.0f ms -> %.0f ms", self.name,
-                     cfg.publishing_interval_ms, interval)
+        if interval > 0 and interval * revised_keepalive < cfg.stall_min_s * 1000 / 3:
+            # A fast interval (e.g. the server's minimum for a request of 0): keep-alives
+            # every few ms would only load the link; a third of stall_min_s is enough.
+            revised_keepalive = await self._slow_keepalive(sub, interval, revised_keepalive)
         self.revised_publishing_interval_ms = interval
-        self.stall_timeout_s = stall_s
+        if interval > 0:
+            self.stall_timeout_s = max(cfg.stall_intervals * interval / 1000, cfg.stall_min_s,
+                                       1.5 * revised_keepalive * interval / 1000)
+        else:
+            # Revised to 0 (asyncua's server does this for a request of 0): every change
+            # is published at once and no cyclic keep-alive is sent, so silence is not a
+            # stall; a dead or frozen server is still found by asyncua's ServerStatus probe.
+            self.stall_timeout_s = None
+        if interval != requested or requested == 0:
+            log.info("OPC UA %s: publishing interval: asked %s, the server granted %.1f ms%s", self.name,
+                     "fastest (0 ms)" if requested == 0 else f"{requested:g} ms", interval,
+                     "; every change is published at once" if interval <= 0 else "")
         items = [(h, sig, sig.node_id) for h, sig in self._by_handle.items()]
         items += [(h + _SEQ_HANDLE_OFFSET, sig, sig.seq_node_id) for h, sig in self._by_handle.items()
                   if sig.seq_node_id]
@@ -265,6 +275,26 @@ class OpcuaSource:
                                        "with `werkvloer opcua browse`", level=logging.ERROR)
                     self.bus.publish(Sample(sig.name, None, Quality.BAD))
         return sub
+
+    async def _slow_keepalive(self, sub: _Subscription, interval: float, keepalive: int) -> int:
+        """ModifySubscription to a keep-alive of about stall_min_s / 3; the revised count."""
+        cfg = self.cfg
+        wanted = max(keepalive, math.ceil(cfg.stall_min_s * 1000 / 3 / interval))
+        params = ua.ModifySubscriptionParameters()
+        params.SubscriptionId = sub.subscription_id
+        params.RequestedPublishingInterval = interval
+        params.RequestedMaxKeepAliveCount = wanted
+        params.RequestedLifetimeCount = _lifetime_count(cfg.session_timeout_s, interval, wanted)
+        params.MaxNotificationsPerPublish = 0
+        params.Priority = 0
+        try:
+            async with asyncio.timeout(cfg.timeout_s):
+                res = await sub.update(params)
+        except (ua.UaStatusCodeError, TimeoutError) as exc:
+            log.debug("OPC UA %s: ModifySubscription refused (%s); keeping keep-alive count %d",
+                      self.name, exc, keepalive)
+            return keepalive
+        return int(res.RevisedMaxKeepAliveCount or keepalive)
 
     @staticmethod
     def _item_request(handle: int, sig: OpcuaSignal, node_id: str) -> ua.MonitoredItemCreateRequest:
@@ -410,6 +440,11 @@ class _Subscription(Subscription):
             self.messages.get_nowait()
             self.dropped_messages += 1
         self.messages.put_nowait(msg)
+
+
+def _lifetime_count(session_timeout_s: float, interval_ms: float, keepalive: int) -> int:
+    """Publishing intervals the server keeps an orphaned subscription: about the session timeout."""
+    return max(3 * keepalive, math.ceil(session_timeout_s * 1000 / max(interval_ms, 10.0)))
 
 
 def _seq_value(dv: ua.DataValue | None) -> int | None:

@@ -131,3 +131,33 @@ def test_opcua_poll_signals_are_read_back_to_back_by_the_guard(peers, tmp_path: 
         peers.sim.motor_current = old
         fast.stop()
         guard.stop()
+
+
+def test_a_watched_subscription_asks_the_fastest_publishing_interval(tmp_path: Path, sink, factory) -> None:
+    """Issue 11: a server with a subscribed signal a rule watches asks 0 (= the server's minimum) and
+    samples that signal as fast as it can, unless the config sets them; other servers are left alone."""
+    def server(name: str, **kw: Any) -> dict[str, Any]:
+        return {"name": name, "url": "opc.tcp://127.0.0.1:4840", **kw}
+
+    cfg = BoxConfig.model_validate({
+        "sources": {"opcua": [
+            server("cell", signals=[{"name": "motor_current", "node_id": "ns=2;s=Cur"},
+                                    {"name": "spindle_speed", "node_id": "ns=2;s=Spd"}]),
+            server("set", publishing_interval_ms=200,
+                   signals=[{"name": "temp", "node_id": "ns=2;s=T", "sampling_interval_ms": 50}]),
+            server("other", signals=[{"name": "energy", "node_id": "ns=2;s=E"}])]},
+        "guard": {"mode": "armed",
+                  "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": 50},
+                            {"name": "hot", "kind": "above", "signal": "temp", "limit": 90}],
+                  "outputs": [{"name": "stop_relay", "kind": "gpio", "pin": 17}]}})
+    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard, gpio_factory=factory), alert_sink=sink,
+                  db_path=tmp_path / "w.db", gpio_factory=factory)
+    fast = FastPath(cfg, guard, Bus())
+    cell, set_, other = fast.source_config(cfg).sources.opcua
+    assert cell.publishing_interval_ms == 0
+    assert [s.sampling_interval_ms for s in cell.signals] == [0, 100]  # only the watched one
+    assert set_.publishing_interval_ms == 200 and set_.signals[0].sampling_interval_ms == 50  # as set
+    assert other == cfg.sources.opcua[2]
+    assert cfg.sources.opcua[0].publishing_interval_ms == 100  # the loaded config is not changed
+    no_fast = cfg.model_copy(update={"guard": cfg.guard.model_copy(update={"fast_path": False})})
+    assert FastPath(no_fast, guard, Bus()).source_config(no_fast) is no_fast

@@ -72,6 +72,37 @@ async def test_subscription_values_arrive(sim_peer):
     await until(lambda: sim_peer.server.session_count == 0, what="session closed on exit")
 
 
+async def test_publishing_interval_0_asks_the_fastest_the_server_grants(sim_peer, caplog):
+    """Issue 11: 0 = the server's minimum. asyncua's server grants 0 itself: it publishes every change
+    at once and sends no cyclic keep-alive, so silence must not count as a stall (no stall timeout)."""
+    bus = Bus()
+    got = Collector(bus)
+    cfg = server_cfg(sim_peer.url, [sig("energy_kwh", sampling_interval_ms=0)], publishing_interval_ms=0,
+                     stall_min_s=0.1)
+    with caplog.at_level(logging.INFO, logger="drivers.opcua.source"):
+        async with OpcuaSource(cfg, bus) as source:
+            await source.wait_connected(10)
+            assert source.revised_publishing_interval_ms == 0
+            assert source.stall_timeout_s is None
+            await until(lambda: len({s.value for s in got.of("energy_kwh", Quality.GOOD)}) >= 5,
+                        what="changes published at once")
+            assert source.stalls_detected == 0 and source.sessions_opened == 1
+    assert any("asked fastest (0 ms), the server granted 0.0 ms; every change is published at once"
+               in r.getMessage() for r in caplog.records)
+
+
+async def test_a_fast_interval_keeps_keep_alives_slow(sim_peer):
+    """A granted 10 ms interval with 3 intervals per keep-alive would be 100 keep-alives/s; the
+    source asks ModifySubscription for about stall_min_s / 3 and uses what the server revises."""
+    bus = Bus()
+    got = Collector(bus)
+    cfg = server_cfg(sim_peer.url, [sig("energy_kwh")], publishing_interval_ms=10, stall_min_s=1.0)
+    async with OpcuaSource(cfg, bus) as source:
+        await until(lambda: len(got.of("energy_kwh", Quality.GOOD)) >= 3, what="values at 10 ms")
+        assert source.revised_publishing_interval_ms == 10
+        assert source.stall_timeout_s == pytest.approx(1.0)  # asyncua keeps its count: stall_min_s
+
+
 async def test_polled_mode_reads_repeatedly(sim_peer):
     bus = Bus()
     got = Collector(bus)
