@@ -90,7 +90,8 @@ def test_the_guard_stops_while_the_core_event_loop_is_blocked(plc, tmp_path: Pat
         plc.set("hr", CURRENT, [35])  # the fault, while the core's loop is stuck
         wait_for(lambda: plc.slave.get_values("co", COIL, 1)[0] == 1, what="stop coil at the PLC")
         assert not release.is_set() and guard.status()["tripped"]  # the loop was blocked all along
-        trip = guard.status()["last_trip"]
+        # last_trip is filled in after the outputs fired (the coil may arrive first)
+        trip = wait_for(lambda: guard.status()["last_trip"], what="the trip's record")
         assert trip["cause"] == "overload" and trip["outputs"][0]["ok"]
     finally:
         release.set()
