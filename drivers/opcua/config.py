@@ -65,6 +65,8 @@ class OpcuaServer(StrictModel):
     def _consistent(self) -> OpcuaServer:
         if self.password_secret is not None and self.username is None:
             raise ValueError("password_secret is set but username is not; add username = \"...\"")
+        if 0 < self.publishing_interval_ms < 10:
+            raise ValueError("publishing_interval_ms must be 0 (= the fastest the server grants) or at least 10")
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
         return self

@@ -134,4 +134,4 @@ def test_config_requires_username_with_password_secret():
     with pytest.raises(ValidationError, match="username"):
         OpcuaServer(name="plc", url="opc.tcp://x:4840", password_secret="pw")
     with pytest.raises(ValidationError):
-        OpcuaServer(name="plc", url="opc.tcp://x:4840", publishing_interval_ms=5)  # below 10 ms
+        OpcuaServer(name="plc", url="opc.tcp://x:4840", publishing_interval_ms=5)  # 0 or >= 10 ms
