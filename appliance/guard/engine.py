@@ -13,10 +13,12 @@ Read it one part at a time (issue 11):
 | output bank: order, retry, keep-alive, reconnect, run permit | ``bank.py`` |
 | model updates without a restart | ``reload.py`` |
 | the guard's own readers (Modbus TCP, GPIO edges) | ``fastpath.py`` |
+| a trip: latch -> outputs -> record -> alert | ``trips.py`` |
+| mode, reset (audited, roles), the reset button | ``commands.py`` |
+| ``status()``, health, the watchdog's progress | ``status.py`` |
 | trips, audits, mode -> SQLite (writer thread) | ``store.py`` |
 
-This module wires them: construction, start/stop, a trip (latch -> outputs ->
-record -> alert), mode and reset (audited), status. Nothing on the fast path
+This module wires them: construction, start/stop, flush. Nothing on the fast path
 waits on SQLite, the event loop or the web server.
 
 A supplementary stop, not a safety function (not rated under ISO 13849 /
@@ -34,36 +36,28 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from appliance.errors import ModelError, PermissionDenied
+from appliance.errors import ModelError
 from drivers.samples import Sample
 
 from . import store
 from .bank import OutputBank
 from .bindings import Binding, models_from_registry
+from .commands import GuardCommands
 from .config import GuardConfig, ModelBinding
 from .decide import make_rule
-from .latch import Latch, trip_title
+from .latch import Latch
 from .reload import ModelReload
 from .routes import SampleRoutes
+from .status import GuardStatus
 from .threads import GuardThreads
+from .trips import TripHandling
 
 log = logging.getLogger(__name__)
 
-ROLES = ("operator", "maintenance", "coordinator", "admin")
-# ``werkvloer guard ...`` run by root or the service user on the box: maintenance without a PIN
-# (shell access already is that trust), audited under its own name (issue 11).
-CLI_ROLE = "cli"
-ARM_ROLES = ("maintenance", "admin", CLI_ROLE)
-RESET_ROLES = (*ROLES, CLI_ROLE)  # the operator resets a stop at the machine (DESIGN.md, who uses it)
 # How often the model watcher thread looks for registry changes (install, activate, rollback); the
 # IPC op ``models.reload`` asks at once. Comparison figures go to the registry at most this often:
 MODEL_POLL_S = 10.0
 RELOAD_WAIT_S = 1.5  # models.reload waits this long for the result, then answers "pending"
-SOURCE = "guard"
-
-
-def _mono() -> int:
-    return time.monotonic_ns()
 
 
 class _Output:
@@ -80,7 +74,7 @@ class _Output:
 
 # ----- the guard ------------------------------------------------------------------------
 
-class Guard(SampleRoutes, GuardThreads, ModelReload):
+class Guard(TripHandling, GuardCommands, GuardStatus, SampleRoutes, GuardThreads, ModelReload):
     """Models and rules on the fast path; stop outputs; latch; modes.
 
     ``outputs`` are the objects :func:`appliance.guard.build_outputs` made
@@ -284,161 +278,3 @@ class Guard(SampleRoutes, GuardThreads, ModelReload):
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until trips, audits and mode changes queued so far are stored."""
         return self._writer.flush(timeout)
-
-    # ----- trips, outputs ----------------------------------------------------------
-    def _trip(self, *, cause_kind: str, cause: str, sample_ns: int, signal: str | None = None,
-              model: str | None = None, version: str | None = None, score: float | None = None,
-              threshold: float | None = None, inference_ns: int | None = None, detail: str | None = None,
-              evidence: dict[str, Any] | None = None) -> None:
-        mode = self._mode
-        if mode == "off":
-            return
-        results: list[store.OutputResult] = []
-        with self._trip_lock:
-            mode = self._mode
-            decided = _mono()
-            action = self._latch.on_trip(mode, {"kind": cause_kind, "name": cause, "ts": time.time_ns(),
-                                                "signal": signal})
-            if action == "fire":
-                results = self._bank.fire_all()
-            elif action != "record":
-                return  # off, or latched already (the outputs are in stop)
-            # Queued under the lock (after the outputs fired), so a reset's record always follows its trip's.
-            record = store.TripRecord(
-                ts=time.time_ns(), mode=mode, cause_kind=cause_kind, cause=cause, sample_mono_ns=sample_ns,
-                decided_mono_ns=decided, signal=signal, model=model, model_version=version, score=score,
-                threshold=threshold, inference_done_mono_ns=inference_ns, detail=detail, outputs=results)
-            self._writer.put(record)
-        self._last_trip = {
-            "mode": mode, "cause_kind": cause_kind, "cause": cause, "utc_ns": record.ts,
-            "inference_ms": None if inference_ns is None else (inference_ns - sample_ns) / 1e6,
-            "decision_ms": (decided - sample_ns) / 1e6,
-            "outputs": [{"name": r.name, "kind": r.kind, "ok": r.ok,
-                         "latency_ms": (r.done_mono_ns - sample_ns) / 1e6, "error": r.error} for r in results]}
-        if self._trip_listener is not None:
-            # After the outputs fired: a listener (bench, live view) never delays a stop.
-            try:
-                self._trip_listener(self._last_trip)
-            except Exception:
-                log.exception("guard: trip listener failed")
-        what = {"en": f"model {model} ({cause})" if cause_kind == "model" else f"rule {cause}",
-                "nl": f"model {model} ({cause})" if cause_kind == "model" else f"regel {cause}"}
-        outs = "; ".join(f"{r.name}: {'confirmed' if r.ok else r.error}" for r in results)
-        if mode == "armed":
-            detail = f"{detail}. Outputs: {outs or 'none'}" if detail else f"Outputs: {outs or 'none'}"
-        self._alert(kind="guard.trip", severity="critical" if mode == "armed" else "warning",
-                    dedupe_key=f"guard.{'trip' if mode == 'armed' else 'shadow'}.{cause}",
-                    title=trip_title(mode, what, results), detail=detail, ts_ns=record.ts, evidence=evidence)
-        for r in results:
-            if not r.ok:
-                self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{r.name}.fire",
-                            title={"nl": f"Stopuitgang {r.name} bevestigde de stop niet meteen; opnieuw geprobeerd",
-                                   "en": f"Stop output {r.name} did not confirm the stop at once; retrying"},
-                            detail=r.error, ts_ns=record.ts)
-
-    def _withdraw_permit(self, why: str) -> None:
-        with self._trip_lock:
-            self._bank.withdraw_permit(why)
-
-    def _alert(self, **kwargs: Any) -> None:
-        if self._alerts is None:
-            return
-        try:
-            self._alerts.submit(source=SOURCE, **kwargs)
-        except Exception:
-            log.exception("guard: the alert sink refused an alert")
-
-    # ----- commands (IPC, reset button) ----------------------------------------------
-    def set_mode(self, mode: str, role: str) -> dict[str, Any]:
-        """off | shadow | armed. Maintenance or admin only; audited; persisted."""
-        if role not in ARM_ROLES:
-            raise PermissionDenied(f"role {role!r} may not change the guard mode; log in as maintenance or admin")
-        if mode not in store.MODES:
-            raise ValueError(f"guard mode {mode!r} unknown; use one of {', '.join(store.MODES)}")
-        old = self._mode
-        with self._trip_lock:
-            self._mode = mode
-        if mode != old:
-            log.info("guard mode %s -> %s (role %s)", old, mode, role)
-        self._writer.put(store.SettingRecord(store.MODE_KEY, mode))
-        self._writer.put(store.AuditRecord(ts=time.time_ns(), role=role, action="guard.set_mode", target="guard",
-                                           detail=f"{old} -> {mode}"))
-        return self.status()
-
-    def reset(self, role: str, *, source: str = "ui") -> dict[str, Any]:
-        """Release a latched stop (any role: the operator resets at the machine). Audited."""
-        if role not in RESET_ROLES:
-            raise PermissionDenied(f"role {role!r} unknown; one of {', '.join(RESET_ROLES)}")
-        now = _mono()
-        with self._trip_lock:
-            errors = [f"{r.name}: {r.error}" for r in self._bank.release_all() if not r.ok]
-            was = self._latch.reset()
-            for b in self._bindings:
-                b.reset_requested = True
-            for r in self._rules:
-                r.reset(now)
-        ts = time.time_ns()
-        if was:
-            self._writer.put(store.ResetRecord(ts=ts, role=role, source=source))
-            log.info("guard reset by %s (%s)", role, source)
-        self._writer.put(store.AuditRecord(ts=ts, role=role, action="guard.reset", target="guard",
-                                           detail=f"source {source}; was {'tripped' if was else 'not tripped'}"
-                                                  + (f"; release failed: {'; '.join(errors)}" if errors else "")))
-        return self.status()
-
-    def _open_reset_button(self) -> None:
-        from drivers.gpio.button import PushButton
-
-        try:
-            self._reset_button = PushButton(self.cfg.reset_pin, lambda: self.reset("operator", source="button"),
-                                            pin_factory=self._gpio_factory)
-        except Exception as exc:
-            log.error("guard: reset button on GPIO%s cannot be used: %s", self.cfg.reset_pin, exc)
-            self._alert(kind="guard.output", severity="warning", dedupe_key="guard.reset_button",
-                        title={"nl": f"Resetknop op GPIO{self.cfg.reset_pin} is niet te gebruiken",
-                               "en": f"Reset button on GPIO{self.cfg.reset_pin} cannot be used"}, detail=str(exc))
-
-    # ----- status ---------------------------------------------------------------------
-    def progress(self) -> float:
-        """``time.monotonic()`` of the guard thread's last loop (the daemon's watchdog check)."""
-        return self._progress_mono
-
-    @property
-    def progress_count(self) -> int:
-        return self._progress_count
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @property
-    def tripped(self) -> bool:
-        return self._latch.tripped
-
-    def status(self) -> dict[str, Any]:
-        down, failed = self._bank.down, self._bank.failed
-        degraded = any(b.state != "ok" for b in self._bindings) or bool(down) or bool(failed)
-        alive = self._thread is not None and self._thread.is_alive()
-        # Unhealthy while armed with an output it cannot reach, or a stop not confirmed (issue 16).
-        outputs_ok = not failed and not (self._mode == "armed" and down)
-        state = "stopped" if not alive else "tripped" if self._latch.tripped else "degraded" if degraded else "ok"
-        return {
-            "mode": self._mode,
-            "tripped": self._latch.tripped,
-            "cause": self._latch.cause,
-            "since_utc_ns": self._latch.since_utc_ns,
-            "state": state,
-            "healthy": self._healthy and alive and outputs_ok,
-            "last_good_utc_ns": self._last_good_utc_ns,
-            "run_permit": self.cfg.run_permit,
-            "models": [b.info() for b in self._bindings],
-            "rules": [{"name": r.name, "kind": r.rule.kind, "signal": r.rule.signal, "active": r.active}
-                      for r in self._rules],
-            "outputs": self._bank.status(),
-            "heartbeat": None if self._heartbeat is None else {
-                "name": self._heartbeat.name, "ok": self._heartbeat.ok, "last_error": self._heartbeat.last_error},
-            "last_trip": self._last_trip,
-            "suppressed_trips": self._latch.suppressed,
-            "samples": self._counters["samples"],
-            "safety_note": "Supplementary stop, not a safety function (not rated under ISO 13849 / IEC 62061).",
-        }
