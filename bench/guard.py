@@ -374,6 +374,10 @@ def run(report: dict[str, Any]) -> None:
 
             # From outside: modbus-tk PLC process, register change -> stop coil arrival (issue 11).
             run_stop_path(res, db_path)
+            from bench.opcua_stop import run_opcua_stop
+
+            # asyncua server process: value change -> stop node write arrival, guard vs minimal loop.
+            run_opcua_stop(res, db_path)
             gpio = model_trips([{"name": "stop_relay", "kind": "gpio", "pin": 17}], db_path, trips=TRIPS,
                                gpio_factory=MockFactory())
             res["gpio_relay"] = gpio["gpio"]

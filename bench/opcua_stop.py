@@ -1,0 +1,259 @@
+"""The OPC UA polled stop path measured at the server (issue 11), keys ``guard.opcua_*``.
+
+The PLC is an asyncua server in a process of its own with two nodes: the
+watched value and a stop node. For each trip the server process writes the
+value (10 -> 80) and timestamps, in its PreWrite callback, the arrival of a
+non-zero write to the stop node; the latency is arrival - change, both on
+CLOCK_MONOTONIC of the same host. A trip whose write does not arrive within
+2 s is counted as missed.
+
+- ``opcua_minimal_poll``: a minimal asyncua loop in a thread of this process
+  (read back to back, write the stop node on the edge), the reference;
+- ``opcua_fast_poll``: the guard's fast path (``drivers/opcua/fast.py``,
+  ``mode = "poll"``, read back to back on the guard's own session), rule
+  ``value > 50``, the stop written by the output bank through
+  ``drivers/opcua/output.py`` (one hop into that output's loop thread).
+
+Run alone: ``python -m bench.opcua_stop`` (``WERKVLOER_BENCH_NO_LOAD=1`` without
+the recorder and UI load). ``bench.guard`` runs it inside its load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TRIPS = int(os.environ.get("WERKVLOER_BENCH_OPCUA_TRIPS", "200"))
+NORMAL, FAULT, LIMIT = 10.0, 80.0, 50.0
+VALUE, STOP = "ns=2;s=Bench.Current", "ns=2;s=Bench.Stop"
+
+SERVER_SCRIPT = r'''
+import asyncio, sys, threading, time
+from asyncua import Server, ua
+from asyncua.common.callback import CallbackType
+port = int(sys.argv[1])
+async def main():
+    server = Server()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench/")
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    idx = await server.register_namespace("urn:werkvloer:bench")
+    obj = await server.nodes.objects.add_object(idx, "Bench")
+    value = await obj.add_variable(ua.NodeId("Bench.Current", idx), "Current", 10.0)
+    stop = await obj.add_variable(ua.NodeId("Bench.Stop", idx), "Stop", 0.0)
+    await stop.set_writable()
+    stop_id = stop.nodeid
+    arrived, t_arrived, t_set = asyncio.Event(), [0], [0]
+    def on_write(event, _dispatcher):
+        for wv in event.request_params.NodesToWrite:
+            if wv.NodeId == stop_id and wv.Value.Value.Value and not arrived.is_set():
+                t_arrived[0] = time.monotonic_ns()
+                arrived.set()
+    server.subscribe_server_callback(CallbackType.PreWrite, on_write)
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue = asyncio.Queue()
+    threading.Thread(target=lambda: [loop.call_soon_threadsafe(lines.put_nowait, l) for l in sys.stdin]
+                     + [loop.call_soon_threadsafe(lines.put_nowait, "")], daemon=True).start()
+    async with server:
+        print("ready", flush=True)
+        while (line := await lines.get()):
+            cmd = line.split()
+            if cmd[0] == "set":
+                await value.write_value(float(cmd[1])); print("ok", flush=True)
+            elif cmd[0] == "clear":
+                await stop.write_value(0.0); arrived.clear(); print("ok", flush=True)
+            elif cmd[0] == "trip":
+                arrived.clear()
+                t_set[0] = time.monotonic_ns()
+                await value.write_value(float(cmd[1]))
+                try:
+                    await asyncio.wait_for(arrived.wait(), 2.0)
+                    print(f"arrived {t_arrived[0] - t_set[0]}", flush=True)
+                except TimeoutError:
+                    print("missed", flush=True)
+asyncio.run(main())
+'''
+
+
+class OpcuaPlc:
+    """asyncua server in its own process; commands over its stdin."""
+
+    def __init__(self, port: int) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.url = f"opc.tcp://127.0.0.1:{port}/bench/"
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(port)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        line = self._line()
+        if line != "ready":
+            raise RuntimeError(f"bench OPC UA server did not start: {line!r}")
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def cmd(self, text: str) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self._line()
+
+    def trip(self) -> int | None:
+        got = self.cmd(f"trip {FAULT}")
+        return int(got.split()[1]) if got.startswith("arrived") else None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@contextlib.contextmanager
+def opcua_guard(plc: OpcuaPlc, db_path: Path) -> Iterator[Any]:
+    from appliance.bus import Bus
+    from appliance.config import BoxConfig
+    from appliance.guard import Guard, build_outputs
+    from appliance.guard.fastpath import FastPath
+
+    cfg = BoxConfig.model_validate({
+        "sources": {"opcua": [{"name": "plc", "url": plc.url, "reconnect_min_s": 0.1, "reconnect_max_s": 1,
+                               "signals": [{"name": "motor_current", "node_id": VALUE, "mode": "poll"}]}]},
+        "guard": {"mode": "armed",
+                  "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": LIMIT}],
+                  "outputs": [{"name": "stop_node", "kind": "opcua", "url": plc.url, "node_id": STOP,
+                               "value": 1, "timeout_ms": 500}]}})
+    bus = Bus()
+    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard), db_path=db_path)
+    guard.start()
+    bus.subscribe_fast(guard.on_sample)
+    fast = FastPath(cfg, guard, bus)
+    fast.start()
+    try:
+        if not guard.wait_outputs(15):
+            raise RuntimeError(f"stop output not ready: {guard.status()['outputs']}")
+        yield guard
+    finally:
+        fast.stop()
+        guard.stop()
+
+
+def guard_trips(plc: OpcuaPlc, db_path: Path, *, trips: int) -> dict[str, Any]:
+    from bench.guard import _stats
+    from bench.stoppath import _guard_settle, _phase
+
+    lat, missed = [], 0
+    with opcua_guard(plc, db_path.with_name(f"{db_path.stem}-opcua.db")) as guard:
+        for k in range(trips + 5):
+            plc.cmd(f"set {NORMAL}")
+            _guard_settle(guard)
+            plc.cmd("clear")
+            _phase(k)
+            dt = plc.trip()
+            if k < 5:
+                continue
+            if dt is None:
+                missed += 1
+            else:
+                lat.append(dt)
+        plc.cmd(f"set {NORMAL}")
+        _guard_settle(guard)
+    return {**_stats(lat), "missed": missed, "read": "back to back"}
+
+
+def minimal_loop(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
+    """What plain asyncua reaches: one session, read back to back, write the stop node on the edge."""
+    import time
+
+    from asyncua import Client, ua
+
+    from bench.guard import _stats
+    from bench.stoppath import _phase
+
+    stop = threading.Event()
+    ready = threading.Event()
+
+    async def loop() -> None:
+        async with Client(plc.url, timeout=5) as c:
+            nid, sid = ua.NodeId.from_string(VALUE), ua.NodeId.from_string(STOP)
+            dv = ua.DataValue(ua.Variant(1.0, ua.VariantType.Double))
+            latched = False
+            ready.set()
+            while not stop.is_set():
+                got = (await c.uaclient.read_attributes([nid], ua.AttributeIds.Value))[0].Value
+                v = got.Value if got is not None else 0.0
+                if v > LIMIT and not latched:
+                    await c.uaclient.write_attributes([sid], [dv], ua.AttributeIds.Value)
+                    latched = True
+                elif v <= LIMIT:
+                    latched = False
+
+    t = threading.Thread(target=lambda: asyncio.run(loop()), name="bench-opcua-minimal", daemon=True)
+    t.start()
+    if not ready.wait(15):
+        raise RuntimeError("minimal asyncua loop did not connect")
+    lat, missed = [], 0
+    try:
+        for k in range(trips + 5):
+            plc.cmd(f"set {NORMAL}")
+            time.sleep(0.02)
+            plc.cmd("clear")
+            _phase(k)
+            dt = plc.trip()
+            if k < 5:
+                continue
+            if dt is None:
+                missed += 1
+            else:
+                lat.append(dt)
+    finally:
+        stop.set()
+        t.join(5)
+    return {**_stats(lat), "missed": missed, "read": "back to back"}
+
+
+def run_opcua_stop(res: dict[str, Any], db_path: Path) -> None:
+    """Adds the ``opcua_*`` keys to the guard report."""
+    from bench.guard import _free_port
+
+    plc = OpcuaPlc(_free_port())
+    try:
+        res["opcua_minimal_poll"] = minimal_loop(plc, trips=TRIPS)
+        res["opcua_fast_poll"] = guard_trips(plc, db_path, trips=TRIPS)
+        ref = res["opcua_minimal_poll"]["p99_ms"]
+        res["opcua_fast_poll"]["p99_vs_minimal"] = round(res["opcua_fast_poll"]["p99_ms"] / ref, 2) if ref else None
+    finally:
+        plc.close()
+
+
+if __name__ == "__main__":
+    import json
+    import tempfile
+    import time
+
+    from appliance.database import open_box_db
+    from bench.guard import RecorderLoad, ui_load
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "w.db"
+        open_box_db(db).conn.close()
+        if os.environ.get("WERKVLOER_BENCH_NO_LOAD"):
+            run_opcua_stop(out, db)
+        else:
+            with RecorderLoad(db) as rec, ui_load(db) as ui:
+                run_opcua_stop(out, db)
+                out["opcua_background"] = {
+                    "recorder_samples_per_s": round(rec.rate),
+                    "ui_requests_per_s": round(ui["served"] / max(time.monotonic() - ui["started"] - 2.0, 1e-9), 1)}
+    print(json.dumps(out, indent=2))
