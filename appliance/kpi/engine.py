@@ -15,9 +15,11 @@ no RTC) writes are held until the system clock is NTP-synchronised (at most
 ``machine.clock_hold_s``), so what was measured before the jump is placed on
 the corrected clock.
 
-The parts: ``clock.py`` (offset, jumps, the NTP hold), ``writer.py`` (the
-SQL of one flush, inside the write transaction), ``state.py`` (raw state and
-counters); this module holds the thread, the segmentation and the alerts.
+The parts: ``accumulator.py`` (pure: samples in, segments, counts and stops
+out), ``clock.py`` (offset, jumps, the NTP hold), ``writer.py`` (the SQL of
+one flush, inside the write transaction), ``state.py`` (raw state and
+counters); this module holds the thread, the database connection, the box
+events and the alerts, and the status snapshot.
 
 Daemon wiring::
 
@@ -36,7 +38,6 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,14 +47,14 @@ from appliance.bus import Bus, SampleQueue
 from appliance.storage import open_db
 from drivers.samples import Sample, now_pair
 
+from .accumulator import Accumulator, PendingStop
 from .buckets import write_tx
 from .calendar import NS, ShiftCalendar
 from .clock import ClockHold, ClockWatch, system_clock_synced
 from .queries import oee_now, period_rows
 from .reasons import ReasonTree
 from .schema import migrations as kpi_migrations
-from .state import STOPPED, CounterTracker, StateModel
-from .writer import LAST_UTC_KEY, PendingStop, PeriodWriter, Segment
+from .writer import LAST_UTC_KEY, PeriodWriter
 
 if TYPE_CHECKING:
     from appliance.alerts import AlertSink
@@ -73,37 +74,19 @@ class KpiEngine:
         self.m = m = config.machine
         self.calendar = ShiftCalendar(m, config.box.timezone)
         self.tree = ReasonTree.from_config(m)
-        self.model = StateModel(m)
+        self.acc = Accumulator(m)  # samples in, segments and stops out
         self.db = open_db(db_path, sets=[kpi_migrations, alert_tables])  # KPI alerts go to the alert tables
         self.conn = self.db.conn
         self.queue = queue
         self.alert_sink = alert_sink
         self._clock = clock
         self._clock_synced = clock_synced
-        self.trackers: dict[str, CounterTracker] = {}
-        for name in (m.counter_signal, m.good_signal, m.scrap_signal):
-            if name:
-                self.trackers[name] = CounterTracker(name, float(m.counter_wrap))
-        if m.energy_signal:
-            self.trackers[m.energy_signal] = CounterTracker(m.energy_signal, m.energy_wrap_kwh)
-        self._products_by_code = {p.code: p for p in m.products if p.code is not None}
-        self._products_by_id = {p.id: p for p in m.products}
-        self._product_code: Any = None
-        self._operator_product: str | None = None
         self.flush_ns = int(m.flush_s * NS)
         self.jump_ns = int(m.clock_jump_s * NS)
         self._clock_watch = ClockWatch(self.jump_ns)
         self._clock_hold = ClockHold(m.clock_hold_s, clock_synced)
         self._writer = PeriodWriter(m, self.calendar, self.tree, self.jump_ns)
-        # in-memory state (owned by the engine thread)
-        self.t: int | None = None
-        self.state = "no_data"
-        self.since = 0
-        self._left_no_data_at: int | None = None
-        self.stop_obj: PendingStop | None = None
-        self._segs: list[Segment] = []
-        self._counts: list[tuple[int, dict[str, float]]] = []
-        self._closed: list[PendingStop] = []
+        # in-memory state (owned by the engine thread; the segmentation is in self.acc)
         self._last_flush = 0
         self._start_mono: int | None = None
         self._shift_key: str | None = None
@@ -117,6 +100,24 @@ class KpiEngine:
         self._thread: threading.Thread | None = None
         self._stop_ev = threading.Event()
         self._read_product_setting()
+
+    @property
+    def t(self) -> int | None:
+        """Monotonic time (ns) accounted up to; None before the first sample or tick."""
+        return self.acc.t
+
+    @property
+    def state(self) -> str:
+        return self.acc.state
+
+    @property
+    def since(self) -> int:
+        return self.acc.since
+
+    @property
+    def stop_obj(self) -> PendingStop | None:
+        """The open stop, if the machine is stopped."""
+        return self.acc.stop
 
     @property
     def offset(self) -> int | None:
@@ -193,65 +194,12 @@ class KpiEngine:
         t = s.mono_ns if self.t is None else max(self.t, s.mono_ns)
         self._watch_clock(s.utc_ns - s.mono_ns, s.utc_ns)
         self._advance(t)
-        delta = 0.0
-        # Parts that show up on the first sample after no-data were made while
-        # unobserved: they count in PQ/GQ but not in performance (their time is
-        # not in APT either).
-        catch_up = self.state == "no_data" or self._left_no_data_at == t
-        if s.good and s.signal in self.trackers and s.value is not None and not isinstance(s.value, str):
-            try:
-                value = float(s.value)
-            except (TypeError, ValueError):
-                value = None  # type: ignore[assignment]
-            if value is not None and value == value:
-                delta, event = self.trackers[s.signal].update(value)
-                if event == "reset":
-                    self._box_event("counter_reset", {"signal": s.signal, "value": value}, s.utc_ns)
-                if delta:
-                    self._count(s.signal, delta, t, catch_up=catch_up)
-        if s.signal == self.m.product_signal and s.good:
-            self._product_code = s.value
-        self.model.update(s, counter_delta=delta)
-        self._set_state(self.model.state_at(t), t)
+        utc = s.utc_ns
+        self.acc.sample(s, t, on_reset=lambda signal, value: self._box_event(
+            "counter_reset", {"signal": signal, "value": value}, utc))
         self.samples_seen += 1
         if self.t is not None and self.t - self._last_flush >= self.flush_ns:
             self.flush()
-
-    def _ideal_cycle_s(self) -> float:
-        p = None
-        if self.m.product_signal and self._product_code is not None:
-            try:
-                p = self._products_by_code.get(int(self._product_code))  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                p = None
-        if p is None and self._operator_product:
-            p = self._products_by_id.get(self._operator_product)
-        return p.ideal_cycle_s if p else self.m.ideal_cycle_s
-
-    def _count(self, signal: str, d: float, t: int, *, catch_up: bool = False) -> None:
-        m = self.m
-        out: dict[str, float] = defaultdict(float)
-        pri = 0.0 if catch_up else self._ideal_cycle_s()
-        if signal == m.counter_signal:
-            out["pq"] += d
-            out["ideal_s"] += d * pri
-            if not m.good_signal:
-                out["gq"] += d
-        elif signal == m.good_signal:
-            out["gq"] += d
-            if not m.counter_signal:
-                out["pq"] += d
-                out["ideal_s"] += d * pri
-        elif signal == m.scrap_signal:
-            out["sq"] += d
-            if not m.good_signal:
-                out["gq"] -= d
-            if not m.counter_signal:
-                out["pq"] += d
-                out["ideal_s"] += d * pri
-        elif signal == m.energy_signal:
-            out["energy_kwh"] += d
-        self._counts.append((t, out))
 
     # ------------------------------------------------------------- time and state
     def _watch_clock(self, offset: int, utc_ns: int) -> None:
@@ -265,54 +213,20 @@ class KpiEngine:
                         dedupe_key="box:clock_jump", evidence={"delta_s": d / NS}, ts_ns=utc_ns)
 
     def _begin(self, t: int) -> None:
-        self.t = self.since = self._last_flush = self._start_mono = t
-        self.state = "no_data"
+        self._last_flush = self._start_mono = t
+        self.acc.begin(t)
         last = self.conn.execute("SELECT value FROM settings WHERE key = ?", [LAST_UTC_KEY]).fetchone()
         if last is not None and self.offset is not None:
             gap = t + self.offset - int(last[0])
             if 0 < gap <= self.m.max_gap_fill_days * 86_400 * NS:
-                # The box was off or the engine was not running: show it as no-data.
-                self._segs.append(Segment("no_data", t - gap, t, None))
+                self.acc.no_data_before(t, gap)
         self._box_event("kpi_engine_start", None, t + (self.offset or 0))
 
     def _advance(self, t: int) -> None:
-        if self.t is None:
+        if self.acc.t is None:
             self._begin(t)
-            return
-        while True:
-            nxt = self.model.next_change_after(self.t)
-            if nxt is None or nxt > t:
-                break
-            self._account(self.t, nxt)
-            self.t = nxt
-            self._set_state(self.model.state_at(nxt), nxt)
-        if t > self.t:
-            self._account(self.t, t)
-            self.t = t
-
-    def _account(self, m0: int, m1: int) -> None:
-        if m1 <= m0:
-            return
-        last = self._segs[-1] if self._segs else None
-        if last and last.state == self.state and last.stop is self.stop_obj and last.m1 == m0:
-            last.m1 = m1
         else:
-            self._segs.append(Segment(self.state, m0, m1, self.stop_obj))
-
-    def _set_state(self, new: str, t: int) -> None:
-        old = self.state
-        if new == old:
-            return
-        if old == "no_data":
-            self._left_no_data_at = t
-        if old in STOPPED and new not in STOPPED and self.stop_obj is not None:
-            self.stop_obj.end_mono = t
-            self._closed.append(self.stop_obj)
-            self.stop_obj = None
-        if new in STOPPED and old not in STOPPED:
-            self.stop_obj = PendingStop(t, new)
-        self.state = new
-        self.since = t
+            self.acc.advance(t)
 
     # ------------------------------------------------------------- writing
     def _clock_ok(self) -> bool:
@@ -328,8 +242,7 @@ class KpiEngine:
             return
         if not force and not self._clock_ok():
             return
-        segs, counts, closed = self._segs, self._counts, self._closed
-        self._segs, self._counts, self._closed = [], [], []
+        segs, counts, closed = self.acc.take()
         inserted: list[PendingStop] = []
         row_before = self._writer.row
         try:
@@ -340,7 +253,7 @@ class KpiEngine:
             for st in inserted:
                 st.id = None
             self._writer.row = row_before
-            self._segs, self._counts, self._closed = segs + self._segs, counts + self._counts, closed + self._closed
+            self.acc.put_back(segs, counts, closed)
             if not self._db_failed:
                 log.error("KPI engine cannot write to the database (%s); keeping periods in memory", exc)
                 self._db_failed = True
@@ -413,7 +326,7 @@ class KpiEngine:
 
     def _read_product_setting(self) -> None:
         r = self.conn.execute("SELECT value FROM settings WHERE key = 'kpi.product'").fetchone()
-        self._operator_product = (r[0] or None) if r else None
+        self.acc.operator_product = (r[0] or None) if r else None
 
     # ------------------------------------------------------------- status
     def _publish_snapshot(self) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass
 
+from .accumulator import Counts, PendingStop, Segment
 from .buckets import apply_delta, effective_state, split_minutes
 from .calendar import MINUTE_NS, NS, ShiftCalendar
 from .config import MachineConfig
@@ -19,26 +19,6 @@ from .reasons import ReasonTree
 from .schema import STATE_COL
 
 LAST_UTC_KEY = "kpi.engine_last_utc"
-
-
-@dataclass
-class PendingStop:
-    start_mono: int
-    state: str
-    id: int | None = None
-    end_mono: int | None = None
-    reason: str | None = None
-
-
-@dataclass
-class Segment:
-    state: str
-    m0: int
-    m1: int
-    stop: PendingStop | None
-
-
-Counts = list[tuple[int, dict[str, float]]]
 
 
 class PeriodWriter:
