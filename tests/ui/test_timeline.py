@@ -61,7 +61,7 @@ def test_segments_cover_the_shift_and_stops_carry_their_reason(box_config: Any) 
     page = c.get(f"/timeline?day={DAY}")
     assert page.status_code == 200, page.text[:500]
     assert f'href="/stops/{stops[1]["stop_id"]}?next=%2Ftimeline%3Fday%3D{DAY}"' in page.text
-    assert "Ploegtijdlijn" in page.text and "Elektrisch" in page.text
+    assert "Tijdlijn per dienst" in page.text and "Elektrisch" in page.text
 
 
 def test_shift_report_has_oee_counts_and_stops(box_config: Any) -> None:
@@ -75,7 +75,7 @@ def test_shift_report_has_oee_counts_and_stops(box_config: Any) -> None:
     assert rep["stops_without_reason"] == 2
     page = c.get("/timeline/report", params={"shift": key})
     assert page.status_code == 200
-    assert "Ploegrapport" in page.text and "Reden nodig" in page.text and 'id="report-stops"' in page.text
+    assert "Dienstrapport" in page.text and "Reden nodig" in page.text and 'id="report-stops"' in page.text
     en = c.post("/language", data={"lang": "en", "next": "/", "csrf": _csrf(page.text)})
     assert en.status_code in (200, 303)
     page = c.get("/timeline/report", params={"shift": key})
