@@ -34,17 +34,21 @@ def demo_config_text(*, data_dir: Path, modbus_port: int, ui_port: int) -> str:
     return text
 
 
-def seed_stops(config: Any, db_path: Path, *, minutes: int = 40, now_ns: int | None = None) -> None:
+def seed_stops(config: Any, db_path: Path, *, minutes: int = 40, lead_minutes: int = 0,
+               now_ns: int | None = None) -> None:
     """Drive the real KPI engine over a past timeline so the DB holds finished
-    stops that need a reason: run 10 min, stop 4 min, run 10 min, stop 3 min, run."""
+    stops that need a reason: run 10 min, stop 4 min, run 10 min, stop 3 min, run.
+    ``lead_minutes`` of plain running come first (60 of them always hold a closed hour)."""
     from appliance.kpi.engine import KpiEngine
     from drivers.samples import Sample
 
     now_ns = now_ns or time.time_ns()
+    minutes += lead_minutes
     t0_utc = now_ns - minutes * 60 * 10**9
     clock = {"mono": 10**12, "utc": t0_utc}
     eng = KpiEngine(config, db_path, clock=lambda: (clock["mono"], clock["utc"]), clock_synced=lambda: True)
-    stops = [(10 * 60, 14 * 60), (24 * 60, 27 * 60)]
+    lead = lead_minutes * 60
+    stops = [(lead + 10 * 60, lead + 14 * 60), (lead + 24 * 60, lead + 27 * 60)]
     parts = 0
     for sec in range(0, minutes * 60 - 30, 3):
         running = not any(a <= sec < b for a, b in stops)
