@@ -150,7 +150,7 @@ def stop_reason_form(stop_id: DbId, reason: Annotated[str, Form()], comment: Ann
         back = back_to(next)
         return r.redirect(f"/stops/{stop_id}" + (f"?next={quote(back, safe='')}" if back != "/stops" else ""))
     live_view.invalidate_counts()
-    r.request.session["undo"] = {"stop": stop_id, "reason": before}
+    r.request.session["undo"] = {"stop": stop_id, "reason": before, "back": back_to(next)}
     r.flash(r._("Reason saved: %(reason)s") % {"reason": s["reason_label"]}, undo=f"/stops/{stop_id}/undo")
     return r.redirect(back_to(next))
 
@@ -176,7 +176,7 @@ def stop_undo_form(stop_id: int, r: Req = ReqDep) -> Response:
     live_view.invalidate_counts()
     r.flash(r._("Undone: the stop has its previous reason again.") if undo.get("reason")
             else r._("Undone: the stop needs a reason again."))
-    return r.redirect("/stops")
+    return r.redirect(back_to(undo.get("back")))
 
 
 @router.post("/stops/{stop_id}/split", include_in_schema=False)

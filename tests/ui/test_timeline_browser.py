@@ -53,6 +53,11 @@ def test_tap_a_stop_on_the_bar_to_give_and_correct_its_reason(stack: Any, page_f
     seg = _segment(stack, stop["id"])
     assert (seg["reason"], seg["colour"]) == ("breakdown.mechanical", "#4c0519")
     assert page.locator(f".seg-stops a[data-stop='{stop['id']}']").inner_text().strip().endswith("Mechanisch")
+    # Undo of that tap brings the previous reason back and stays on the timeline.
+    page.locator("#undo").tap()
+    page.wait_for_selector("div.banner-ok[role=status]")
+    assert "/timeline" in page.url
+    assert _segment(stack, stop["id"])["reason"] == "material.transport"
 
 
 @pytest.mark.parametrize("size", ["720x1280", "1280x800"])
