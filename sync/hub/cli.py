@@ -94,7 +94,9 @@ def serve(args: argparse.Namespace) -> int:
     print(f"hub listening on {'https' if args.certfile else 'http'}://{args.host}:{args.port} ({db.kind})", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.certfile, ssl_keyfile=args.keyfile,
-                    log_level=args.log_level.lower(), access_log=False)
+                    log_level=args.log_level.lower(), access_log=False,
+                    # A box's kept-alive connection must not hold a stopping hub open.
+                    timeout_graceful_shutdown=5)
     finally:
         db.close()
     return 0

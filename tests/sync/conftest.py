@@ -168,7 +168,12 @@ class HubProcess:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # a hub that ignores SIGTERM must not leak into the next test
+                self.proc.wait(timeout=30)
+                raise AssertionError(f"the hub did not stop within 30 s of signal {sig}") from None
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
