@@ -117,9 +117,13 @@ class MachineSim:
         else:
             self.faults.pop(fault, None)
 
-    def set_state(self, state: MachineState | str) -> None:
+    def set_state(self, state: MachineState | str, *, hold_s: float | None = None) -> None:
+        """Go to ``state``; the random run/stop changes resume after ``hold_s`` (default:
+        a drawn duration, which can be a fraction of a second)."""
         self.state = MachineState[state.upper()] if isinstance(state, str) else MachineState(state)
-        self._next_change_s = self.t_s + self._draw_duration()
+        if hold_s is not None and hold_s < 0:
+            raise ValueError("hold_s must be 0 or more")
+        self._next_change_s = self.t_s + (self._draw_duration() if hold_s is None else hold_s)
 
     def apply_stop(self, active: bool) -> None:
         """The box's stop output (coil/node) as the PLC sees it: set = stop now."""

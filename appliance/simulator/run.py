@@ -3,7 +3,7 @@
 Control protocol (JSON lines on 127.0.0.1:<control-port>):
     {"op": "inject", "fault": "jam", "severity": 1.0}
     {"op": "clear"} | {"op": "clear", "fault": "jam"}
-    {"op": "state", "state": "down"}
+    {"op": "state", "state": "down"}   (optional "hold_s": stay so long before random changes resume)
     {"op": "values"}            -> current values, faults, stop coil
 """
 
@@ -131,7 +131,8 @@ class Simulator:
         elif op == "clear":
             self.sim.clear(req.get("fault"))
         elif op == "state":
-            self.sim.set_state(str(req.get("state")))
+            hold = req.get("hold_s")
+            self.sim.set_state(str(req.get("state")), hold_s=None if hold is None else float(hold))
         elif op != "values":
             raise ValueError(f"unknown op {op!r}; use inject, clear, state or values")
         return {"ok": True, "t_s": round(self.sim.t_s, 3), "values": self.sim.values(),

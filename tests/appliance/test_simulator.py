@@ -100,3 +100,15 @@ async def test_control_port_injects_and_reports() -> None:
         assert not bad["ok"] and "unknown op" in bad["error"]
         state = await asyncio.to_thread(control_request, "127.0.0.1", port, {"op": "state", "state": "setup"})
         assert state["values"]["machine_state"] == int(MachineState.SETUP)
+
+
+def test_a_held_state_stays_until_the_hold_ends() -> None:
+    """Without a hold a drawn stop can end within a fraction of a second; a held one
+    stays for exactly ``hold_s`` (tests that need a real stop ask for one)."""
+    sim = MachineSim(seed=5)
+    sim.mean_stop_s = 0.1  # drawn stops are short: the hold is what keeps it down
+    sim.set_state("down", hold_s=5.0)
+    sim.advance(4.9)
+    assert sim.state.name == "DOWN"
+    with pytest.raises(ValueError):
+        sim.set_state("down", hold_s=-1)

@@ -66,7 +66,7 @@ def test_home_equals_the_api_after_each_state_change(stack: Any, page_factory: A
 
     try:
         for state, label in (("down", "Storing"), ("running", "Draait"), ("idle", None)):
-            stack.sim(op="state", state=state)
+            stack.sim(op="state", state=state, hold_s=600)  # no drawn change in between
             if label:
                 page.wait_for_function(f"document.getElementById('state-label').textContent.trim() === {json.dumps(label)}",
                                        timeout=15_000)
@@ -81,7 +81,7 @@ def test_home_equals_the_api_after_each_state_change(stack: Any, page_factory: A
             if state == "running":
                 assert not page.evaluate(SCREEN_JS)["stop_open"], "Running beside a current stop"
     finally:
-        stack.sim(op="state", state="running")
+        stack.sim(op="state", state="running", hold_s=600)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "home-live-800x480.png"))
 

@@ -19,13 +19,14 @@ pytestmark = pytest.mark.browser
 def _new_stop(stack: Any, seconds: float = 4.0) -> dict[str, Any]:
     """A real stop from the simulator, finished, that needs a reason."""
     before = {s["id"] for s in stack.get_json("/api/v1/stops")}
-    stack.sim(op="state", state="down")
+    # Held: a drawn stop length can be shorter than the micro-stop limit, and the stop never opens.
+    stack.sim(op="state", state="down", hold_s=600)
     try:
         wait_for(lambda: stack.get_json("/api/v1/home")["stop"]["open"], timeout_s=30, what="stop opened")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; Home says {stack.get_json('/api/v1/home')}") from None
     time.sleep(seconds)  # the stop's length is the point here, not a wait for an event
-    stack.sim(op="state", state="running")
+    stack.sim(op="state", state="running", hold_s=600)
     wait_for(lambda: any(s["id"] not in before and not s["open"] for s in stack.get_json("/api/v1/stops")),
              timeout_s=30, what="a finished stop needing a reason")
     return next(s for s in stack.get_json("/api/v1/stops") if s["id"] not in before and not s["open"])
