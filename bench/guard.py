@@ -44,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,27 @@ def ui_load(db_path: Path) -> Iterator[dict[str, Any]]:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
+
+
+def main_under_load(run: Callable[[dict[str, Any], Path], None], background_key: str) -> None:
+    """A stop-path bench run on its own (``python -m bench.stoppath``): a fresh box
+    database, the recorder and ui load beside it (``WERKVLOER_BENCH_NO_LOAD=1``: alone),
+    the results printed as JSON."""
+    from appliance.database import open_box_db
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "w.db"
+        open_box_db(db).conn.close()
+        if os.environ.get("WERKVLOER_BENCH_NO_LOAD"):
+            run(out, db)
+        else:
+            with RecorderLoad(db) as rec, ui_load(db) as ui:
+                run(out, db)
+                out[background_key] = {
+                    "recorder_samples_per_s": round(rec.rate),
+                    "ui_requests_per_s": round(ui["served"] / max(time.monotonic() - ui["started"] - 2.0, 1e-9), 1)}
+    print(json.dumps(out, indent=2))
 
 
 # ----- simulator peers in their own loop thread -----------------------------------------

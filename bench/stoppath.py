@@ -393,22 +393,6 @@ def run_stop_path(res: dict[str, Any], db_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    import json
-    import tempfile
+    from bench.guard import main_under_load
 
-    from appliance.database import open_box_db
-    from bench.guard import RecorderLoad, ui_load
-
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "w.db"
-        open_box_db(db).conn.close()
-        if os.environ.get("WERKVLOER_BENCH_NO_LOAD"):
-            run_stop_path(out, db)
-        else:
-            with RecorderLoad(db) as rec, ui_load(db) as ui:
-                run_stop_path(out, db)
-                out["background"] = {"recorder_samples_per_s": round(rec.rate),
-                                     "ui_requests_per_s": round(ui["served"] / max(
-                                         time.monotonic() - ui["started"] - 2.0, 1e-9), 1)}
-    print(json.dumps(out, indent=2))
+    main_under_load(run_stop_path, "background")
