@@ -1,6 +1,7 @@
 """Who may do what: the box's roles and the one check, used by the API and the
-pages (``local_ui``), the alert and KPI stores, the model registry and the
-provisioning. Admin may do everything; the operator logs in with no PIN."""
+pages (``local_ui``), the guard's commands, the alert and KPI stores, the model
+registry and the provisioning. Admin may do everything; the operator logs in
+with no PIN."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from .errors import PermissionDenied
 
 ROLES: tuple[str, ...] = ("operator", "maintenance", "coordinator", "admin")
 LOGIN_ROLES: tuple[str, ...] = ("maintenance", "coordinator", "admin")  # with a PIN
+# ``werkvloer guard ...`` run by root or the service user on the box: maintenance without a PIN
+# for the guard's two commands (shell access already is that trust), audited under its own name
+# (issue 11). Never a login role: the ui cannot sign a grant for it.
+CLI_ROLE = "cli"
 
 # Which roles may use a capability.
 CAPABILITIES: dict[str, frozenset[str]] = {
     "view": frozenset(ROLES),
     "stops": frozenset(ROLES),            # assign a downtime reason, split a stop
     "content": frozenset(ROLES),          # blueprint progress, the check
-    "guard.reset": frozenset(ROLES),      # the guard decides whether the role may
+    "guard.reset": frozenset({*ROLES, CLI_ROLE}),  # the operator resets a stop at the machine
     "alerts": frozenset({"maintenance", "admin"}),
-    "guard.mode": frozenset({"maintenance", "admin"}),
+    "guard.mode": frozenset({"maintenance", "admin", CLI_ROLE}),  # armed / shadow / off
     "kpi": frozenset({"coordinator", "maintenance", "admin"}),
     "kpi.edit": frozenset({"coordinator", "admin"}),
     "models": frozenset({"maintenance", "admin"}),

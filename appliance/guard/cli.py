@@ -49,8 +49,9 @@ def _cli_grant(data_dir: Path) -> str:
     """The core takes a role only from a grant signed with the box's key (issue 16);
     root and the service user can read the key file, nobody else can."""
     from appliance.keys import role_grant, session_key
+    from appliance.roles import CLI_ROLE
 
-    return role_grant(session_key(data_dir), "cli")
+    return role_grant(session_key(data_dir), CLI_ROLE)
 
 
 def describe(st: dict[str, Any]) -> str:

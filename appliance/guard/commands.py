@@ -1,8 +1,9 @@
 """Commands: the mode (armed / shadow / off), the reset, the physical reset button. Mixed into ``Guard``.
 
-Who may do what (DESIGN.md, who uses it): the mode is maintenance's or the
-admin's, the reset anyone's (the operator resets at the machine). Every
-command is audited; the mode is persisted.
+Who may do what (``appliance.roles``, capabilities ``guard.mode`` and
+``guard.reset``): the mode is maintenance's or the admin's, the reset anyone's
+(the operator resets at the machine); ``werkvloer guard`` over a shell acts as
+role ``cli``. Every command is audited; the mode is persisted.
 """
 
 from __future__ import annotations
@@ -14,19 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance.errors import PermissionDenied
+from appliance.roles import CAPABILITIES, may
 
 from . import store
 from .bank import OutputBank
 from .latch import Latch
 
 log = logging.getLogger(__name__)
-
-ROLES = ("operator", "maintenance", "coordinator", "admin")
-# ``werkvloer guard ...`` run by root or the service user on the box: maintenance without a PIN
-# (shell access already is that trust), audited under its own name (issue 11).
-CLI_ROLE = "cli"
-ARM_ROLES = ("maintenance", "admin", CLI_ROLE)
-RESET_ROLES = (*ROLES, CLI_ROLE)  # the operator resets a stop at the machine (DESIGN.md, who uses it)
 
 
 class GuardCommands:
@@ -47,7 +42,7 @@ class GuardCommands:
 
     def set_mode(self, mode: str, role: str) -> dict[str, Any]:
         """off | shadow | armed. Maintenance or admin only; audited; persisted."""
-        if role not in ARM_ROLES:
+        if not may(role, "guard.mode"):
             raise PermissionDenied(f"role {role!r} may not change the guard mode; log in as maintenance or admin")
         if mode not in store.MODES:
             raise ValueError(f"guard mode {mode!r} unknown; use one of {', '.join(store.MODES)}")
@@ -63,8 +58,8 @@ class GuardCommands:
 
     def reset(self, role: str, *, source: str = "ui") -> dict[str, Any]:
         """Release a latched stop (any role: the operator resets at the machine). Audited."""
-        if role not in RESET_ROLES:
-            raise PermissionDenied(f"role {role!r} unknown; one of {', '.join(RESET_ROLES)}")
+        if not may(role, "guard.reset"):
+            raise PermissionDenied(f"role {role!r} unknown; one of {', '.join(sorted(CAPABILITIES['guard.reset']))}")
         now = time.monotonic_ns()
         with self._trip_lock:
             errors = [f"{r.name}: {r.error}" for r in self._bank.release_all() if not r.ok]
