@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from appliance.errors import ConfigError
+from appliance.exitcodes import run_command
 
 log = logging.getLogger("werkvloer.ui")
 
@@ -33,13 +33,13 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO), format=LOG_FORMAT)
     quiet_libraries()
+    return run_command("werkvloer ui", lambda: _serve(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
     from appliance.config import load_config
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    config = load_config(args.config)  # a ConfigError: run_command prints its key paths, exit 2
     if args.data_dir:
         config = config.model_copy(update={"box": config.box.model_copy(update={"data_dir": args.data_dir})})
 

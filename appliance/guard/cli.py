@@ -72,15 +72,16 @@ def describe(st: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from appliance.exitcodes import run_command
+
+    return run_command(f"werkvloer guard {args.verb}", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     from appliance.config import load_config
-    from appliance.errors import ConfigError
     from appliance.ipc import request_sync, socket_path
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)  # a ConfigError: run_command prints its key paths, exit 2
     data_dir = Path(cfg.box.data_dir)
     sock = socket_path(data_dir)
     if args.verb != "status" and not may_maintain(data_dir):

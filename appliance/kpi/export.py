@@ -118,15 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", choices=["csv", "csv-nl", "json"], default="csv")
     ap.add_argument("--out", help="file to write (default: standard output)")
     args = ap.parse_args(argv)
+    from appliance.exitcodes import run_command
+
+    return run_command("werkvloer export", lambda: _export(args))
+
+
+def _export(args: argparse.Namespace) -> int:
     from appliance.config import load_config
-    from appliance.errors import ConfigError
     from appliance.storage import connect
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)  # a ConfigError: run_command prints its key paths, exit 2
     calendar = ShiftCalendar(cfg.machine, cfg.box.timezone)
     try:
         start = _parse_time(args.start, calendar, end=False)
