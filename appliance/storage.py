@@ -11,9 +11,13 @@ transactions short. ``busy_timeout`` covers the overlap.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlite_utils
@@ -155,14 +159,46 @@ def count_samples(conn: sqlite3.Connection | sqlite_utils.Database) -> int:
         conn.execute("SELECT count(*) FROM text_samples").fetchone()[0])
 
 
+def raw_conn(db: Any) -> sqlite3.Connection:
+    """The sqlite3 connection of ``db`` (a ``sqlite_utils.Database`` or a connection)."""
+    conn: sqlite3.Connection = db.conn if hasattr(db, "conn") else db
+    return conn
+
+
+@contextlib.contextmanager
+def write_tx(db: Any) -> Iterator[sqlite3.Connection]:
+    """The one write transaction helper: short, and takes the write lock up
+    front (``BEGIN IMMEDIATE``), so a busy database waits at the start
+    (``busy_timeout``) instead of failing halfway. Commits on success, rolls
+    back on any exception and re-raises it."""
+    conn = raw_conn(db)
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+
+
+def audit_row(conn: sqlite3.Connection, *, role: str, action: str, target: str | None = None,
+              detail: Any = None, ts: int | None = None) -> None:
+    """One audit row inside the caller's transaction (``write_tx``). ``detail``:
+    text is stored as it is, anything else as JSON (keys sorted)."""
+    if detail is not None and not isinstance(detail, str):
+        detail = json.dumps(detail, sort_keys=True, default=str)
+    conn.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                 [ts or time.time_ns(), role, action, target, detail])
+
+
 def audit(db: sqlite_utils.Database, *, role: str, action: str, target: str | None = None,
           detail: str | None = None, ts: int | None = None) -> None:
-    """Append to the audit log (its own short transaction)."""
-    import time
-
-    with db.conn:
-        db.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                   [ts or time.time_ns(), role, action, target, detail])
+    """Append to the audit log in its own short transaction."""
+    with write_tx(db) as conn:
+        audit_row(conn, role=role, action=action, target=target, detail=detail, ts=ts)
 
 
 def get_setting(db: sqlite_utils.Database, key: str, default: str | None = None) -> str | None:
@@ -171,8 +207,6 @@ def get_setting(db: sqlite_utils.Database, key: str, default: str | None = None)
 
 
 def set_setting(db: sqlite_utils.Database, key: str, value: str) -> None:
-    import time
-
     with db.conn:
         db.execute("INSERT INTO settings(key, value, updated_ts) VALUES (?, ?, ?) "
                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ts=excluded.updated_ts",

@@ -4,18 +4,20 @@ label, comment, close, list and count the alerts in the box database."""
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from appliance.roles import ROLES, check_role
+from appliance.storage import audit_row, raw_conn, write_tx
 
 from .schema import LABEL_ROLES, LABELS, NS, SEVERITIES
 
@@ -49,40 +51,20 @@ class Alert:
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _conn(db: Any) -> sqlite3.Connection:
-    return db.conn if hasattr(db, "conn") else db
-
-
 class AlertStore:
     """Alert rows on one connection. Each call is its own short transaction."""
 
     def __init__(self, db: Any, *, flap_window_s: float = 600.0, flap_threshold: int = 3) -> None:
-        self.conn = _conn(db)
+        self.conn = raw_conn(db)
         self.flap_window_ns = int(flap_window_s * NS)
         self.flap_threshold = flap_threshold
         self._lock = threading.Lock()
 
-    def _tx(self) -> Any:
-        store = self
-
-        class _Tx:
-            def __enter__(self) -> sqlite3.Connection:
-                store._lock.acquire()
-                if store.conn.in_transaction:
-                    store.conn.commit()
-                store.conn.execute("BEGIN IMMEDIATE")
-                return store.conn
-
-            def __exit__(self, exc_type: Any, *_: Any) -> None:
-                try:
-                    if exc_type is None:
-                        store.conn.commit()
-                    else:
-                        store.conn.rollback()
-                finally:
-                    store._lock.release()
-
-        return _Tx()
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction at a time on this store's connection."""
+        with self._lock, write_tx(self.conn) as c:
+            yield c
 
     # ------------------------------------------------------------- raise
     def raise_alert(self, *, source: str, kind: str, severity: str, title: str | Mapping[str, str],
@@ -151,9 +133,9 @@ class AlertStore:
     def _user_action(self, c: sqlite3.Connection, alert_id: int, role: str, action: str, detail: Any) -> None:
         ts = time.time_ns()
         self._event(c, alert_id, ts, role, action, detail)
-        c.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                  [ts, role, f"alert.{action}", f"alert:{alert_id}",
-                   None if detail is None else json.dumps(detail, default=str)])
+        # Serialised here (keys in their given order, as the alert's own events).
+        audit_row(c, role=role, action=f"alert.{action}", target=f"alert:{alert_id}", ts=ts,
+                  detail=None if detail is None else json.dumps(detail, default=str))
 
     def acknowledge(self, alert_id: int, *, role: str) -> Alert:
         check_role(role, ROLES)

@@ -262,6 +262,8 @@ class GuardWriter:
 
 def _write(db: sqlite_utils.Database, record: Any) -> None:
     """One record, inside the caller's transaction."""
+    from appliance.storage import audit_row
+
     conn = db.conn
     if isinstance(record, TripRecord):
         cur = conn.execute(
@@ -284,8 +286,8 @@ def _write(db: sqlite_utils.Database, record: Any) -> None:
                      "WHERE mode = 'armed' AND reset_ts IS NULL", [record.ts, record.role, record.source])
         return
     if isinstance(record, AuditRecord):
-        conn.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                     [record.ts, record.role, record.action, record.target, record.detail])
+        audit_row(conn, role=record.role, action=record.action, target=record.target, detail=record.detail,
+                  ts=record.ts)
         return
     if isinstance(record, SettingRecord):
         conn.execute("INSERT INTO settings(key, value, updated_ts) VALUES (?, ?, ?) "

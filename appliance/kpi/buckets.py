@@ -1,48 +1,21 @@
 """The additive bucket writer: a delta spread over the minute, hour, shift and day rows.
 
-Also the connection helpers the KPI writers share (``raw_conn``, ``write_tx``,
-``audit_row``) and the rule that says which column a stop's time counts in.
+Also the rule that says which column a stop's time counts in. The transaction
+helpers (``write_tx``, ``audit_row``, ``raw_conn``) are
+:mod:`appliance.storage`'s, re-exported here for existing imports.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sqlite3
-import time
-from collections.abc import Iterator
-from typing import Any
+
+from appliance.storage import audit_row, raw_conn, write_tx
 
 from .calendar import MINUTE_NS, ShiftCalendar, ShiftInstance
 from .reasons import ReasonInfo
 from .schema import COLS, HOUR_NS
 
-
-def raw_conn(db: Any) -> sqlite3.Connection:
-    return db.conn if hasattr(db, "conn") else db
-
-
-@contextlib.contextmanager
-def write_tx(db: Any) -> Iterator[sqlite3.Connection]:
-    """A short write transaction that takes the write lock up front."""
-    conn = raw_conn(db)
-    if conn.in_transaction:
-        conn.commit()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.rollback()
-        raise
-    else:
-        conn.commit()
-
-
-def audit_row(conn: sqlite3.Connection, *, role: str, action: str, target: str | None, detail: Any = None) -> None:
-    """Audit row inside the caller's transaction (appliance.storage.audit uses its own)."""
-    conn.execute("INSERT INTO audit(ts, role, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                 [time.time_ns(), role, action, target,
-                  None if detail is None else json.dumps(detail, sort_keys=True, default=str)])
+__all__ = ["apply_delta", "audit_row", "effective_state", "minute_meta", "raw_conn", "split_minutes", "write_tx"]
 
 
 def effective_state(raw: str, reason: ReasonInfo | None) -> str:

@@ -12,8 +12,9 @@ from dataclasses import asdict
 from typing import Any
 
 from appliance.roles import check_role
+from appliance.storage import audit_row, write_tx
 
-from .buckets import apply_delta, audit_row, effective_state, minute_meta, split_minutes, write_tx
+from .buckets import apply_delta, effective_state, minute_meta, split_minutes
 from .calendar import ShiftCalendar
 from .queries import RoiInputs, Stop, _rows, get_stop
 from .reasons import ReasonInfo, ReasonTree

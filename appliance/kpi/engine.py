@@ -44,11 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.alerts import migrations as alert_tables
 from appliance.bus import Bus, SampleQueue
-from appliance.storage import open_db
+from appliance.storage import open_db, write_tx
 from drivers.samples import Sample, now_pair
 
 from .accumulator import Accumulator, PendingStop
-from .buckets import write_tx
 from .calendar import NS, ShiftCalendar
 from .clock import ClockHold, ClockWatch, system_clock_synced
 from .queries import oee_now, period_rows

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .buckets import raw_conn
+from appliance.storage import raw_conn
+
 from .calendar import NS, ShiftCalendar
 from .oee import KpiRow
 from .reasons import ReasonTree

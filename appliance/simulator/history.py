@@ -22,11 +22,12 @@ from pathlib import Path
 
 from appliance.config import BoxConfig, load_config
 from appliance.database import open_box_db
-from appliance.kpi.buckets import apply_delta, write_tx
+from appliance.kpi.buckets import apply_delta
 from appliance.kpi.calendar import MINUTE_NS, NS, ShiftCalendar
 from appliance.kpi.commands import mark_period
 from appliance.kpi.reasons import ReasonTree
 from appliance.kpi.schema import HOUR_NS
+from appliance.storage import write_tx
 
 DAY_NS = 86_400 * NS
 
