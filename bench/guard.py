@@ -210,7 +210,7 @@ def main_under_load(run: Callable[[dict[str, Any], Path], None], background_key:
 
 class Peers:
     def __init__(self) -> None:
-        from appliance.simulator.machine import MachineSim
+        from models.training.machine import MachineSim
 
         self.sim = MachineSim(seed=5, mean_run_s=1e9)
         self.loop = asyncio.new_event_loop()
@@ -244,7 +244,7 @@ class Peers:
 
 def _fault_blocks(n_blocks: int, block: int) -> tuple[int, np.ndarray]:
     """Imbalance vibration from the simulator (scores far above the shipped threshold)."""
-    from appliance.simulator.machine import MachineSim
+    from models.training.machine import MachineSim
 
     sim = MachineSim(seed=11, mean_run_s=1e9, vib_history=n_blocks * block + 4096)
     sim.advance(3.0)

@@ -82,8 +82,8 @@ async def _serve_tcp(port: int) -> None:
 
 
 async def _serve_sim(port: int) -> None:
-    from appliance.simulator.machine import MachineSim
     from drivers.modbus.simserver import ModbusSimServer
+    from models.training.machine import MachineSim
 
     sim = MachineSim(seed=1)
     async with ModbusSimServer(sim, port=port):

@@ -142,9 +142,9 @@ def bench_stop_output(n: int = 200) -> dict[str, object]:
     import threading
 
     from appliance.guard.config import GuardOutput
-    from appliance.simulator.machine import MachineSim
     from drivers.opcua.output import OpcuaStopOutput
     from drivers.opcua.simserver import OpcuaSimServer
+    from models.training.machine import MachineSim
 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)

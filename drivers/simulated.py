@@ -1,4 +1,4 @@
-"""What the simulator servers need of a machine (``appliance.simulator.MachineSim``
+"""What the simulator servers need of a machine (``models.training.machine.MachineSim``
 is one). The drivers' simulator backends take this small protocol, so they
 do not import the appliance."""
 

@@ -11,8 +11,7 @@ import signal
 import sys
 
 from drivers.opcua.simserver import SECURITY_MODES, OpcuaSimServer
-
-from .machine import MachineSim
+from models.training.machine import MachineSim
 
 
 async def _serve(args: argparse.Namespace) -> None:

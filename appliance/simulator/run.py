@@ -22,9 +22,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from models.training.machine import MachineSim, MachineState, TimelineStep
+
 from ..errors import ConfigError
 from ..ipc import exchange_line
-from .machine import MachineSim, MachineState, TimelineStep
 
 log = logging.getLogger(__name__)
 

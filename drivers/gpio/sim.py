@@ -1,5 +1,5 @@
 """Simulator backend of the GPIO driver: drive gpiozero mock pins from a
-:class:`~appliance.simulator.machine.MachineSim`, and a mock MCP3008/MCP3208
+:class:`~models.training.machine.MachineSim`, and a mock MCP3008/MCP3208
 on the mock SPI pins.
 
 The mock factory is a real backend (its pins keep a state history and fire

@@ -325,5 +325,5 @@ _MISSING = object()
 
 
 if __name__ == "__main__":
-    # The standalone server needs the appliance's MachineSim, so it lives there.
+    # The standalone server is composed (machine + server + real-time loop) in the appliance.
     raise SystemExit("run the simulator's OPC UA server with: python -m appliance.simulator.opcua_server")

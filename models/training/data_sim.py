@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from appliance.simulator.machine import MachineSim, MachineState
+from models.training.machine import MachineSim, MachineState
 
 VIB_PARAMS = {"window": 1024, "sample_rate_hz": 2000.0, "n_bands": 16, "f_low_hz": 10.0, "f_high_hz": 1000.0}
 HOP = 512  # 0.256 s at 2 kHz: 50 % overlap

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from appliance.errors import ConfigError
-from appliance.simulator import MachineSim, MachineState
 from appliance.simulator.run import Simulator, control_request, load_timeline
+from models.training.machine import MachineSim, MachineState
 from tests.conftest import free_port
 
 

@@ -15,10 +15,10 @@ from gpiozero.pins.mock import MockFactory
 from appliance.alerts import AlertSink
 from appliance.guard import Guard, build_outputs
 from appliance.guard.config import GuardConfig
-from appliance.simulator.machine import MachineSim
 from drivers.modbus.simserver import ModbusSimServer
 from drivers.opcua.simserver import OpcuaSimServer
 from drivers.samples import Sample
+from models.training.machine import MachineSim
 
 from ..conftest import free_port
 

@@ -17,9 +17,9 @@ import pytest
 from appliance.database import open_box_db
 from appliance.guard import store as gstore
 from appliance.models.registry import SHIPPED_DIR, ModelRegistry
-from appliance.simulator.machine import MachineSim
 from drivers.samples import Sample
 from models.runtime import load_model
+from models.training.machine import MachineSim
 
 from .conftest import collect, value, wait_for
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from appliance.simulator.machine import MachineSim
 from drivers.opcua.simserver import OpcuaSimServer, node_id
+from models.training.machine import MachineSim
 from tests.drivers.modbus.conftest import TkServer
 
 from ..conftest import free_port

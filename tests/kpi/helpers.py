@@ -11,8 +11,8 @@ from typing import Any
 from appliance.config import BoxConfig, parse_config
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
-from appliance.simulator.machine import MachineSim
 from drivers.samples import Quality, Sample
+from models.training.machine import MachineSim
 
 SIM_SIGNALS = [
     ("running", "coil", "bool", 0),

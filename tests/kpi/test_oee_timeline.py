@@ -7,7 +7,7 @@ import pytest
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
 from appliance.kpi.queries import current_stop, kpi_total, list_stops, period_rows
-from appliance.simulator.machine import MachineState, TimelineStep
+from models.training.machine import MachineState, TimelineStep
 from tests.kpi.helpers import PRODUCTS, SIM_CODES, Feeder, box_config, fast_sim, utc_ns
 
 R, D, IDLE = MachineState.RUNNING, MachineState.DOWN, MachineState.IDLE

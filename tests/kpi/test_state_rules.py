@@ -9,8 +9,8 @@ import pytest
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
 from appliance.kpi.queries import kpi_total
-from appliance.simulator.machine import MachineState, TimelineStep
 from drivers.samples import Quality
+from models.training.machine import MachineState, TimelineStep
 from tests.kpi.helpers import PRODUCTS, SIM_CODES, Feeder, box_config, fast_sim, utc_ns
 
 T0 = utc_ns("2026-06-02T10:00")

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from appliance.simulator.machine import MachineSim, MachineState, TimelineStep
 from drivers.gpio import GpioSource
 from drivers.gpio.config import GpioAnalog, GpioConfig, GpioInput
 from drivers.gpio.sim import MachineSimPins, MockADC, mock_pin
+from models.training.machine import MachineSim, MachineState, TimelineStep
 
 from .conftest import wait_for
 

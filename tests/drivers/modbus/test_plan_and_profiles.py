@@ -8,10 +8,10 @@ import pytest
 
 from appliance.config import parse_config
 from appliance.errors import ConfigError
-from appliance.simulator.machine import MachineSim
 from drivers.modbus.config import ModbusDevice
 from drivers.modbus.plan import plan_reads
 from drivers.modbus.profiles import available_profiles, load_profile
+from models.training.machine import MachineSim
 
 
 def device(signals: list[dict], **kw: object) -> ModbusDevice:

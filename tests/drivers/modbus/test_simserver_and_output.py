@@ -12,10 +12,10 @@ import pytest
 
 from appliance.errors import DeviceError
 from appliance.guard.config import GuardOutput
-from appliance.simulator.machine import MachineSim, MachineState
 from drivers.modbus import ModbusSimServer, ModbusSource, ModbusStopOutput
 from drivers.modbus.config import ModbusDevice
 from drivers.samples import Quality
+from models.training.machine import MachineSim, MachineState
 from tests.conftest import free_port
 
 from .conftest import Collector, wait_until

@@ -7,9 +7,9 @@ import gc
 import os
 
 from appliance.bus import Bus
-from appliance.simulator.machine import MachineSim
 from drivers.modbus import ModbusSimServer, ModbusSource
 from drivers.modbus.config import ModbusDevice
+from models.training.machine import MachineSim
 
 from .conftest import wait_until
 

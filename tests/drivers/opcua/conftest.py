@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from appliance.simulator.machine import MachineSim, MachineState, TimelineStep
 from drivers.opcua.simserver import OpcuaSimServer
+from models.training.machine import MachineSim, MachineState, TimelineStep
 from tests.conftest import PY, ROOT, free_port
 
 T = TypeVar("T")
