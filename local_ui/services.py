@@ -8,50 +8,45 @@ never invents numbers.
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
+from appliance import alerts
 from appliance.errors import WerkvloerError
+from appliance.kpi import baseline as kpi_baseline
+from appliance.kpi import calendar as kpi_calendar
+from appliance.kpi import commands as kpi_commands
+from appliance.kpi import export as kpi_export
+from appliance.kpi import queries as kpi_queries
+from appliance.kpi import reasons as kpi_reasons
+from appliance.models import registry as model_registry_mod
+from content import install as content_install
+from content import next_step as content_next_step
+from content import progress as content_progress
+
+__all__ = ["NotAvailable", "kpi_commands", "kpi_queries"]
 
 
 class NotAvailable(WerkvloerError, LookupError):
-    """A part of the box this screen needs is not installed or not running."""
+    """A part of the box this screen needs has no data yet (its tables were never created)."""
 
     def __init__(self, part: str, why: str = "not available yet") -> None:
         self.part = part
         super().__init__(f"{part}: {why}")
 
 
-def need(module: str, part: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            raise NotAvailable(part) from None
-        raise
-
-
 # ----- KPIs (appliance.kpi) -------------------------------------------------------
 _kpi_cache: dict = {}
-
-
-def kpi_store():  # type: ignore[no-untyped-def]
-    return need("appliance.kpi.store", "KPIs")
 
 
 def calendar(config):  # type: ignore[no-untyped-def]
     key = ("cal", id(config))
     if key not in _kpi_cache:
-        cal = need("appliance.kpi.calendar", "KPIs")
-        _kpi_cache[key] = cal.ShiftCalendar(config.machine, config.box.timezone)
+        _kpi_cache[key] = kpi_calendar.ShiftCalendar(config.machine, config.box.timezone)
     return _kpi_cache[key]
 
 
 def reason_tree(config):  # type: ignore[no-untyped-def]
     key = ("tree", id(config))
     if key not in _kpi_cache:
-        reasons = need("appliance.kpi.reasons", "KPIs")
-        _kpi_cache[key] = reasons.ReasonTree.from_config(config.machine)
+        _kpi_cache[key] = kpi_reasons.ReasonTree.from_config(config.machine)
     return _kpi_cache[key]
 
 
@@ -61,10 +56,9 @@ def _has_kpi_tables(db) -> bool:  # type: ignore[no-untyped-def]
 
 def oee_today(db, config):  # type: ignore[no-untyped-def]
     """{"oee", "availability", "performance", "quality", "parts_per_hour", "good", "scrap"}."""
-    store = kpi_store()
     if not _has_kpi_tables(db):
         raise NotAvailable("KPIs", "no KPI data yet")
-    row = store.oee_now(db, calendar=calendar(config))["today"]
+    row = kpi_queries.oee_now(db, calendar=calendar(config))["today"]
     return {"oee": row.oee, "availability": row.availability, "performance": row.performance,
             "quality": row.quality, "parts_per_hour": row.parts_per_hour, "good": row.gq, "scrap": row.sq,
             "no_data_share": row.no_data_share}
@@ -83,23 +77,20 @@ def stop_view(stop, lang, now_ns=None):  # type: ignore[no-untyped-def]
 
 def current_stop(db, config, lang="nl"):  # type: ignore[no-untyped-def]
     """The open stop (or None)."""
-    store = kpi_store()
     if not _has_kpi_tables(db):
         raise NotAvailable("KPIs", "no KPI data yet")
-    s = store.current_stop(db, tree=reason_tree(config))
+    s = kpi_queries.current_stop(db, tree=reason_tree(config))
     return stop_view(s, lang) if s else None
 
 
 def stops_needing_reason(db, config, lang="nl"):  # type: ignore[no-untyped-def]
-    store = kpi_store()
     if not _has_kpi_tables(db):
         raise NotAvailable("KPIs", "no KPI data yet")
     return [stop_view(s, lang) for s in
-            store.stops_needing_reason(db, micro_stop_s=config.machine.micro_stop_s, tree=reason_tree(config))]
+            kpi_queries.stops_needing_reason(db, micro_stop_s=config.machine.micro_stop_s, tree=reason_tree(config))]
 
 
 def _reasons_entered(db) -> int:  # type: ignore[no-untyped-def]
-    kpi_store()
     if not _has_kpi_tables(db):
         return 0
     return int(db.execute("SELECT count(*) FROM kpi_stops WHERE reason IS NOT NULL").fetchone()[0])
@@ -107,7 +98,6 @@ def _reasons_entered(db) -> int:  # type: ignore[no-untyped-def]
 
 def product_choice(db, config):  # type: ignore[no-untyped-def]
     """The operator's product chooser: configured products, the chosen one, whether a PLC signal decides."""
-    kpi_store()
     m = config.machine
     row = db.execute("SELECT value FROM settings WHERE key = 'kpi.product'").fetchone()
     current = (row[0] or None) if row else None
@@ -120,17 +110,15 @@ def product_choice(db, config):  # type: ignore[no-untyped-def]
 
 def set_product(db, config, *, product_id, role):  # type: ignore[no-untyped-def]
     """Operator's product choice through appliance.kpi (audited there); ValueError for an unknown id."""
-    store = kpi_store()
-    store.set_product(db, product_id=product_id, role=role, known=[p.id for p in config.machine.products])
+    kpi_commands.set_product(db, product_id=product_id, role=role, known=[p.id for p in config.machine.products])
 
 
 # ----- content ---------------------------------------------------------------------
 def next_step(db, config, lang, guard_mode=None):  # type: ignore[no-untyped-def]
     """{"step": {"id", "title"} | None, "why": str, "kind": "step"|"assessment"}"""
     lib = library(config.box.data_dir)
-    ns = need("content.next_step", "blueprint")
-    progress = progress_mod().all_progress(db)
-    s = ns.suggest_next_step(lib, box_facts(db, config, guard_mode), progress)
+    progress = content_progress.all_progress(db)
+    s = content_next_step.suggest_next_step(lib, box_facts(db, config, guard_mode), progress)
     if s is None:
         return {"step": None, "why": ""}
     why = s.reason.get(lang) or next(iter(s.reason.values()), "")
@@ -146,15 +134,11 @@ _library: tuple = (None, None)  # (key, library)
 def library(data_dir=None):  # type: ignore[no-untyped-def]
     """The content library: shipped packs plus those installed under data_dir; reloaded after an install."""
     global _library
-    inst = need("content.install", "blueprint")
-    key = (str(data_dir), inst.install_stamp(data_dir))
+    key = (str(data_dir), content_install.install_stamp(data_dir))
     if _library[0] != key:
-        _library = (key, inst.load_box_library(data_dir))
+        _library = (key, content_install.load_box_library(data_dir))
     return _library[1]
 
-
-def progress_mod():  # type: ignore[no-untyped-def]
-    return need("content.progress", "blueprint progress")
 
 
 def box_facts(db, config, guard_mode: str | None = None) -> dict:  # type: ignore[no-untyped-def]
@@ -163,7 +147,7 @@ def box_facts(db, config, guard_mode: str | None = None) -> dict:  # type: ignor
     if guard_mode in ("off", "shadow", "armed"):
         facts["guard_mode"] = guard_mode
     try:
-        facts["check_taken"] = progress_mod().latest_run(db) is not None
+        facts["check_taken"] = content_progress.latest_run(db) is not None
     except NotAvailable:
         pass
     for key, fn in (("downtime_reasons_entered", _reasons_entered), ("alerts_total", _alerts_total),
@@ -176,7 +160,6 @@ def box_facts(db, config, guard_mode: str | None = None) -> dict:  # type: ignor
 
 
 def alert_store(db):  # type: ignore[no-untyped-def]
-    alerts = need("appliance.alerts", "alerts")
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alerts'").fetchone() is None:
         raise NotAvailable("alerts", "alert tables not created yet (start the core once)")
     return alerts.AlertStore(db)
@@ -201,12 +184,11 @@ EVAL_KEYS = ("roc_auc", "false_alarms_per_hour_debounced_3_of_5", "false_alarms_
 
 def model_registry(db, config):  # type: ignore[no-untyped-def]
     """The registry on this thread's connection (shipped models registered once per process)."""
-    reg_mod = need("appliance.models.registry", "model registry")
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'model_versions'").fetchone() is None:
         raise NotAvailable("model registry", "model tables not created yet (start the core once)")
     key = str(db.execute("PRAGMA database_list").fetchone()[2])
-    shipped = reg_mod.SHIPPED_DIR if key not in _shipped_synced else None
-    reg = reg_mod.ModelRegistry(db, data_dir=config.box.data_dir, shipped_dir=shipped)
+    shipped = model_registry_mod.SHIPPED_DIR if key not in _shipped_synced else None
+    reg = model_registry_mod.ModelRegistry(db, data_dir=config.box.data_dir, shipped_dir=shipped)
     _shipped_synced.add(key)
     return reg
 
@@ -267,12 +249,11 @@ def baseline_report(db, config, lang="nl"):  # type: ignore[no-untyped-def]
     from .fmt import KPI_LABELS
     from .i18n import translations
 
-    baseline = need("appliance.kpi.baseline", "baseline vs pilot report")
-    periods = kpi_store().get_periods(db)
+    periods = kpi_queries.get_periods(db)
     if not periods.get("baseline") or not periods.get("pilot"):
         return None
-    rep = baseline.baseline_report(db, calendar=calendar(config))
-    roi = baseline.roi_estimate(rep, db=db)
+    rep = kpi_baseline.baseline_report(db, calendar=calendar(config))
+    roi = kpi_baseline.roi_estimate(rep, db=db)
     t = translations(lang)
     kpis = [{"kpi": k.kpi, "label": t.gettext(KPI_LABELS.get(k.kpi, k.kpi)), "baseline": k.baseline,
              "pilot": k.pilot, "change_pct": k.change_pct, "change_lo_pct": k.ci_low_pct,
@@ -285,23 +266,21 @@ def baseline_report(db, config, lang="nl"):  # type: ignore[no-untyped-def]
 
 def export_text(db, config, *, start_ns: int, end_ns: int, granularity: str, fmt: str, lang: str = "nl") -> str:  # type: ignore[no-untyped-def]
     """KPI rows as CSV / Dutch-Excel CSV / JSON through appliance.kpi.export (same rows as the API)."""
-    export = need("appliance.kpi.export", "KPI export")
     if not _has_kpi_tables(db):
         raise NotAvailable("KPIs", "no KPI data yet")
-    rows = export.export_rows(db, calendar=calendar(config), start_ns=start_ns, end_ns=end_ns, granularity=granularity)
+    rows = kpi_export.export_rows(db, calendar=calendar(config), start_ns=start_ns, end_ns=end_ns, granularity=granularity)
     if fmt == "json":
-        return export.to_json(rows, meta={"granularity": granularity, "start_ns": start_ns, "end_ns": end_ns})  # type: ignore[no-any-return]
+        return kpi_export.to_json(rows, meta={"granularity": granularity, "start_ns": start_ns, "end_ns": end_ns})  # type: ignore[no-any-return]
     if fmt == "csv-nl":  # for people opening it in Excel: words, rounded numbers, empty energy without a meter
         from .export_view import readable_csv
 
         return readable_csv(rows, lang=lang, has_energy_meter=bool(config.machine.energy_signal))
-    return export.to_csv(rows)  # type: ignore[no-any-return]
+    return kpi_export.to_csv(rows)  # type: ignore[no-any-return]
 
 
 def state_segments(db, start_ns: int, end_ns: int):  # type: ignore[no-untyped-def]
     """kpi_state intervals overlapping [start_ns, end_ns), oldest first: (start, end, state, stop_id).
     A read of appliance.kpi's table that its store has no query for yet (the shift timeline)."""
-    kpi_store()
     if not _has_kpi_tables(db):
         raise NotAvailable("KPIs", "no KPI data yet")
     return db.execute("SELECT start_ts, end_ts, state, stop_id FROM kpi_state WHERE end_ts > ? AND start_ts < ? "

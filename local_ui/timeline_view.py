@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 from markupsafe import Markup
 
+from appliance.kpi import queries as kpi_queries
+
 from . import fmt, services
 from .i18n import N_
 
@@ -43,9 +45,8 @@ def group_colour(tree: Any, reason: str | None) -> str:
 
 
 def _stops_by_id(db: Any, config: Any, start_ns: int, end_ns: int) -> dict[int, Any]:
-    store = services.kpi_store()
     # A stop that began before the shift (up to a day) still shows where it overlaps.
-    stops = store.list_stops(db, start_ns=start_ns - 86_400 * 10**9, end_ns=end_ns,
+    stops = kpi_queries.list_stops(db, start_ns=start_ns - 86_400 * 10**9, end_ns=end_ns,
                              tree=services.reason_tree(config), include_micro=True)
     return {s.id: s for s in stops if s.end_ts is None or s.end_ts > start_ns}
 
@@ -233,14 +234,13 @@ def report(db: Any, config: Any, key: str, lang: str, now_ns: int | None = None)
     """The shift report: KPIs over the shift (so far), counts, every stop with reason and duration."""
     now_ns = now_ns or time.time_ns()
     inst = find_shift(config, key)
-    store = services.kpi_store()
     until = max(inst.start_ns, min(inst.end_ns, now_ns))
     segs: list[dict[str, Any]] = []
     if inst.start_ns <= now_ns:
         segs, until = shift_segments(db, config, inst.start_ns, inst.end_ns, now_ns, lang)
-    row = store.kpi_total(db, calendar=services.calendar(config), start_ns=inst.start_ns, end_ns=max(until, inst.start_ns + 1))
+    row = kpi_queries.kpi_total(db, calendar=services.calendar(config), start_ns=inst.start_ns, end_ns=max(until, inst.start_ns + 1))
     stops = [services.stop_view(s, lang, now_ns) | {"micro": s.micro, "planned": s.planned}
-             for s in store.list_stops(db, start_ns=inst.start_ns, end_ns=until, tree=services.reason_tree(config),
+             for s in kpi_queries.list_stops(db, start_ns=inst.start_ns, end_ns=until, tree=services.reason_tree(config),
                                        include_micro=False)]
     kpis = {k: getattr(row, k) for k in ("oee", "availability", "performance", "quality", "parts_per_hour")}
     counts = {"produced": row.pq, "good": row.gq, "scrap": row.sq, "micro_stops": row.micro_n,

@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from appliance.samples import Sample
+from drivers.samples import Sample
 
 from .engine import Guard
 from .threads import realtime

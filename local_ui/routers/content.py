@@ -8,6 +8,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from appliance.kpi import queries as kpi_queries
+from content import benefit as content_benefit
+from content import progress as content_progress
+from content import schema as content_schema
+
 from .. import services
 from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
@@ -30,7 +35,7 @@ def _names(mapping: dict[str, dict[str, str]], key: str, lang: str) -> str:
 
 
 def _schema() -> Any:
-    return services.need("content.schema", "blueprint")
+    return content_schema
 
 
 def step_view(step: Any, lang: str, progress: Any) -> dict[str, Any]:
@@ -49,7 +54,7 @@ def blueprint_page(function: str | None = None, r: Req = ReqDep) -> Response:
     page_guard(r, "content")
     lib = _lib(r)
     sch = _schema()
-    progress = services.progress_mod().all_progress(r.db)
+    progress = content_progress.all_progress(r.db)
     by_fn = lib.steps_by_function()
     functions = [(f, _names(sch.FUNCTION_NAMES, f, r.lang), len(v), sum(1 for s in v if getattr(progress.get(s.id), "status", "") == "done"))
                  for f, v in by_fn.items() if v]
@@ -68,11 +73,10 @@ def _box_week_figures(r: Req) -> dict[str, float]:
     import time as _time
 
     try:
-        store = services.kpi_store()
         if not services._has_kpi_tables(r.db):
             return {}
         end = _time.time_ns()
-        row = store.kpi_total(r.db, calendar=services.calendar(r.state.config),
+        row = kpi_queries.kpi_total(r.db, calendar=services.calendar(r.state.config),
                               start_ns=end - BENEFIT_WEEKS * 7 * 86400 * 10**9, end_ns=end)
     except (services.NotAvailable, Exception):  # noqa: BLE001 - no figures is an honest answer here
         return {}
@@ -91,15 +95,14 @@ def _company_figures(r: Req) -> dict[str, float]:
     """The company's own figures: the KPI page's ROI inputs, then what was typed on the step page."""
     out: dict[str, float] = {}
     try:
-        roi = services.kpi_store().get_roi_inputs(r.db)
+        roi = kpi_queries.get_roi_inputs(r.db)
         if roi.value_per_hour_eur > 0:
             out["machine_hour_rate"] = roi.value_per_hour_eur
         if roi.hours_per_year > 0:
             out["hours_year"] = roi.hours_per_year
     except (services.NotAvailable, Exception):  # noqa: BLE001
         pass
-    bm = services.need("content.benefit", "blueprint")
-    for name in bm.COMPANY_INPUTS:
+    for name in content_benefit.COMPANY_INPUTS:
         raw = r.request.query_params.get(name, "").strip().replace(",", ".")
         try:
             value = float(raw)
@@ -111,11 +114,10 @@ def _company_figures(r: Req) -> dict[str, float]:
 
 
 def _benefit(r: Req, step: Any) -> dict[str, Any]:
-    bm = services.need("content.benefit", "blueprint")
-    low, high, inputs = bm.benefit_range(step.benefit.formula, step.benefit.assume, _box_week_figures(r), _company_figures(r))
+    low, high, inputs = content_benefit.benefit_range(step.benefit.formula, step.benefit.assume, _box_week_figures(r), _company_figures(r))
     rows = [{"name": i.name, "label": i.label.get(r.lang, i.name), "low": i.low, "high": i.high, "unit": i.unit,
-             "basis": i.basis, "basis_name": bm.BASIS_NAMES[i.basis][r.lang],
-             "editable": i.name in bm.COMPANY_INPUTS} for i in inputs]
+             "basis": i.basis, "basis_name": content_benefit.BASIS_NAMES[i.basis][r.lang],
+             "editable": i.name in content_benefit.COMPANY_INPUTS} for i in inputs]
     return {"low": low, "high": high, "formula": step.benefit.formula, "inputs": rows,
             "none": not inputs, "rule_of_thumb": any(i["basis"] == "rule-of-thumb" for i in rows)}
 
@@ -129,7 +131,7 @@ def step_page(step_id: str, r: Req = ReqDep) -> Response:
     except LookupError as exc:
         raise HTTPException(404, r._("No such step.")) from exc
     t = step.text(r.lang)
-    progress = services.progress_mod().get_progress(r.db, step_id)
+    progress = content_progress.get_progress(r.db, step_id)
     cards = [{"id": c.id, "title": c.text(r.lang).title} for c in (lib.card(cid) for cid in step.cards)]
     prereq = [{"id": p.id, "title": p.text(r.lang).title} for p in lib.prerequisites(step_id)]
     sch = _schema()
@@ -150,7 +152,7 @@ def _set_progress(r: Req, step_id: str, body: ProgressIn) -> dict[str, Any]:
         lib.step(step_id)
     except LookupError as exc:
         raise HTTPException(404, r._("No such step.")) from exc
-    p = services.progress_mod().set_progress(r.db, step_id, body.status, note=body.note)
+    p = content_progress.set_progress(r.db, step_id, body.status, note=body.note)
     r.audit("content.progress", step_id, body.status)
     return {"step_id": p.step_id, "status": p.status, "date": p.date, "note": p.note}
 
@@ -173,7 +175,7 @@ def api_steps(function: str | None = None, lang: Literal["nl", "en"] | None = No
     """Blueprint steps (optionally of one business function) with their progress."""
     api_guard(r, "content")
     lib = _lib(r)
-    progress = services.progress_mod().all_progress(r.db)
+    progress = content_progress.all_progress(r.db)
     try:
         steps = lib.steps(function=function)
     except LookupError as exc:
@@ -192,7 +194,7 @@ def api_step_progress(step_id: str, body: ProgressIn, r: Req = ReqDep) -> dict[s
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 def api_progress_csv(r: Req = ReqDep) -> Response:
     api_guard(r, "content")
-    text = services.progress_mod().export_progress_csv(r.db, _lib(r), lang=r.lang)
+    text = content_progress.export_progress_csv(r.db, _lib(r), lang=r.lang)
     return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="werkvloer-progress.csv"'})
 
@@ -232,7 +234,7 @@ def card_page(card_id: str, r: Req = ReqDep) -> Response:
 # ----- workplace-innovation check ----------------------------------------------------------
 def _result(r: Req, lib: Any, run_id: int) -> list[dict[str, Any]]:
     sch = _schema()
-    pm = services.progress_mod()
+    pm = content_progress
     res = pm.check_result(r.db, run_id, lib.statements())
     out = []
     for d, dr in res.items():
@@ -255,7 +257,7 @@ def check_page(r: Req = ReqDep) -> Response:
     page_guard(r, "content")
     lib = _lib(r)
     sch = _schema()
-    pm = services.progress_mod()
+    pm = content_progress
     run_id = pm.latest_run(r.db)
     statements = [{"id": s.id, "text": s.text(r.lang).statement, "hint": s.text(r.lang).hint,
                    "domain": _names(sch.DOMAIN_NAMES, s.domain, r.lang)} for s in lib.statements()]
@@ -278,7 +280,7 @@ async def check_submit(request: Request, r: Req = ReqDep) -> Response:
         raise HTTPException(422, r._("Answer at least one statement."))
     share = form.get("share") == "1"
     try:
-        run_id = services.progress_mod().save_check(r.db, answers, statement_ids=ids, share_scores=share)
+        run_id = content_progress.save_check(r.db, answers, statement_ids=ids, share_scores=share)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     r.audit("content.check", f"run {run_id}", f"{len(answers)} answers, share {share}")

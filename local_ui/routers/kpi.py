@@ -11,6 +11,9 @@ from fastapi import APIRouter, Form, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from appliance.kpi import commands as kpi_commands
+from appliance.kpi import queries as kpi_queries
+
 from .. import charts, fmt, services
 from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
@@ -47,11 +50,10 @@ def _range(granularity: str, start: str | None, end: str | None, tz: Any) -> tup
 
 
 def rows(r: Req, granularity: str, start_ns: int, end_ns: int) -> list[Any]:
-    store = services.kpi_store()
     if not services._has_kpi_tables(r.db):
         return []
     try:
-        return store.period_rows(r.db, calendar=services.calendar(r.state.config), start_ns=start_ns,
+        return kpi_queries.period_rows(r.db, calendar=services.calendar(r.state.config), start_ns=start_ns,
                                  end_ns=end_ns, granularity=granularity)  # type: ignore[no-any-return]
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
@@ -91,7 +93,7 @@ def kpis_page(granularity: str = "hour", start: str | None = None, end: str | No
                                    label=r._("Parts per hour"), colour=charts.GREEN)
     # Pareto over the same range.
     try:
-        bars = services.kpi_store().downtime_pareto(r.db, tree=services.reason_tree(r.state.config),
+        bars = kpi_queries.downtime_pareto(r.db, tree=services.reason_tree(r.state.config),
                                                     start_ns=s_ns, end_ns=e_ns, lang=r.lang) \
             if services._has_kpi_tables(r.db) else []
     except services.NotAvailable:
@@ -108,10 +110,9 @@ def baseline_view(r: Req) -> dict[str, Any]:
     """Baseline vs pilot report from appliance.kpi (when it provides one), periods and ROI inputs."""
     out: dict[str, Any] = {"periods": None, "roi_inputs": None, "report": None, "error": None}
     try:
-        store = services.kpi_store()
         if not services._has_kpi_tables(r.db):
             raise services.NotAvailable("KPIs", "no KPI data yet")
-        periods = store.get_periods(r.db)
+        periods = kpi_queries.get_periods(r.db)
         tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz
 
         def day(ns: int, *, end: bool = False) -> str:
@@ -119,7 +120,7 @@ def baseline_view(r: Req) -> dict[str, Any]:
 
         out["periods"] = {k: ({"start": day(v[0]), "end": day(v[1], end=True)} if v else None)
                           for k, v in periods.items()}
-        out["roi_inputs"] = store.get_roi_inputs(r.db)
+        out["roi_inputs"] = kpi_queries.get_roi_inputs(r.db)
         report = services.baseline_report(r.db, r.state.config, r.lang)
         if report is not None:
             out["report"] = report
@@ -144,7 +145,7 @@ def _mark(r: Req, body: PeriodIn) -> dict[str, Any]:
     s = int(dt.datetime.combine(body.start, dt.time(0), tz).timestamp() * NS)
     e = int(dt.datetime.combine(body.end + dt.timedelta(days=1), dt.time(0), tz).timestamp() * NS)
     try:
-        pid = services.kpi_store().mark_period(r.db, kind=body.kind, start_ns=s, end_ns=e, role=role, note=body.note)
+        pid = kpi_commands.mark_period(r.db, kind=body.kind, start_ns=s, end_ns=e, role=role, note=body.note)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     return {"id": pid, "kind": body.kind, "start_ns": s, "end_ns": e}
@@ -159,7 +160,7 @@ class RoiIn(BaseModel):
 def _roi(r: Req, body: RoiIn) -> dict[str, Any]:
     role = r.require("kpi.edit")
     try:
-        v = services.kpi_store().set_roi_inputs(r.db, role=role, **body.model_dump())
+        v = kpi_commands.set_roi_inputs(r.db, role=role, **body.model_dump())
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     return {"value_per_hour_eur": v.value_per_hour_eur, "hours_per_year": v.hours_per_year,
@@ -212,7 +213,7 @@ def api_pareto(start: Day = None, end: Day = None, r: Req = ReqDep) -> list[dict
         s, e = _range("shift", start, end, fmt.Formatter(r.lang, r.state.config.box.timezone).tz)
         if not services._has_kpi_tables(r.db):
             return []
-        return services.kpi_store().downtime_pareto(r.db, tree=services.reason_tree(r.state.config),  # type: ignore[no-any-return]
+        return kpi_queries.downtime_pareto(r.db, tree=services.reason_tree(r.state.config),  # type: ignore[no-any-return]
                                                     start_ns=s, end_ns=e, lang=r.lang)
     except services.NotAvailable as exc:
         raise HTTPException(503, str(exc)) from exc

@@ -10,6 +10,9 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from appliance.kpi import commands as kpi_commands
+from appliance.kpi import queries as kpi_queries
+
 from .. import fmt, live_view, services
 from ..access import api_guard, page_guard
 from ..api_errors import DbId
@@ -50,11 +53,10 @@ TRIP_BEFORE_NS, TRIP_AFTER_NS = 10_000_000_000, 2_000_000_000  # a guard trip th
 
 def _assign(r: Req, stop_id: int, reason: str, comment: str | None) -> dict[str, Any]:
     role = r.role or "operator"
-    store = services.kpi_store()
     if reason in NEEDS_COMMENT and not (comment or "").strip():
         raise HTTPException(422, r._("Write in the comment what happened, then tap “Other (see comment)” again."))
     try:
-        stop = store.assign_reason(r.db, stop_id=stop_id, reason=reason, role=role,
+        stop = kpi_commands.assign_reason(r.db, stop_id=stop_id, reason=reason, role=role,
                                    calendar=services.calendar(r.state.config), tree=_tree(r), comment=comment)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
@@ -62,9 +64,8 @@ def _assign(r: Req, stop_id: int, reason: str, comment: str | None) -> dict[str,
 
 
 def _split(r: Req, stop_id: int, at_ns: int) -> list[dict[str, Any]]:
-    store = services.kpi_store()
     try:
-        a, b = store.split_stop(r.db, stop_id=stop_id, at_ns=at_ns, role=r.role or "operator")
+        a, b = kpi_commands.split_stop(r.db, stop_id=stop_id, at_ns=at_ns, role=r.role or "operator")
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     return [services.stop_view(a, r.lang), services.stop_view(b, r.lang)]
@@ -119,9 +120,8 @@ def back_to(next_url: str | None) -> str:
 @router.get("/stops/{stop_id}", include_in_schema=False)
 def stop_page(stop_id: DbId, next: str | None = None, r: Req = ReqDep) -> Response:  # noqa: A002 - the query name
     page_guard(r, "stops")
-    store = services.kpi_store()
     try:
-        stop = services.stop_view(store.get_stop(r.db, stop_id, tree=_tree(r)), r.lang)
+        stop = services.stop_view(kpi_queries.get_stop(r.db, stop_id, tree=_tree(r)), r.lang)
     except ValueError as exc:
         raise HTTPException(404, r._("No such stop.")) from exc
     _decorate(r, [stop])
@@ -138,9 +138,8 @@ def stop_page(stop_id: DbId, next: str | None = None, r: Req = ReqDep) -> Respon
 def stop_reason_form(stop_id: DbId, reason: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
                      next: Annotated[str, Form(max_length=200)] = "", r: Req = ReqDep) -> Response:  # noqa: A002
     page_guard(r, "stops")
-    store = services.kpi_store()
     try:
-        before = store.get_stop(r.db, stop_id).reason
+        before = kpi_queries.get_stop(r.db, stop_id).reason
     except ValueError as exc:
         raise HTTPException(404, r._("No such stop.")) from exc
     try:
@@ -163,12 +162,11 @@ def stop_undo_form(stop_id: int, r: Req = ReqDep) -> Response:
     if not undo or undo.get("stop") != stop_id:
         r.flash(r._("Nothing to undo."), "bad")
         return r.redirect("/stops")
-    store = services.kpi_store()
     try:
         if undo.get("reason"):
             _assign(r, stop_id, undo["reason"], None)
         else:
-            store.clear_reason(r.db, stop_id=stop_id, role=r.role or "operator",
+            kpi_commands.clear_reason(r.db, stop_id=stop_id, role=r.role or "operator",
                                calendar=services.calendar(r.state.config), tree=_tree(r))
     except (ValueError, HTTPException) as exc:
         r.flash(str(getattr(exc, "detail", exc)), "bad")
@@ -182,9 +180,8 @@ def stop_undo_form(stop_id: int, r: Req = ReqDep) -> Response:
 @router.post("/stops/{stop_id}/split", include_in_schema=False)
 def stop_split_form(stop_id: DbId, at: Annotated[str, Form()], r: Req = ReqDep) -> Response:
     page_guard(r, "stops")
-    store = services.kpi_store()
     try:
-        stop = store.get_stop(r.db, stop_id)
+        stop = kpi_queries.get_stop(r.db, stop_id)
     except ValueError as exc:
         raise HTTPException(404, r._("No such stop.")) from exc
     tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz

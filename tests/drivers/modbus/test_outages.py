@@ -10,11 +10,11 @@ import logging
 import pytest
 from pymodbus.simulator import DataType, SimData
 
-from appliance.samples import Quality
 from drivers.backoff import Backoff
 from drivers.complaints import Complaints
 from drivers.modbus import ModbusSource, codec
 from drivers.modbus.config import ModbusDevice
+from drivers.samples import Quality
 
 from .conftest import Collector, TkServer, pymodbus_server, wait_until
 
