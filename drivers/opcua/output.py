@@ -1,37 +1,32 @@
-"""The guard's OPC UA stop output: a synchronous write on a pre-opened session.
+"""The guard's OPC UA stop output: a synchronous write on a pre-opened session, no thread hop.
 
-The guard thread calls ``fire()`` and must not depend on the core's event loop
-(DESIGN.md, fast path). So this output owns a small thread running its own
-event loop and its own asyncua client, started by the first ``open()`` and
-kept connected (reconnect forever, bounded backoff with jitter) until
-``close()``. ``open()`` never gives up the connection: it only reports
-whether a session is up. ``fire()`` submits the write to that loop and waits
-for the server's answer up to the configured timeout; any failure raises
-``DeviceError``. ``check()`` is the guard's keep-alive (one read of the node).
-The guard's output bank (``appliance/guard/bank.py``) calls ``open()`` and
-``check()`` off the stop path and writes an unconfirmed stop again (issue 16,
-point 1: a PLC down at start used to leave the output closed for good).
+Issue 11. The guard's tripping thread calls ``fire()`` and must not depend on
+any event loop (DESIGN.md, fast path). asyncua is async-only and its channel
+belongs to the loop that runs it, so this output speaks OPC UA itself on a
+session and socket of its own (``wire.py``: blocking socket, asyncua's
+encoding and message security): the WriteRequest is sent and its answer read
+in the calling thread. ``open()`` is one connection attempt (the guard's
+output bank, ``appliance/guard/bank.py``, calls it again with bounded backoff
+forever, off the stop path); ``check()`` is the keep-alive (one read of the
+node, and the secure channel's token renewal when due); any failure raises
+``DeviceError`` and a broken connection reads ``connected = False`` so the
+bank reconnects and writes an unconfirmed stop again (issue 16, point 1).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
 import logging
 import os
-import threading
-import time
 from typing import Any, cast
 
-from asyncua import Client, ua
-from asyncua.client.ua_client import UaClientState
+from asyncua import ua
 
-from drivers.backoff import Backoff
 from drivers.errors import ConfigError, DeviceError, DeviceUnavailable
 
 from .config import OpcuaOutputSettings
-from .connection import Endpoint, check_security, close_quietly, connect
+from .connection import Endpoint, _hint, check_pinned_server, check_security
+from .pki import ensure_client_certificate
+from .wire import Credentials, Wire, WireError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +44,7 @@ class OpcuaStopOutput:
     def __init__(self, cfg: OpcuaOutputSettings, *, data_dir: str | os.PathLike[str] | None = None,
                  security_mode: str = "None", username: str | None = None, password: str | None = None,
                  connect_timeout_s: float = 5.0, reconnect_max_s: float = 2.0,
-                 key_path: str | None = None) -> None:
+                 key_path: str | None = None, channel_lifetime_s: float = 3600.0) -> None:
         key_path = key_path or f"guard.outputs[{cfg.name}]"
         problems = []
         if cfg.kind != "opcua":
@@ -71,56 +66,56 @@ class OpcuaStopOutput:
                                  username=username, password=password, timeout_s=connect_timeout_s)
         check_security(self.endpoint, key_path=key_path)
         self.connect_timeout_s = connect_timeout_s
-        self.reconnect_max_s = reconnect_max_s
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._client: Client | None = None
+        self.reconnect_max_s = reconnect_max_s  # the bank's backoff reconnects; kept for callers
+        self.channel_lifetime_s = channel_lifetime_s  # the keep-alive renews the token at 75 % of it
+        self._wire = Wire(self.endpoint.url, timeout_s=connect_timeout_s)
         self._vtype: ua.VariantType | None = None
-        self._ready = threading.Event()
-        self._attempt_failed = threading.Event()
-        self._supervisor: concurrent.futures.Future[None] | None = None
         self._broken = False
         self._last_error: str | None = None
 
     @property
     def connected(self) -> bool:
-        client = self._client
-        return client is not None and client.uaclient.state is UaClientState.CONNECTED
+        return self._wire.connected
 
     # ----- StopOutput ----------------------------------------------------
     def open(self) -> None:
-        """Start the output's thread (first call) and wait for a session.
+        """One connection attempt: socket, secure channel, session, the node's data type.
 
-        Raises ``DeviceUnavailable`` when a connection attempt fails or none is
-        up within the connect timeout; the thread keeps reconnecting all the
-        same, until :meth:`close`. Call it again to wait for the next attempt.
+        Raises ``DeviceUnavailable`` (with what to check) when it fails; the
+        caller (the output bank's slot thread) tries again with its backoff.
         """
-        if self._thread is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name=f"opcua-stop-{self.name}",
-                                            daemon=True)
-            self._thread.start()
-            self._supervisor = asyncio.run_coroutine_threadsafe(self._supervise(), self._loop)
-        deadline = time.monotonic() + self.connect_timeout_s * 2 + 1
-        self._attempt_failed.clear()
-        while not self.connected:
-            left = deadline - time.monotonic()
-            if self._attempt_failed.wait(min(0.05, max(left, 0))) or left <= 0:
-                raise DeviceUnavailable(f"OPC UA stop output {self.name}: {self._last_error or 'no answer'}")
+        try:
+            self._wire = Wire(self.endpoint.url, timeout_s=self.connect_timeout_s,
+                              credentials=self._credentials(), session_timeout_s=self.endpoint.session_timeout_s,
+                              channel_lifetime_s=self.channel_lifetime_s,
+                              server_certificate=self._wire.server_certificate)
+            self._wire.connect()
+            if self.endpoint.security_mode != "None" and self.endpoint.data_dir is not None \
+                    and self._wire.server_certificate is not None:
+                check_pinned_server(self.endpoint.data_dir, self.endpoint.url, self._wire.server_certificate)
+            self._vtype = self._data_type()
+        except Exception as exc:
+            self._wire.close()
+            reason = str(exc) if isinstance(exc, DeviceUnavailable) else _hint(self.endpoint, exc)
+            self._failed(reason)
+            raise DeviceUnavailable(f"OPC UA stop output {self.name}: {reason}") from exc
+        if self._broken:
+            log.info("OPC UA stop output %s connected again to %s", self.name, self.cfg.url)
+            self._broken = False
+        self._last_error = None
 
     def check(self) -> None:
-        """Keep-alive: read the node once on the session; raises ``DeviceError`` (and drops the
-        session, so that the thread reconnects) when the server does not answer."""
-        loop = self._loop
-        if loop is None or not self.connected:
+        """Keep-alive: read the node once (and renew the channel's token when due); raises
+        ``DeviceError`` and drops the connection when the server does not answer."""
+        if not self.connected:
             raise DeviceUnavailable(f"OPC UA stop output {self.name}: not connected to {self.cfg.url}")
-        fut = asyncio.run_coroutine_threadsafe(self._read_async(), loop)
         try:
-            fut.result(max(self.cfg.timeout_ms / 1000, 1.0))
+            if self._wire.renew_due():
+                self._wire.renew()
+            self._wire.read([self._nodeid], timeout_s=max(self.cfg.timeout_ms / 1000, 1.0))
         except Exception as exc:
-            fut.cancel()
-            self._failed(f"no answer to the keep-alive read of {self.cfg.node_id}: {type(exc).__name__}: {exc}")
-            asyncio.run_coroutine_threadsafe(self._close_client(), loop)
+            self._wire.close()
+            self._failed(f"no answer to the keep-alive read of {self.cfg.node_id}: {exc}")
             raise DeviceUnavailable(f"OPC UA stop output {self.name}: {self._last_error}") from exc
 
     def fire(self) -> None:
@@ -130,100 +125,61 @@ class OpcuaStopOutput:
         self._write(0)
 
     def close(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if self._supervisor is not None:
-            loop.call_soon_threadsafe(self._supervisor.cancel)
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self._close_client(), loop).result(self.connect_timeout_s + 1)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(self.connect_timeout_s + 1)
-        if not thread.is_alive():
-            loop.close()
-        self._loop = self._thread = self._supervisor = None
-        self._ready.clear()
+        self._wire.close()
 
     # ----- internals -------------------------------------------------------
     def _write(self, value: float) -> None:
-        loop = self._loop
-        if loop is None:
-            raise DeviceError(f"OPC UA stop output {self.name} is not open")
         if not self.connected:
             raise DeviceUnavailable(f"OPC UA stop output {self.name}: not connected to {self.cfg.url} "
                                     f"({self._last_error or 'reconnecting'})")
-        fut = asyncio.run_coroutine_threadsafe(self._write_async(value), loop)
+        vtype = cast(ua.VariantType, self._vtype)  # None (type unknown) lets asyncua guess
+        dv = ua.DataValue(ua.Variant(_typed(value, vtype), vtype))
         try:
-            fut.result(self.cfg.timeout_ms / 1000)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise DeviceError(f"OPC UA stop output {self.name}: {self.cfg.url} did not confirm the write of "
-                              f"{self.cfg.node_id} within {self.cfg.timeout_ms:.0f} ms") from None
-        except DeviceError:
-            raise
+            status = self._wire.write(self._nodeid, dv, timeout_s=self.cfg.timeout_ms / 1000)
+        except WireError as exc:
+            self._failed(str(exc))
+            if "no answer" in str(exc):
+                raise DeviceError(f"OPC UA stop output {self.name}: {self.cfg.url} did not confirm the write of "
+                                  f"{self.cfg.node_id} within {self.cfg.timeout_ms:.0f} ms") from exc
+            raise DeviceUnavailable(f"OPC UA stop output {self.name}: writing {self.cfg.node_id} failed: "
+                                    f"{exc}") from exc
         except Exception as exc:
             raise DeviceError(f"OPC UA stop output {self.name}: writing {self.cfg.node_id} failed: "
                               f"{type(exc).__name__}: {exc}") from exc
-
-    async def _write_async(self, value: float) -> None:
-        client = self._client
-        if client is None:
-            raise DeviceUnavailable(f"OPC UA stop output {self.name}: not connected")
-        # asyncua annotates VariantType without None, but None (type not read yet) makes it guess.
-        vtype = cast(ua.VariantType, self._vtype)
-        dv = ua.DataValue(ua.Variant(_typed(value, vtype), vtype))
-        results = await client.uaclient.write_attributes([self._nodeid], [dv], ua.AttributeIds.Value)
-        if not results[0].is_good():
+        if not status.is_good():
             raise DeviceError(f"OPC UA stop output {self.name}: server refused the write of {self.cfg.node_id}: "
-                              f"{results[0].name}; check the node is writable for this user")
+                              f"{status.name}; check the node is writable for this user")
 
-    async def _read_async(self) -> None:
-        client = self._client
-        if client is None:
-            raise DeviceUnavailable(f"OPC UA stop output {self.name}: not connected")
-        await client.get_node(self._nodeid).read_value()
+    def _credentials(self) -> Credentials:
+        ep = self.endpoint
+        if ep.security_mode == "None" or ep.data_dir is None:
+            return Credentials(username=ep.username, password=ep.password)
+        try:
+            cert = ensure_client_certificate(ep.data_dir)
+        except OSError as exc:
+            raise DeviceUnavailable(f"cannot create or read the client certificate in {ep.data_dir}/pki ({exc}); "
+                                    "check that box.data_dir exists and is writable") from exc
+        return Credentials(security_mode=ep.security_mode, certificate=cert.cert_path.read_bytes(),
+                           private_key=cert.key_path.read_bytes(), application_uri=cert.application_uri,
+                           username=ep.username, password=ep.password)
 
-    async def _supervise(self) -> None:
-        backoff = Backoff(0.1, self.reconnect_max_s)
-        while True:
-            try:
-                client = await connect(self.endpoint)
-                try:
-                    node = client.get_node(self._nodeid)
-                    async with asyncio.timeout(self.connect_timeout_s):
-                        self._vtype = await node.read_data_type_as_variant_type()
-                except Exception:
-                    await close_quietly(client, timeout_s=1.0)
-                    raise
-            except Exception as exc:
-                self._failed(str(exc) if isinstance(exc, DeviceUnavailable) else
-                             f"cannot read the data type of {self.cfg.node_id}: {type(exc).__name__}: {exc}")
-                self._attempt_failed.set()
-                # Forever, bounded: a stop output that gives up is a stop lost (issue 16, point 1).
-                await asyncio.sleep(backoff.failed())
-                continue
-            self._client = client
-            backoff.reset()
-            if self._broken:
-                log.info("OPC UA stop output %s connected again to %s", self.name, self.cfg.url)
-                self._broken = False
-            self._last_error = None
-            self._ready.set()
-            while client.uaclient.state is UaClientState.CONNECTED:
-                await asyncio.sleep(0.2)
-            self._failed(f"connection lost ({client.uaclient.state.value})")
-            await self._close_client()
+    def _data_type(self) -> ua.VariantType | None:
+        """The variant type to write: the node's DataType when it is a built-in type, else its value's."""
+        dt = self._wire.read([self._nodeid], ua.AttributeIds.DataType)[0]
+        if dt.StatusCode is not None:
+            dt.StatusCode.check()
+        nid = dt.Value.Value if dt.Value is not None else None
+        if isinstance(nid, ua.NodeId) and nid.NamespaceIndex == 0 and isinstance(nid.Identifier, int) \
+                and 1 <= nid.Identifier <= 25:
+            return ua.VariantType(nid.Identifier)
+        dv = self._wire.read([self._nodeid])[0]
+        return dv.Value.VariantType if dv.Value is not None else None
 
     def _failed(self, reason: str) -> None:
         self._last_error = reason
         if not self._broken:
             self._broken = True
             log.error("OPC UA stop output %s unavailable: %s", self.name, reason)
-
-    async def _close_client(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await close_quietly(client, timeout_s=1.0)
 
 
 def _typed(value: float, vtype: ua.VariantType | None) -> Any:
