@@ -12,7 +12,8 @@ CLOCK_MONOTONIC of the same host. A trip whose write does not arrive within
 - ``opcua_fast_poll``: the guard's fast path (``drivers/opcua/fast.py``,
   ``mode = "poll"``, read back to back on the guard's own session), rule
   ``value > 50``, the stop written by the output bank through
-  ``drivers/opcua/output.py`` (one hop into that output's loop thread).
+  ``drivers/opcua/output.py`` in the reader's own thread: a synchronous
+  WriteRequest on the output's own session and socket, no thread hop.
 
 Run alone: ``python -m bench.opcua_stop`` (``WERKVLOER_BENCH_NO_LOAD=1`` without
 the recorder and UI load). ``bench.guard`` runs it inside its load.
@@ -23,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from bench.stoppath import PeerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIPS = int(os.environ.get("WERKVLOER_BENCH_OPCUA_TRIPS", "200"))
@@ -83,89 +83,31 @@ asyncio.run(main())
 '''
 
 
-class OpcuaPlc:
-    """asyncua server in its own process; commands over its stdin."""
+class OpcuaPlc(PeerProcess):
+    """asyncua server in its own process."""
 
     def __init__(self, port: int) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.url = f"opc.tcp://127.0.0.1:{port}/bench/"
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(port)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        line = self._line()
-        if line != "ready":
-            raise RuntimeError(f"bench OPC UA server did not start: {line!r}")
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.readline().strip()
-
-    def cmd(self, text: str) -> str:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        return self._line()
-
-    def trip(self) -> int | None:
-        got = self.cmd(f"trip {FAULT}")
-        return int(got.split()[1]) if got.startswith("arrived") else None
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().__init__(SERVER_SCRIPT, port)
 
 
-@contextlib.contextmanager
-def opcua_guard(plc: OpcuaPlc, db_path: Path) -> Iterator[Any]:
-    from appliance.bus import Bus
-    from appliance.config import BoxConfig
-    from appliance.guard import Guard, build_outputs
-    from appliance.guard.fastpath import FastPath
+def opcua_guard(plc: OpcuaPlc, db_path: Path) -> contextlib.AbstractContextManager[Any]:
+    from bench.stoppath import OVERLOAD, running_guard
 
-    cfg = BoxConfig.model_validate({
+    return running_guard({
         "sources": {"opcua": [{"name": "plc", "url": plc.url, "reconnect_min_s": 0.1, "reconnect_max_s": 1,
                                "signals": [{"name": "motor_current", "node_id": VALUE, "mode": "poll"}]}]},
-        "guard": {"mode": "armed",
-                  "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": LIMIT}],
+        "guard": {"mode": "armed", "rules": [OVERLOAD],
                   "outputs": [{"name": "stop_node", "kind": "opcua", "url": plc.url, "node_id": STOP,
-                               "value": 1, "timeout_ms": 500}]}})
-    bus = Bus()
-    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard), db_path=db_path)
-    guard.start()
-    bus.subscribe_fast(guard.on_sample)
-    fast = FastPath(cfg, guard, bus)
-    fast.start()
-    try:
-        if not guard.wait_outputs(15):
-            raise RuntimeError(f"stop output not ready: {guard.status()['outputs']}")
-        yield guard
-    finally:
-        fast.stop()
-        guard.stop()
+                               "value": 1, "timeout_ms": 500}]}}, db_path, ready_s=15)
 
 
 def guard_trips(plc: OpcuaPlc, db_path: Path, *, trips: int) -> dict[str, Any]:
     from bench.guard import _stats
-    from bench.stoppath import _guard_settle, _phase
+    from bench.stoppath import _guard_settle, trip_loop
 
-    lat, missed = [], 0
     with opcua_guard(plc, db_path.with_name(f"{db_path.stem}-opcua.db")) as guard:
-        for k in range(trips + 5):
-            plc.cmd(f"set {NORMAL}")
-            _guard_settle(guard)
-            plc.cmd("clear")
-            _phase(k)
-            dt = plc.trip()
-            if k < 5:
-                continue
-            if dt is None:
-                missed += 1
-            else:
-                lat.append(dt)
+        lat, missed = trip_loop(plc, lambda: _guard_settle(guard), trips=trips)
         plc.cmd(f"set {NORMAL}")
         _guard_settle(guard)
     return {**_stats(lat), "missed": missed, "read": "back to back"}
@@ -178,7 +120,7 @@ def minimal_loop(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
     from asyncua import Client, ua
 
     from bench.guard import _stats
-    from bench.stoppath import _phase
+    from bench.stoppath import trip_loop
 
     stop = threading.Event()
     ready = threading.Event()
@@ -202,20 +144,8 @@ def minimal_loop(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
     t.start()
     if not ready.wait(15):
         raise RuntimeError("minimal asyncua loop did not connect")
-    lat, missed = [], 0
     try:
-        for k in range(trips + 5):
-            plc.cmd(f"set {NORMAL}")
-            time.sleep(0.02)
-            plc.cmd("clear")
-            _phase(k)
-            dt = plc.trip()
-            if k < 5:
-                continue
-            if dt is None:
-                missed += 1
-            else:
-                lat.append(dt)
+        lat, missed = trip_loop(plc, lambda: time.sleep(0.02), trips=trips)
     finally:
         stop.set()
         t.join(5)

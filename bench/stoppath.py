@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +94,17 @@ server.stop()
 '''
 
 
-class Plc:
-    """modbus-tk in its own process; commands over its stdin."""
+class PeerProcess:
+    """A bench peer (PLC) in a process of its own, driven over its stdin: ``set``, ``clear``,
+    ``trip`` (answers ``arrived <ns>`` or ``missed``)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, script: str, *args: object) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.port = port
-        self.proc = subprocess.Popen([sys.executable, "-c", PLC_SCRIPT, str(port), str(REG), str(COIL)],
+        self.proc = subprocess.Popen([sys.executable, "-c", script, *map(str, args)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        assert self._line() == "ready"
+        line = self._line()
+        if line != "ready":
+            raise RuntimeError(f"bench peer did not start: {line!r}")
 
     def _line(self) -> str:
         assert self.proc.stdout is not None
@@ -128,24 +130,54 @@ class Plc:
             self.proc.kill()
 
 
+class Plc(PeerProcess):
+    """modbus-tk in its own process."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        super().__init__(PLC_SCRIPT, port, REG, COIL)
+
+
 def _phase(k: int, span_s: float = 0.002) -> None:
     time.sleep(float(np.random.default_rng(k).uniform(0, span_s)))
 
 
+WARMUP = 5  # trips not counted (connections, caches, the first reset)
+
+
+def trip_loop(plc: Any, settle: Callable[[], None], *, trips: int,
+              on_miss: Callable[[], None] | None = None) -> tuple[list[int], int]:
+    """``trips`` trips after the warm-up; returns (latencies in ns, missed). ``settle`` brings the
+    path under test back to normal before each trip (the one step the paths differ in); the change
+    then comes at a random phase of the poll."""
+    lat: list[int] = []
+    missed = 0
+    for k in range(trips + WARMUP):
+        plc.cmd(f"set {NORMAL}")
+        settle()
+        plc.cmd("clear")
+        _phase(k)
+        dt = plc.trip()
+        if k < WARMUP:
+            continue
+        if dt is None:
+            missed += 1
+            if on_miss is not None:
+                on_miss()
+        else:
+            lat.append(dt)
+    return lat, missed
+
+
 @contextlib.contextmanager
-def fast_guard(plc: Any, db_path: Path, poll_ms: int, rt_priority: int = 0) -> Iterator[Any]:
+def running_guard(config: dict[str, Any], db_path: Path, *, ready_s: float = 10) -> Iterator[Any]:
+    """An armed guard with its fast path, from a box config dict, until its outputs are up."""
     from appliance.bus import Bus
     from appliance.config import BoxConfig
     from appliance.guard import Guard, build_outputs
     from appliance.guard.fastpath import FastPath
 
-    cfg = BoxConfig.model_validate({
-        "sources": {"modbus": [{"name": "plc", "port": plc.port, "backoff_min_s": 0.05, "backoff_max_s": 1,
-                                "signals": [{"name": "motor_current", "address": REG, "poll_interval_ms": poll_ms}]}]},
-        "guard": {"mode": "armed",
-                  "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": LIMIT}],
-                  "outputs": [{"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": plc.port,
-                               "address": COIL, "timeout_ms": 500}], "rt_priority": rt_priority}})
+    cfg = BoxConfig.model_validate(config)
     bus = Bus()
     guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard), db_path=db_path)
     guard.start()
@@ -153,12 +185,24 @@ def fast_guard(plc: Any, db_path: Path, poll_ms: int, rt_priority: int = 0) -> I
     fast = FastPath(cfg, guard, bus)
     fast.start()
     try:
-        if not guard.wait_outputs(10):
+        if not guard.wait_outputs(ready_s):
             raise RuntimeError(f"stop output not ready: {guard.status()['outputs']}")
         yield guard
     finally:
         fast.stop()
         guard.stop()
+
+
+OVERLOAD = {"name": "overload", "kind": "above", "signal": "motor_current", "limit": LIMIT}
+
+
+def fast_guard(plc: Any, db_path: Path, poll_ms: int, rt_priority: int = 0) -> contextlib.AbstractContextManager[Any]:
+    return running_guard({
+        "sources": {"modbus": [{"name": "plc", "port": plc.port, "backoff_min_s": 0.05, "backoff_max_s": 1,
+                                "signals": [{"name": "motor_current", "address": REG, "poll_interval_ms": poll_ms}]}]},
+        "guard": {"mode": "armed", "rules": [OVERLOAD],
+                  "outputs": [{"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": plc.port,
+                               "address": COIL, "timeout_ms": 500}], "rt_priority": rt_priority}}, db_path)
 
 
 def _settle(plc: Plc, guard: Any) -> None:
@@ -181,23 +225,16 @@ def _guard_settle(guard: Any) -> None:
 def guard_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int, rt_priority: int = 0) -> dict[str, Any]:
     from bench.guard import _stats
 
-    lat, missed = [], 0
     with fast_guard(plc, db_path.with_name(f"{db_path.stem}-fast{poll_ms}-rt{rt_priority}.db"), poll_ms,
                     rt_priority) as guard:
-        for k in range(trips + 5):
-            _settle(plc, guard)
-            _phase(k)
-            dt = plc.trip()
-            if k < 5:
-                continue
-            if dt is None:
-                missed += 1
-                if os.environ.get("WERKVLOER_BENCH_DEBUG"):
-                    st = guard.status()
-                    print("missed", st["tripped"], st["last_trip"], st["outputs"], st["suppressed_trips"],
-                          file=sys.stderr)
-            else:
-                lat.append(dt)
+
+        def debug() -> None:
+            if os.environ.get("WERKVLOER_BENCH_DEBUG"):
+                st = guard.status()
+                print("missed", st["tripped"], st["last_trip"], st["outputs"], st["suppressed_trips"],
+                      file=sys.stderr)
+
+        lat, missed = trip_loop(plc, lambda: _guard_settle(guard), trips=trips, on_miss=debug)
         _settle(plc, guard)
     return {**_stats(lat), "missed": missed, "poll_interval_ms": poll_ms}
 
@@ -225,26 +262,19 @@ def process_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int) -> dict[
     proc = subprocess.Popen([sys.executable, "-c", GUARD_PROCESS, str(plc.port),
                              str(db_path.with_name(f"{db_path.stem}-proc.db")), str(poll_ms)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdin is not None and proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    lat, missed = [], 0
+    stdin, stdout = proc.stdin, proc.stdout
+    assert stdin is not None and stdout is not None
+    assert stdout.readline().strip() == "ready"
+
+    def settle() -> None:
+        stdin.write("settle\n")
+        stdin.flush()
+        assert stdout.readline().strip() == "ok"
+
     try:
-        for k in range(trips + 5):
-            plc.cmd(f"set {NORMAL}")
-            proc.stdin.write("settle\n")
-            proc.stdin.flush()
-            assert proc.stdout.readline().strip() == "ok"
-            plc.cmd("clear")
-            _phase(k)
-            dt = plc.trip()
-            if k < 5:
-                continue
-            if dt is None:
-                missed += 1
-            else:
-                lat.append(dt)
+        lat, missed = trip_loop(plc, settle, trips=trips)
     finally:
-        proc.stdin.close()
+        stdin.close()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -294,20 +324,8 @@ def minimal_loop(plc: Plc, *, trips: int) -> dict[str, Any]:
 
     t = threading.Thread(target=loop, name="bench-minimal-loop", daemon=True)
     t.start()
-    lat, missed = [], 0
     try:
-        for k in range(trips + 5):
-            plc.cmd(f"set {NORMAL}")
-            time.sleep(0.01)
-            plc.cmd("clear")
-            _phase(k)
-            dt = plc.trip()
-            if k < 5:
-                continue
-            if dt is None:
-                missed += 1
-            else:
-                lat.append(dt)
+        lat, missed = trip_loop(plc, lambda: time.sleep(0.01), trips=trips)
     finally:
         stop.set()
         t.join(5)
