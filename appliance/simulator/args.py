@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .machine import FAULTS
+from models.training.machine import FAULTS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
