@@ -11,16 +11,20 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, WerkvloerError
 from .exitcodes import run_command
+
+if TYPE_CHECKING:
+    from .config import BoxConfig
 
 log = logging.getLogger("werkvloer")
 
 DEFAULT_CONFIG = "/etc/werkvloer/werkvloer.toml"
 
 
-def _load(path: str):  # -> BoxConfig
+def _load(path: str) -> BoxConfig:
     from .config import load_config
 
     return load_config(path)
@@ -98,10 +102,12 @@ def upper_command(name: str) -> Command:
 
 
 # The areas' own commands, imported only when run (``werkvloer --help`` stays instant).
+# The box config's schema includes the areas' configs, so an area's command gets the
+# config loader from here instead of importing appliance.config (a cycle).
 def _export(argv: list[str]) -> int:
     from .kpi.export import main
 
-    return main(argv)
+    return main(argv, load_config=_load)
 
 
 def _content(argv: list[str]) -> int:
@@ -113,7 +119,7 @@ def _content(argv: list[str]) -> int:
 def _guard(argv: list[str]) -> int:
     from .guard.cli import main
 
-    return main(argv)
+    return main(argv, load_config=_load)
 
 
 def _opcua(argv: list[str]) -> int:
@@ -125,7 +131,7 @@ def _opcua(argv: list[str]) -> int:
 def _model(argv: list[str]) -> int:
     from .models.cli import main
 
-    return main(argv)
+    return main(argv, load_config=_load)
 
 
 def _provision(argv: list[str]) -> int:

@@ -17,8 +17,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from appliance.config import BoxConfig
 
 VERBS = {"arm": "armed", "disarm": "shadow"}
 DEFAULT_CONFIG = "/etc/werkvloer/werkvloer.toml"
@@ -70,15 +74,16 @@ def describe(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, load_config: Callable[[str], BoxConfig]) -> int:
+    """``werkvloer guard``. ``load_config`` reads the box config (``appliance.config.load_config``,
+    passed in by ``appliance.cli``: the config schema includes the guard's, so this module may not import it)."""
     args = parser().parse_args(argv)
     from appliance.exitcodes import run_command
 
-    return run_command(f"werkvloer guard {args.verb}", lambda: _run(args))
+    return run_command(f"werkvloer guard {args.verb}", lambda: _run(args, load_config))
 
 
-def _run(args: argparse.Namespace) -> int:
-    from appliance.config import load_config
+def _run(args: argparse.Namespace, load_config: Callable[[str], BoxConfig]) -> int:
     from appliance.ipc import request_sync, socket_path
 
     cfg = load_config(args.config)  # a ConfigError: run_command prints its key paths, exit 2

@@ -5,7 +5,7 @@ The rows are ``appliance.kpi.queries.period_rows`` — the same numbers the
 seconds, energy in kWh; an empty cell means "not defined" (e.g. no planned
 time in that period).
 
-CLI (wired by the lead as ``werkvloer export``)::
+CLI, ``werkvloer export`` (``appliance.cli`` passes the box's config loader in)::
 
     werkvloer export --config FILE --from 2026-03-01 --to 2026-03-31 \
         --granularity hour|shift|day --kpis oee,availability --format csv|csv-nl|json [--out FILE]
@@ -22,12 +22,16 @@ import io
 import json
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .calendar import NS, ShiftCalendar
 from .oee import KPI_FIELDS
 from .queries import period_rows
+
+if TYPE_CHECKING:
+    from appliance.config import BoxConfig
 
 DEFAULT_KPIS = ["availability", "performance", "quality", "oee", "pot_s", "pbt_s", "apt_s", "pdot_s", "nodata_s",
                 "pq", "gq", "sq", "scrap_rate", "micro_n", "micro_s", "failures", "mtbf_s", "mttr_s",
@@ -108,7 +112,9 @@ def _parse_time(text: str, calendar: ShiftCalendar, *, end: bool) -> int:
     return int(t.timestamp() * NS)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, load_config: Callable[[str], BoxConfig]) -> int:
+    """``werkvloer export``. ``load_config`` reads the box config (``appliance.config.load_config``,
+    passed in by ``appliance.cli``: the config schema includes the KPI config, so this module may not import it)."""
     ap = argparse.ArgumentParser(prog="werkvloer export", description="Export KPIs per hour, shift or day.")
     ap.add_argument("--config", required=True, help="box config file (TOML)")
     ap.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD or YYYY-MM-DDTHH:MM (local time)")
@@ -120,11 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from appliance.exitcodes import run_command
 
-    return run_command("werkvloer export", lambda: _export(args))
+    return run_command("werkvloer export", lambda: _export(args, load_config))
 
 
-def _export(args: argparse.Namespace) -> int:
-    from appliance.config import load_config
+def _export(args: argparse.Namespace, load_config: Callable[[str], BoxConfig]) -> int:
     from appliance.storage import connect
 
     cfg = load_config(args.config)  # a ConfigError: run_command prints its key paths, exit 2
@@ -158,6 +163,3 @@ def _export(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -12,17 +12,21 @@ Every command but ``validate`` takes ``--config FILE`` (default
 /etc/werkvloer/werkvloer.toml) or ``--data-dir DIR`` to find the database.
 Changes are audited with the role ``maintenance`` (whoever has a shell on the
 box is maintenance). ``appliance.cli`` hands the arguments after ``model``
-to :func:`main`; ``python -m appliance.models.cli`` works too.
+to :func:`main`, with the box's config loader.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.exitcodes import run_command
+
+if TYPE_CHECKING:
+    from appliance.config import BoxConfig
 
 DEFAULT_CONFIG = "/etc/werkvloer/werkvloer.toml"
 
@@ -58,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _registry(args: argparse.Namespace):
+def _registry(args: argparse.Namespace, load_config: Callable[[str], BoxConfig]):
     from appliance.alerts import migrations as alert_tables
     from appliance.models.registry import ModelRegistry
     from appliance.models.store import migrations as model_tables
@@ -68,8 +72,6 @@ def _registry(args: argparse.Namespace):
         data_dir = Path(args.data_dir)
         db_path = data_dir / "werkvloer.db"
     else:
-        from appliance.config import load_config
-
         cfg = load_config(args.config)
         data_dir = Path(cfg.box.data_dir)
         db_path = cfg.db_path
@@ -119,7 +121,7 @@ def _reload_core(data_dir: Path) -> str:
         for m in reply.get("models", [])) or "no model bindings")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, load_config: Callable[[str], BoxConfig]) -> int:
     if args.verb == "validate":
         from models.runtime import model_paths, validate_model
 
@@ -128,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{tflite}: OK — {m.name} {m.version} ({m.kind}), input {m.input_tensor.dtype}{m.input_tensor.shape}, "
               f"output {m.output_tensor.dtype}{m.output_tensor.shape}, default threshold {m.default_threshold:g}")
         return 0
-    reg, db = _registry(args)
+    reg, db = _registry(args, load_config)
     try:
         if args.verb == "list":
             _print_list(reg)
@@ -161,13 +163,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, load_config: Callable[[str], BoxConfig]) -> int:
+    """``werkvloer model``. ``load_config`` reads the box config (``appliance.config.load_config``,
+    passed in by ``appliance.cli``: the config schema includes the guard's, which uses the registry)."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits; the caller wants a code
         return int(exc.code or 0)
-    return run_command("werkvloer model", lambda: run(args))
+    return run_command("werkvloer model", lambda: run(args, load_config))
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -14,13 +14,18 @@ from typing import Any
 
 import pytest
 
+from appliance.cli import main as werkvloer
 from appliance.guard import handlers
-from appliance.guard.cli import main
 from appliance.ipc import IpcServer, socket_path
 from appliance.keys import session_key
 
 from ..conftest import PY, ROOT
 from .conftest import value, wait_for
+
+
+def main(argv: list[str]) -> int:
+    """``werkvloer guard ...`` as a person runs it (``appliance.cli`` hands the area its config loader)."""
+    return werkvloer(["guard", *argv])
 
 
 @pytest.fixture

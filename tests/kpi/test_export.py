@@ -6,12 +6,19 @@ import json
 
 import pytest
 
+from appliance.cli import main as werkvloer
 from appliance.config import load_config
 from appliance.kpi.calendar import NS
 from appliance.kpi.engine import KpiEngine
-from appliance.kpi.export import export_rows, main, read_csv, to_csv
+from appliance.kpi.export import export_rows, read_csv, to_csv
 from appliance.kpi.queries import period_rows
 from tests.kpi.helpers import Feeder, utc_ns
+
+
+def main(argv: list[str]) -> int:
+    """``werkvloer export ...`` as a person runs it (``appliance.cli`` hands the area its config loader)."""
+    return werkvloer(["export", *argv])
+
 
 T0 = utc_ns("2026-06-08T04:00")  # Monday 06:00 local
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from appliance.alerts import AlertStore
+from appliance.cli import main as werkvloer
 from appliance.database import open_box_db
 from appliance.errors import ModelError
-from appliance.models import cli
 from appliance.models.dataset_export import export_alerts
 from models.dataset import export_dataset, read_dataset
 from models.training import data_parts, train_vibration
@@ -91,7 +91,7 @@ def test_export_from_labelled_guard_alerts(tmp_path, normal_windows, fault_windo
     assert [(r.label, r.window["camera"].shape) for r in cam.records] == [("burr", (128, 128))]
     db.close()
 
-    assert cli.main(["export-dataset", str(tmp_path / "cli"), "--model", "vibration-anomaly",
+    assert werkvloer(["model", "export-dataset", str(tmp_path / "cli"), "--model", "vibration-anomaly",
                      "--data-dir", str(data_dir)]) == 0
     assert read_dataset(tmp_path / "cli").labels() == {"anomaly": 1, "normal": 1}
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from appliance.cli import main as werkvloer
 from appliance.database import open_box_db
 from appliance.errors import ModelError, PermissionDenied
-from appliance.models import cli
 from appliance.models.registry import ModelRegistry, compare_scores
 
 from .conftest import VIB_DIR
@@ -191,21 +191,24 @@ def test_cli_round_trip(tmp_path, capsys):
     data_dir = tmp_path / "data"
     src = new_version(tmp_path, "2.1.0")
     dd = ["--data-dir", str(data_dir)]
-    assert cli.main(["validate", str(VIB_DIR)]) == 0
+    assert werkvloer(["model", "validate", str(VIB_DIR)]) == 0
     assert "OK" in capsys.readouterr().out
-    assert cli.main(["install", str(src / "model.tflite"), str(src / "manifest.json"), *dd]) == 0
-    assert cli.main(["activate", "vibration-anomaly", "2.1.0", "--shadow", *dd]) == 0
+    assert werkvloer(["model", "install", str(src / "model.tflite"), str(src / "manifest.json"), *dd]) == 0
+    assert werkvloer(["model", "activate", "vibration-anomaly", "2.1.0", "--shadow", *dd]) == 0
     capsys.readouterr()
-    assert cli.main(["list", *dd]) == 0
+    assert werkvloer(["model", "list", *dd]) == 0
     out = capsys.readouterr().out
     assert "2.1.0" in out and "shadow" in out and "part-inspection" in out
-    assert cli.main(["rollback", "vibration-anomaly", "--shadow", *dd]) == 0
+    (tmp_path / "box.toml").write_text(f'[box]\ndata_dir = "{data_dir}"\n')  # the box config finds the same data
+    assert werkvloer(["model", "list", "--config", str(tmp_path / "box.toml")]) == 0
+    assert capsys.readouterr().out == out
+    assert werkvloer(["model", "rollback", "vibration-anomaly", "--shadow", *dd]) == 0
     assert "now none" in capsys.readouterr().out
-    assert cli.main(["rollback", "vibration-anomaly", *dd]) == 1
+    assert werkvloer(["model", "rollback", "vibration-anomaly", *dd]) == 1
     assert "nothing to roll back" in capsys.readouterr().err
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"garbage!")
-    assert cli.main(["validate", str(bad), str(VIB_DIR / "manifest.json")]) == 1
+    assert werkvloer(["model", "validate", str(bad), str(VIB_DIR / "manifest.json")]) == 1
     assert "TFL3" in capsys.readouterr().err
     db = open_box_db(data_dir / "werkvloer.db")
     try:
