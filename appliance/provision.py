@@ -42,10 +42,11 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from drivers.schema import StrictModel
+
 from .config import BoxConfig, parse_config, problems_from_validation
 from .errors import ConfigError, WerkvloerError
 from .roles import LOGIN_ROLES
-from .schema import StrictModel
 
 FILE_NAME = "werkvloer-provision.toml"
 SEARCH = (Path("/boot/firmware"), Path("/bootfs"), Path("/boot"))
