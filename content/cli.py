@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from content.check import check_packs
@@ -52,26 +53,23 @@ def _check(paths: list[Path]) -> int:
     if not results:
         print("no packs found", file=sys.stderr)
         return 2
-    failed = 0
-    for pack_dir, problems in results.items():
-        if problems:
-            failed += 1
-            print(f"{pack_dir}: {len(problems)} problem(s)")
-            for problem in problems:
-                print(f"  {problem}")
-        else:
-            print(f"{pack_dir}: ok")
     from content.glossary import GLOSSARY_PATH, read_glossary
 
     _, glossary_problems = read_glossary()
-    if glossary_problems:
-        failed += 1
-        print(f"{GLOSSARY_PATH}: {len(glossary_problems)} problem(s)")
-        for problem in glossary_problems:
-            print(f"  {problem}")
-    else:
-        print(f"{GLOSSARY_PATH}: ok")
+    checked = [*results.items(), (GLOSSARY_PATH, glossary_problems)]
+    failed = sum(_report(where, problems) for where, problems in checked)
     return 1 if failed else 0
+
+
+def _report(where: Path, problems: Sequence[object]) -> bool:
+    """Print ``where: ok`` or its problems, one a line; whether there were any."""
+    if not problems:
+        print(f"{where}: ok")
+        return False
+    print(f"{where}: {len(problems)} problem(s)")
+    for problem in problems:
+        print(f"  {problem}")
+    return True
 
 
 def _install(pack: Path, data_dir: Path | None, db: Path | None) -> int:
