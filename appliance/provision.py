@@ -46,6 +46,7 @@ from drivers.schema import StrictModel
 
 from .config import BoxConfig, parse_config, problems_from_validation
 from .errors import ConfigError, WerkvloerError
+from .files import fsync_dir, replace_symlink
 from .roles import LOGIN_ROLES
 
 FILE_NAME = "werkvloer-provision.toml"
@@ -205,7 +206,7 @@ def provision(sources: list[Path], places: Places) -> Report:
         _write(places.etc / NETWORK_FILE, network_unit(pf.network).encode(), 0o644, (0, 0))
         report.applied.append(f"network: {pf.network.mode} {pf.network.address or ''}".rstrip())
     zone = box_config.box.timezone
-    _symlink(places.etc / "localtime", places.zoneinfo / zone)
+    replace_symlink(places.etc / "localtime", places.zoneinfo / zone)
     report.applied.append(f"time zone {zone}, language {box_config.box.language}")
     if pf.pins:
         _set_pins(places.data_dir / box_config.storage.db_name, pf.pins)
@@ -283,23 +284,7 @@ def _write(path: Path, data: bytes, mode: int, owner: tuple[int, int]) -> None:
         os.close(fd)
     _chown(tmp, owner)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _symlink(link: Path, target: Path) -> None:
-    tmp = link.with_name(link.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-    _fsync_dir(link.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def _hand_over(data_dir: Path, uid: int, gid: int) -> None:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WerkvloerError
+from .files import fsync_dir, replace_symlink
 
 log = logging.getLogger(__name__)
 
@@ -202,27 +203,10 @@ def current_release(releases: Path) -> Path:
 
 def switch(releases: Path, target: Path) -> Path:
     """Point ``current`` at ``target`` with one rename; returns the previous target."""
-    link = releases / "current"
-    previous = link.resolve()
-    tmp = releases / "current.new"
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-    _fsync_dir(releases)
-    prev_link = releases / "previous.new"
-    prev_link.unlink(missing_ok=True)
-    os.symlink(previous, prev_link)
-    os.replace(prev_link, releases / "previous")
-    _fsync_dir(releases)
+    previous = (releases / "current").resolve()
+    replace_symlink(releases / "current", target, tmp_suffix=".new")
+    replace_symlink(releases / "previous", previous, tmp_suffix=".new")
     return previous
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 Check = Callable[[float], bool]
@@ -354,7 +338,7 @@ def _write_synced(path: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _remove_incomplete(releases: Path) -> None:
