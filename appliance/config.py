@@ -21,7 +21,7 @@ from drivers.camera.config import CameraConfig
 from drivers.gpio.config import GpioConfig
 from drivers.modbus.config import ModbusDevice
 from drivers.opcua.config import OpcuaServer
-from drivers.schema import StrictModel
+from drivers.schema import TAG_PREFIX, StrictModel
 
 from .errors import ConfigError
 from .guard.config import GuardConfig
@@ -182,7 +182,7 @@ def _loc_to_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and part.startswith(("function-", "literal[", "union[")):
+        elif isinstance(part, str) and part.startswith(("function-", "literal[", "union[", TAG_PREFIX)):
             continue  # pydantic's internal tags, not key paths
         else:
             out += f".{part}" if out else str(part)

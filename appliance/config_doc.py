@@ -12,6 +12,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from drivers.schema import OutputBase
+
 from .config import BoxConfig
 
 BEGIN = "<!-- config-reference:begin -->"
@@ -78,16 +80,41 @@ def _default(info: FieldInfo) -> str:
     return str(d)
 
 
+def _union_models(tp: Any) -> list[type[BaseModel]]:
+    """The members of a union of tables chosen by ``kind`` (e.g. guard.outputs), in order; [] otherwise.
+    A member that is not a ``drivers.schema.OutputBase`` only words an error and has no keys of its own."""
+    if get_origin(tp) is typing.Annotated:
+        tp = get_args(tp)[0]
+    if get_origin(tp) not in (typing.Union, types.UnionType):
+        return []
+    members = [get_args(a)[0] if get_origin(a) is typing.Annotated else a for a in get_args(tp)]
+    return [m for m in members if isinstance(m, type) and issubclass(m, OutputBase)]
+
+
+def _merged(members: list[type[BaseModel]], prefix: str) -> list[tuple[str, str, str, str, str]]:
+    """One row per key over all members; a key they share with other values (``kind``) lists them all."""
+    merged: dict[str, tuple[str, str, str, str, str]] = {}
+    for m in members:
+        for row in rows(m, prefix):
+            have = merged.get(row[0])
+            if have is not None and have[1] != row[1]:
+                row = (row[0], f"{have[1]} \\| {row[1]}", *row[2:])
+            merged[row[0]] = row if have is None or have[1] != row[1] else have
+    return list(merged.values())
+
+
 def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str, str]]:
     out = []
     for name, info in model.model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
         inner, is_list, _ = _unwrap(info.annotation)
         is_model = isinstance(inner, type) and issubclass(inner, BaseModel)
-        if is_model:
+        members = _union_models(inner)
+        if is_model or members:
             out.append((path + ("[]" if is_list else ""), "list of tables" if is_list else "table",
                         "", "", info.title or ""))
-            out += rows(inner, path + ("[]" if is_list else ""))
+            sub = path + ("[]" if is_list else "")
+            out += _merged(members, sub) if members else rows(inner, sub)
             continue
         desc = info.title or ""
         if info.description:

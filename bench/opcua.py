@@ -141,7 +141,7 @@ def bench_stop_output(n: int = 200) -> dict[str, object]:
     (``last_stop_write_ns``) and to the confirmed write (fire() returning)."""
     import threading
 
-    from appliance.guard.config import GuardOutput
+    from drivers.opcua.config import OpcuaOutputConfig
     from drivers.opcua.output import OpcuaStopOutput
     from drivers.opcua.simserver import OpcuaSimServer
     from models.training.machine import MachineSim
@@ -151,7 +151,7 @@ def bench_stop_output(n: int = 200) -> dict[str, object]:
     thread.start()
     server = OpcuaSimServer(MachineSim(), port=_free_port(), rate_hz=20)
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(60)
-    out = OpcuaStopOutput(GuardOutput(name="plc_stop", kind="opcua", url=server.url, node_id="ns=2;s=Cell.Stop",
+    out = OpcuaStopOutput(OpcuaOutputConfig(name="plc_stop", kind="opcua", url=server.url, node_id="ns=2;s=Cell.Stop",
                                       timeout_ms=1000))
     to_server: list[int] = []
     confirmed: list[int] = []

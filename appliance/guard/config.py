@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
-from drivers.schema import SignalName, StrictModel
+from drivers.gpio.config import GpioOutputConfig
+from drivers.modbus.config import ModbusOutputConfig
+from drivers.opcua.config import OpcuaOutputConfig
+from drivers.schema import TAG_PREFIX, SignalName, StrictModel
 
 
 class ModelBinding(StrictModel):
@@ -45,32 +48,34 @@ class Rule(StrictModel):
         return self
 
 
-class GuardOutput(StrictModel):
-    name: SignalName = Field(..., title="Output name")
-    kind: Literal["gpio", "modbus", "opcua"] = Field(..., title="Output kind")
-    pin: int | None = Field(None, title="BCM pin (gpio)", ge=0, le=53)
-    active_high: bool = Field(True, title="Relay energised = high (gpio)")
-    host: str | None = Field(None, title="Host (modbus)")
-    port: int = Field(502, title="Port (modbus)", ge=1, le=65535)
-    unit_id: int = Field(1, title="Unit id (modbus)", ge=0, le=247)
-    table: Literal["coil", "holding"] = Field("coil", title="Table (modbus)")
-    address: int | None = Field(None, title="Address (modbus)", ge=0, le=65535)
-    url: str | None = Field(None, title="Endpoint URL (opcua)")
-    node_id: str | None = Field(None, title="Node id (opcua)")
-    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = Field(
-        "None", title="Message security mode (opcua)", description="Basic256Sha256 with the box's client certificate")
-    username: str | None = Field(None, title="User name (opcua)")
-    password_secret: str | None = Field(None, title="Name of the password in the secrets file (opcua)")
-    value: float = Field(1, title="Value written on trip")
-    timeout_ms: float = Field(50, title="Confirmation timeout", description="ms", gt=0, le=5000)
+OUTPUT_KINDS = ("gpio", "modbus", "opcua")
 
-    @model_validator(mode="after")
-    def _kind_fields(self) -> GuardOutput:
-        need = {"gpio": ("pin",), "modbus": ("host", "address"), "opcua": ("url", "node_id")}[self.kind]
-        missing = [k for k in need if getattr(self, k) is None]
-        if missing:
-            raise ValueError(f"output kind {self.kind!r} needs {', '.join(missing)}")
-        return self
+
+class _UnknownOutput(StrictModel):
+    """Only there to say what ``kind`` may be when it is missing or unknown (same message as a Literal)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: Literal["gpio", "modbus", "opcua"] = Field(..., title="Output kind")
+
+
+def _output_tag(v: Any) -> str:
+    kind = v.get("kind") if isinstance(v, dict) else getattr(v, "kind", None)
+    return f"{TAG_PREFIX}{kind}" if kind in OUTPUT_KINDS else f"{TAG_PREFIX}?"
+
+
+# A stop output: the driver's own config class, chosen by ``kind`` (issue 13: each driver owns
+# its output config; the guard composes them). The tag is not a key path (appliance.config drops it).
+AnyOutput = GpioOutputConfig | ModbusOutputConfig | OpcuaOutputConfig
+if TYPE_CHECKING:  # an _UnknownOutput never validates: it only words the error
+    GuardOutput = AnyOutput
+else:
+    GuardOutput = Annotated[
+        Annotated[GpioOutputConfig, Tag(f"{TAG_PREFIX}gpio")]
+        | Annotated[ModbusOutputConfig, Tag(f"{TAG_PREFIX}modbus")]
+        | Annotated[OpcuaOutputConfig, Tag(f"{TAG_PREFIX}opcua")]
+        | Annotated[_UnknownOutput, Tag(f"{TAG_PREFIX}?")],
+        Discriminator(_output_tag),
+    ]
 
 
 class Heartbeat(StrictModel):
@@ -130,7 +135,7 @@ class GuardConfig(StrictModel):
         return refs
 
     @property
-    def stop_outputs(self) -> list[GuardOutput]:
+    def stop_outputs(self) -> list[AnyOutput]:
         """The outputs fired on a trip (every output but the heartbeat)."""
         hb = self.heartbeat.output if self.heartbeat else None
         return [o for o in self.outputs if o.name != hb]

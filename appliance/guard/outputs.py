@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.errors import ConfigError
+from drivers.gpio.config import GpioOutputConfig
+from drivers.modbus.config import ModbusOutputConfig
+from drivers.opcua.config import OpcuaOutputConfig
 
 from .config import GuardConfig
 
@@ -22,7 +25,7 @@ def build_outputs(guard_cfg: GuardConfig, *, gpio_factory: Any = None, data_dir:
     objs: list[Any] = []
     problems: list[tuple[str, str]] = []
     for i, out in enumerate(guard_cfg.outputs):
-        if out.kind == "gpio":
+        if isinstance(out, GpioOutputConfig):
             from drivers.gpio.output import GpioHeartbeat, GpioStopOutput
 
             if gpio_factory is None:
@@ -31,15 +34,15 @@ def build_outputs(guard_cfg: GuardConfig, *, gpio_factory: Any = None, data_dir:
                 gpio_factory = make_pin_factory("auto")
             if out.name == hb:
                 objs.append(GpioHeartbeat(out.name, pin=out.pin, active_high=out.active_high,  # type: ignore[arg-type]
-                                          pin_factory=gpio_factory))
+                                          pin_factory=gpio_factory))  # pin: NEEDS checked it
             else:
                 objs.append(GpioStopOutput.from_config(out, run_permit=guard_cfg.run_permit,
                                                        pin_factory=gpio_factory))
-        elif out.kind == "modbus":
+        elif isinstance(out, ModbusOutputConfig):
             from drivers.modbus.output import ModbusStopOutput
 
             objs.append(ModbusStopOutput(out))
-        elif out.kind == "opcua":
+        elif isinstance(out, OpcuaOutputConfig):
             if out.name == hb:
                 problems.append((f"guard.outputs[{i}]", "an OPC UA output cannot be the heartbeat; "
                                  "use a gpio or modbus output"))

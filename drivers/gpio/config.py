@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from drivers.schema import SignalBase, StrictModel
+from drivers.schema import OutputBase, SignalBase, StrictModel
 
 
 class GpioInput(SignalBase):
@@ -54,3 +54,13 @@ class GpioConfig(StrictModel):
     @property
     def signals(self) -> list[SignalBase]:
         return [*self.inputs, *self.analog]
+
+
+class GpioOutputConfig(OutputBase):
+    """A stop relay on a GPIO pin (``guard.outputs`` entry with ``kind = "gpio"``)."""
+
+    NEEDS = ("pin",)
+
+    kind: Literal["gpio"] = Field(..., title="Output kind")
+    pin: int | None = Field(None, title="BCM pin (gpio)", ge=0, le=53)
+    active_high: bool = Field(True, title="Relay energised = high (gpio)")

@@ -18,6 +18,7 @@ from gpiozero.pins import Factory
 
 from drivers.errors import DeviceError
 
+from .config import GpioOutputConfig
 from .config import StackLight as StackLightConfig
 
 log = logging.getLogger(__name__)
@@ -97,12 +98,10 @@ class GpioStopOutput:
         self._relay = _Relay(pin, active_high=active_high, pin_factory=pin_factory)
 
     @classmethod
-    def from_config(cls, output: object, *, run_permit: bool, pin_factory: Factory) -> GpioStopOutput:
-        """From a ``GuardOutput`` with ``kind = "gpio"``."""
-        pin = output.pin  # type: ignore[attr-defined]
-        if pin is None:
-            raise DeviceError(f"guard output {output.name} has kind gpio but no pin; set its pin")  # type: ignore[attr-defined]
-        return cls(output.name, pin=pin, active_high=output.active_high,  # type: ignore[attr-defined]
+    def from_config(cls, output: GpioOutputConfig, *, run_permit: bool, pin_factory: Factory) -> GpioStopOutput:
+        if output.pin is None:
+            raise DeviceError(f"guard output {output.name} has kind gpio but no pin; set its pin")
+        return cls(output.name, pin=output.pin, active_high=output.active_high,
                    run_permit=run_permit, pin_factory=pin_factory)
 
     @property

@@ -7,11 +7,11 @@ sets, and other config signals are added. See ``drivers/modbus/README.md``.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from drivers.schema import SignalName, StrictModel
+from drivers.schema import OutputBase, SignalName, StrictModel
 
 # The signal model lives in .signals, which the device profiles import too.
 from .signals import (
@@ -25,7 +25,7 @@ from .signals import (
 )
 
 __all__ = ["MAX_READ_BITS", "MAX_READ_REGISTERS", "TYPE_REGISTERS", "DataType", "ModbusDevice",
-           "ModbusOutputSettings", "ModbusSignal", "Table", "WordOrder"]
+           "ModbusOutputConfig", "ModbusSignal", "Table", "WordOrder"]
 
 
 class ModbusDevice(StrictModel):
@@ -76,34 +76,16 @@ class ModbusDevice(StrictModel):
         return self
 
 
-class ModbusOutputSettings(Protocol):
-    """What a Modbus stop output reads from its config (the guard's
-    ``GuardOutput`` with ``kind = "modbus"`` has these fields)."""
+class ModbusOutputConfig(OutputBase):
+    """A stop coil or holding register on its own Modbus TCP connection (``guard.outputs``
+    entry with ``kind = "modbus"``)."""
 
-    @property
-    def name(self) -> str: ...
+    NEEDS = ("host", "address")
 
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def host(self) -> str | None: ...
-
-    @property
-    def port(self) -> int: ...
-
-    @property
-    def unit_id(self) -> int: ...
-
-    @property
-    def table(self) -> Literal["coil", "holding"]: ...
-
-    @property
-    def address(self) -> int | None: ...
-
-    @property
-    def value(self) -> float: ...
-
-    @property
-    def timeout_ms(self) -> float: ...
+    kind: Literal["modbus"] = Field(..., title="Output kind")
+    host: str | None = Field(None, title="Host (modbus)")
+    port: int = Field(502, title="Port (modbus)", ge=1, le=65535)
+    unit_id: int = Field(1, title="Unit id (modbus)", ge=0, le=247)
+    table: Literal["coil", "holding"] = Field("coil", title="Table (modbus)")
+    address: int | None = Field(None, title="Address (modbus)", ge=0, le=65535)
 

@@ -25,7 +25,7 @@ from pymodbus.exceptions import ModbusException
 
 from drivers.errors import DeviceError, DeviceUnavailable
 
-from .config import ModbusOutputSettings
+from .config import ModbusOutputConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ class _TcpClient(ModbusTcpClient):
 
 
 class ModbusStopOutput:
-    """``StopOutput`` over Modbus TCP (``GuardOutput`` with ``kind = "modbus"``)."""
+    """``StopOutput`` over Modbus TCP (a ``ModbusOutputConfig``)."""
 
-    def __init__(self, cfg: ModbusOutputSettings) -> None:
+    def __init__(self, cfg: ModbusOutputConfig) -> None:
         if cfg.kind != "modbus":
             raise ValueError(f"output {cfg.name!r} has kind {cfg.kind!r}; ModbusStopOutput needs kind 'modbus'")
         if not cfg.host or cfg.address is None:

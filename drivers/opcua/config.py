@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from drivers.schema import SignalBase, SignalName, StrictModel
+from drivers.schema import OutputBase, SignalBase, SignalName, StrictModel
 
 
 class OpcuaSignal(SignalBase):
@@ -72,25 +72,17 @@ class OpcuaServer(StrictModel):
         return self
 
 
-class OpcuaOutputSettings(Protocol):
-    """What an OPC UA stop output reads from its config (the guard's
-    ``GuardOutput`` with ``kind = "opcua"`` has these fields)."""
+class OpcuaOutputConfig(OutputBase):
+    """A stop written to a node on a session of its own (``guard.outputs`` entry with
+    ``kind = "opcua"``)."""
 
-    @property
-    def name(self) -> str: ...
+    NEEDS = ("url", "node_id")
 
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def url(self) -> str | None: ...
-
-    @property
-    def node_id(self) -> str | None: ...
-
-    @property
-    def value(self) -> float: ...
-
-    @property
-    def timeout_ms(self) -> float: ...
+    kind: Literal["opcua"] = Field(..., title="Output kind")
+    url: str | None = Field(None, title="Endpoint URL (opcua)")
+    node_id: str | None = Field(None, title="Node id (opcua)")
+    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = Field(
+        "None", title="Message security mode (opcua)", description="Basic256Sha256 with the box's client certificate")
+    username: str | None = Field(None, title="User name (opcua)")
+    password_secret: str | None = Field(None, title="Name of the password in the secrets file (opcua)")
 

@@ -23,7 +23,7 @@ from asyncua import ua
 
 from drivers.errors import ConfigError, DeviceError, DeviceUnavailable
 
-from .config import OpcuaOutputSettings
+from .config import OpcuaOutputConfig
 from .connection import Endpoint, _hint, check_pinned_server, check_security
 from .pki import ensure_client_certificate
 from .wire import Credentials, Wire, WireError
@@ -37,11 +37,11 @@ _INT_TYPES = {ua.VariantType.SByte, ua.VariantType.Byte, ua.VariantType.Int16, u
 class OpcuaStopOutput:
     """StopOutput writing ``cfg.value`` to ``cfg.node_id`` on trip and 0 on release.
 
-    Security and user are keyword arguments (GuardOutput has only url, node_id
-    and value); ``data_dir`` holds the client certificate for Sign/SignAndEncrypt.
+    Security and user are keyword arguments (the appliance resolves the password from
+    ``cfg.password_secret``); ``data_dir`` holds the client certificate for Sign/SignAndEncrypt.
     """
 
-    def __init__(self, cfg: OpcuaOutputSettings, *, data_dir: str | os.PathLike[str] | None = None,
+    def __init__(self, cfg: OpcuaOutputConfig, *, data_dir: str | os.PathLike[str] | None = None,
                  security_mode: str = "None", username: str | None = None, password: str | None = None,
                  connect_timeout_s: float = 5.0, reconnect_max_s: float = 2.0,
                  key_path: str | None = None, channel_lifetime_s: float = 3600.0) -> None:

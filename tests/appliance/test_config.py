@@ -55,6 +55,34 @@ def test_model_pointing_at_missing_signal() -> None:
     assert "motor_current" in p["guard.models[0].inputs"]  # lists what exists
 
 
+def test_guard_outputs_are_the_drivers_configs_chosen_by_kind() -> None:
+    from drivers.gpio.config import GpioOutputConfig
+    from drivers.modbus.config import ModbusOutputConfig
+    from drivers.opcua.config import OpcuaOutputConfig
+
+    cfg = parse_config({"guard": {"outputs": [
+        {"name": "relais", "kind": "gpio", "pin": 17},
+        {"name": "spoel", "kind": "modbus", "host": "192.0.2.10", "address": 5},
+        {"name": "knoop", "kind": "opcua", "url": "opc.tcp://192.0.2.20:4840", "node_id": "ns=2;s=Stop"}]}})
+    assert [type(o) for o in cfg.guard.outputs] == [GpioOutputConfig, ModbusOutputConfig, OpcuaOutputConfig]
+
+
+def test_guard_output_problems_name_the_key_path() -> None:
+    p = problems({"guard": {"outputs": [
+        {"name": "a", "kind": "gpio"},
+        {"name": "b", "kind": "relay", "pin": 1},
+        {"name": "c", "pin": 1},
+        {"name": "d", "kind": "gpio", "pin": 17, "host": "192.0.2.10"},
+        {"name": "e", "kind": "modbus", "host": "192.0.2.10"}]}})
+    assert p == {
+        "guard.outputs[0]": "output kind 'gpio' needs pin",
+        "guard.outputs[1].kind": "Input should be 'gpio', 'modbus' or 'opcua' (got 'relay')",
+        "guard.outputs[2].kind": "required key is missing",
+        "guard.outputs[3].host": "unknown key (check the spelling; see the config reference in the README)",
+        "guard.outputs[4]": "output kind 'modbus' needs address",
+    }
+
+
 def test_all_problems_reported_at_once() -> None:
     p = problems({"box": {"timezone": "Europe/Amsterdan", "language": "de"}, "ui": {"port": 0}})
     assert {"box.timezone", "box.language", "ui.port"} <= set(p)

@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from appliance.errors import DeviceError
-from appliance.guard.config import GuardOutput
 from drivers.base import StopOutput
 from drivers.gpio import GpioHeartbeat, GpioStopOutput, StackLight
+from drivers.gpio.config import GpioOutputConfig
 from drivers.gpio.config import StackLight as StackLightConfig
 from drivers.gpio.sim import mock_pin
 
@@ -58,7 +58,7 @@ def test_run_permit_is_energised_only_while_healthy(factory):
 
 
 def test_from_guard_config_and_errors(factory):
-    cfg = GuardOutput(name="stop_relais", kind="gpio", pin=16, active_high=True)
+    cfg = GpioOutputConfig(name="stop_relais", kind="gpio", pin=16, active_high=True)
     out = GpioStopOutput.from_config(cfg, run_permit=False, pin_factory=factory)
     assert (out.name, out.pin) == ("stop_relais", 16)
     with pytest.raises(DeviceError, match="open"):

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from appliance.errors import DeviceError
-from appliance.guard.config import GuardOutput
 from drivers.modbus import ModbusSimServer, ModbusSource, ModbusStopOutput
-from drivers.modbus.config import ModbusDevice
+from drivers.modbus.config import ModbusDevice, ModbusOutputConfig
 from drivers.samples import Quality
 from models.training.machine import MachineSim, MachineState
 from tests.conftest import free_port
@@ -29,7 +28,7 @@ def plc(port: int) -> ModbusDevice:
 def output(port: int, **kw: object) -> ModbusStopOutput:
     cfg = {"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": port, "address": 0,
            "timeout_ms": 1000} | kw
-    return ModbusStopOutput(GuardOutput.model_validate(cfg))
+    return ModbusStopOutput(ModbusOutputConfig.model_validate(cfg))
 
 
 async def test_source_reads_what_the_sim_computes(collector: Collector, port: int) -> None:

@@ -9,15 +9,14 @@ import tomllib
 import pytest
 
 from appliance.errors import ConfigError, DeviceError
-from appliance.guard.config import GuardOutput
 from drivers.opcua import browse, pki
-from drivers.opcua.config import OpcuaServer
+from drivers.opcua.config import OpcuaOutputConfig, OpcuaServer
 from drivers.opcua.output import OpcuaStopOutput
 from tests.conftest import free_port
 
 
-def stop_output(url: str, **kw) -> GuardOutput:
-    return GuardOutput(**{"name": "plc_stop", "kind": "opcua", "url": url, "node_id": "ns=2;s=Cell.Stop",
+def stop_output(url: str, **kw) -> OpcuaOutputConfig:
+    return OpcuaOutputConfig(**{"name": "plc_stop", "kind": "opcua", "url": url, "node_id": "ns=2;s=Cell.Stop",
                           "timeout_ms": 2000, **kw})
 
 
@@ -78,8 +77,8 @@ def test_stop_output_without_server_fails_clearly():
 
 def test_stop_output_config_problems_name_the_keys():
     with pytest.raises(ConfigError) as err:
-        # GuardOutput validates this too; the driver checks again for outputs built in code.
-        OpcuaStopOutput(GuardOutput.model_construct(name="plc_stop", kind="opcua", url=None, node_id=None,
+        # the config validates this too; the driver checks again for outputs built in code.
+        OpcuaStopOutput(OpcuaOutputConfig.model_construct(name="plc_stop", kind="opcua", url=None, node_id=None,
                                                     value=1.0, timeout_ms=50.0), key_path="guard.outputs[0]")
     paths = [p for p, _ in err.value.problems]
     assert paths == ["guard.outputs[0].url", "guard.outputs[0].node_id"]

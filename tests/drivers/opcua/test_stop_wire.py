@@ -8,15 +8,15 @@ import time
 
 import pytest
 
-from appliance.guard.config import GuardOutput
 from drivers.errors import DeviceError
+from drivers.opcua.config import OpcuaOutputConfig
 from drivers.opcua.output import OpcuaStopOutput
 
 from .conftest import PASSWORD, USER
 
 
-def stop_output(url: str, **kw) -> GuardOutput:
-    return GuardOutput(**{"name": "plc_stop", "kind": "opcua", "url": url, "node_id": "ns=2;s=Cell.Stop",
+def stop_output(url: str, **kw) -> OpcuaOutputConfig:
+    return OpcuaOutputConfig(**{"name": "plc_stop", "kind": "opcua", "url": url, "node_id": "ns=2;s=Cell.Stop",
                           "timeout_ms": 2000, **kw})
 
 
