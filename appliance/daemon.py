@@ -1,11 +1,18 @@
 """``werkvloer core``: composes the box's parts and keeps systemd informed.
 
-Start order (shutdown runs in reverse, by AsyncExitStack): database and
-recorder thread -> alert sink consumer -> KPI engine -> guard thread (its stop
-outputs opened before the first sample) -> sources (drivers) -> IPC server.
-READY=1 is sent once the sources are started; WATCHDOG=1 is sent only while
-the event loop, the guard thread and the recorder thread all show progress, so
-a stuck part stops the pings and systemd restarts the service.
+:meth:`Core.run` is the composition root: it builds every long-lived part
+(``appliance/parts.py``), each with its dependencies passed in, in this order
+on one ``AsyncExitStack``, so shutdown runs in reverse:
+
+database -> recorder thread -> alert consumer -> KPI engine -> pin factory ->
+guard thread (its stop outputs opened before the first sample) -> the guard's
+fast path -> disk check -> sources (drivers) -> source watch -> stack light
+and mock pins -> IPC server -> watchdog.
+
+READY=1 is sent once the IPC server listens; WATCHDOG=1 is sent only while
+the event loop, the guard thread, the KPI engine and the recorder thread all
+show progress, so a stuck part stops the pings and systemd restarts the
+service.
 """
 
 from __future__ import annotations
@@ -13,21 +20,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import time
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import parts
+from .alerts import AlertConsumer, AlertSink
 from .bus import Bus
 from .config import BoxConfig
-from .database import open_box_db
 from .ipc import Handler, IpcServer, socket_path
 from .notify import Notifier, watchdog_interval_s
 from .recorder import Recorder
-from .storage import set_setting
+
+if TYPE_CHECKING:
+    from drivers.base import Source
+    from drivers.gpio import StackLight
+
+    from .guard import Guard
+    from .kpi.engine import KpiEngine
 
 log = logging.getLogger(__name__)
 
@@ -35,95 +48,171 @@ log = logging.getLogger(__name__)
 STUCK_AFTER_S = 10.0
 
 
+class Watchdog:
+    """Sends WATCHDOG=1 while every part in ``checks`` (name -> monotonic time
+    of its last progress) and the event loop show progress; withholds it, and
+    says which part is stuck, when one does not."""
+
+    def __init__(self, checks: Mapping[str, Callable[[], float]], notifier: Notifier, *,
+                 stuck_after_s: float, summary: Callable[[], str]) -> None:
+        self.checks = dict(checks)
+        self.notifier = notifier
+        self.stuck_after_s = stuck_after_s
+        self.summary = summary
+        self.stalled = False
+        self._loop_progress = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    def stuck_parts(self, now: float | None = None) -> list[str]:
+        now = time.monotonic() if now is None else now
+        stuck = [name for name, progress in self.checks.items() if now - progress() > self.stuck_after_s]
+        if now - self._loop_progress > self.stuck_after_s:
+            stuck.append("event loop")
+        return stuck
+
+    async def __aenter__(self) -> Watchdog:
+        self._task = asyncio.create_task(self._run(), name="watchdog")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        interval = watchdog_interval_s()
+        period = min(interval or 1.0, 1.0)
+        while True:
+            self._loop_progress = time.monotonic()
+            stuck = self.stuck_parts()
+            if stuck:
+                if not self.stalled:
+                    log.error("watchdog: %s stopped making progress; withholding WATCHDOG=1 so systemd restarts the core",
+                              ", ".join(stuck))
+                    self.notifier.status(f"STUCK: {', '.join(stuck)}")
+                self.stalled = True
+            else:
+                if self.stalled:
+                    log.info("watchdog: all parts make progress again")
+                    self.notifier.status(self.summary())
+                self.stalled = False
+                if interval is not None:
+                    self.notifier.watchdog()
+            await asyncio.sleep(period)
+
+
+@dataclass(frozen=True)
+class RunningBox:
+    """The started parts, as the IPC ops ``status`` and ``live`` read them."""
+
+    bus: Bus
+    sources: Sequence[Source]
+    recorder: Recorder
+    guard: Guard
+    kpi: KpiEngine
+    stack_light: StackLight | None
+    started_mono: float
+
+    def summary(self) -> str:
+        ok = sum(1 for s in self.sources if getattr(s.health, "available", False))
+        return f"running: {len(self.sources)} sources ({ok} answering), guard {self.guard.status().get('mode')}"
+
+    def health(self, *, watchdog_stalled: bool) -> dict[str, Any]:
+        out: list[dict[str, Any]] = []
+        for s in self.sources:
+            h = s.health
+            out.append({"name": h.name, "kind": h.kind, "state": h.state, "available": h.available,
+                        "last_good_utc_ns": h.last_good_utc_ns, "last_error": h.last_error})
+        out.append({"kind": "recorder", **self.recorder.health()})
+        g = self.guard.status()
+        out.append({"name": "guard", "kind": "guard", "state": g.get("state", g.get("mode")),
+                    "available": g.get("healthy", True), "last_good_utc_ns": g.get("last_good_utc_ns"),
+                    "mode": g.get("mode"), "tripped": g.get("tripped")})
+        out.append({"kind": "kpi", **self.kpi.health()})
+        return {"parts": out, "uptime_s": round(time.monotonic() - self.started_mono, 1),
+                "watchdog_stalled": watchdog_stalled}
+
+    def live(self) -> dict[str, Any]:
+        values = {name: {"v": s.value, "q": int(s.quality), "t": s.utc_ns}
+                  for name, s in self.bus.latest().items()}
+        out: dict[str, Any] = {"values": values, "utc_ns": time.time_ns(), "guard": self.guard.status(),
+                               "state": self.kpi.status()}
+        if self.stack_light is not None:
+            out["stack_light"] = self.stack_light.state
+        return out
+
+
 class Core:
+    """``werkvloer core``: ``await Core(config).run(stop)`` runs until ``stop`` is set."""
+
     def __init__(self, config: BoxConfig, *, notifier: Notifier | None = None,
                  stuck_after_s: float = STUCK_AFTER_S) -> None:
         self.config = config
         self.data_dir = Path(config.box.data_dir)
         self.db_path = config.db_path
-        self.bus = Bus()
         self.notifier = notifier or Notifier()
         self.stuck_after_s = stuck_after_s
-        self.sources: list[Any] = []
-        self.recorder: Recorder | None = None
-        self.guard: Any = None
-        self.fast_path: Any = None  # appliance.guard.fastpath.FastPath
-        self.kpi: Any = None
-        self.alert_sink: Any = None
-        self.gpio_factory: Any = None
-        self.stack_light: Any = None
-        self.ipc: IpcServer | None = None
         self.started_mono = time.monotonic()
-        self._loop_progress = time.monotonic()
-        self._watchdog_stalled = False
-        self._progress_checks: dict[str, Callable[[], float]] = {}
-        self._extra_ipc: dict[str, Handler] = {}
-
-    # ----- composition -------------------------------------------------------
-    def register_ipc(self, op: str, handler: Handler) -> None:
-        self._extra_ipc[op] = handler
-        if self.ipc is not None:
-            self.ipc.register(op, handler)
+        self._extra_checks: dict[str, Callable[[], float]] = {}
 
     def watch_progress(self, name: str, progress_mono: Callable[[], float]) -> None:
-        """Add a critical part to the systemd watchdog: ``progress_mono()`` is
-        the monotonic time of its last progress."""
-        self._progress_checks[name] = progress_mono
+        """Before :meth:`run`: add a part of the caller's own to the systemd
+        watchdog; ``progress_mono()`` is the monotonic time of its last progress."""
+        self._extra_checks[name] = progress_mono
 
     async def run(self, stop: asyncio.Event) -> None:
+        cfg = self.config
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        async with AsyncExitStack() as stack:
+        bus = Bus()
+        async with contextlib.AsyncExitStack() as stack:
+            enter = stack.enter_async_context
             self._status("opening database")
-            db = await asyncio.to_thread(open_box_db, self.db_path)
-            stack.callback(db.conn.close)
-            self._record_event(db, "core.start", f"pid {os.getpid()}")
-            set_setting(db, "core.started_utc_ns", str(time.time_ns()))
-
-            self.recorder = Recorder(
-                self.db_path, self.bus.subscribe_queue("recorder"),
-                batch_interval_s=self.config.storage.batch_interval_s,
-                retention_days=self.config.storage.raw_retention_days,
-                signal_meta=self._signal_meta())
-            await asyncio.to_thread(self.recorder.start)
-            stack.callback(self.recorder.stop)
-            self.watch_progress("recorder", lambda: self.recorder.progress_mono if self.recorder else 0.0)
-
-            from .parts import start_all, start_gpio_extras
-            from .secrets import load_secrets
-            from .sources import build_sources
-
-            await start_all(self, stack)  # alerts, KPI engine, guard (its outputs opened)
+            await enter(parts.box_database(self.db_path))
+            recorder = await enter(parts.started(Recorder(
+                self.db_path, bus.subscribe_queue("recorder"),
+                batch_interval_s=cfg.storage.batch_interval_s, retention_days=cfg.storage.raw_retention_days,
+                signal_meta=self._signal_meta()), start_off_loop=True))
+            sink = AlertSink()
+            await enter(parts.started(AlertConsumer(sink, self.db_path)))
+            kpi = await enter(parts.started(parts.kpi_engine(cfg, bus, sink)))
+            pins = parts.pin_factory(cfg)
+            guard = await enter(parts.guard(cfg, bus, sink, pins=pins))
+            fast = await enter(parts.started(parts.fast_path(cfg, guard, bus)))
+            await enter(parts.background("disk-check", parts.watch_disk(self.data_dir, sink)))
             self._status("starting drivers")
-
-            # Signals the guard reads on its own connection (fast path) are not polled again here.
-            src_cfg = self.fast_path.source_config(self.config) if self.fast_path is not None else self.config
-            self.sources = build_sources(src_cfg, self.bus, gpio_factory=self.gpio_factory,
-                                         secrets=load_secrets())
-            for source in self.sources:
-                await stack.enter_async_context(source)
-            if self.fast_path is not None:
-                self.fast_path.attach(self.sources)  # GPIO inputs a rule watches: decided in the edge thread
-                self.sources += self.fast_path.sources()  # health and device-lost alerts like any source
-            await start_gpio_extras(self, stack)
-
-            from .keys import session_key
-
-            self.ipc = IpcServer(socket_path(self.data_dir), self._ipc_handlers(), {"live": self.live},
-                                 role_key=await asyncio.to_thread(session_key, self.data_dir))
-            await stack.enter_async_context(self.ipc)
+            watch_from = time.monotonic()
+            sources = await enter(parts.sources(cfg, bus, pins=pins, fast=fast))
+            await enter(parts.background("source-watch", parts.watch_sources(sources, sink, since_mono=watch_from)))
+            light = await enter(parts.gpio_extras(cfg.sources.gpio, pins=pins, g=guard, kpi=kpi,
+                                                  db_path=self.db_path))
+            box = RunningBox(bus=bus, sources=sources, recorder=recorder, guard=guard, kpi=kpi,
+                             stack_light=light, started_mono=self.started_mono)
+            watchdog = Watchdog({**self._extra_checks, "recorder": lambda: recorder.progress_mono,
+                                 "kpi": kpi.progress, "guard": guard.progress},
+                                self.notifier, stuck_after_s=self.stuck_after_s, summary=box.summary)
+            await enter(IpcServer(socket_path(self.data_dir), self._ipc_handlers(box, watchdog),
+                                  {"live": box.live}, role_key=await asyncio.to_thread(_session_key, self.data_dir)))
 
             stack.push_async_callback(self._say_stopping)
             _release_free_heap()
-            self.notifier.ready(self._summary())
-            log.info("core ready in %.2f s: %s", time.monotonic() - self.started_mono, self._summary())
-            watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
-            try:
+            self.notifier.ready(box.summary())
+            log.info("core ready in %.2f s: %s", time.monotonic() - self.started_mono, box.summary())
+            async with watchdog:
                 await stop.wait()
-            finally:
-                watchdog.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watchdog
-                log.info("core stopping")
+            log.info("core stopping")
+
+    @staticmethod
+    def _ipc_handlers(box: RunningBox, watchdog: Watchdog) -> dict[str, Handler]:
+        from .guard import handlers as guard_handlers
+
+        return {
+            "status": lambda req: box.health(watchdog_stalled=watchdog.stalled),
+            "live": lambda req: box.live(),
+            "kpi.status": box.kpi.ipc_status,
+            # guard.status, guard.set_mode, guard.reset and models.reload (registry changes apply without a restart)
+            **guard_handlers(box.guard),
+        }
 
     async def _say_stopping(self) -> None:
         self.notifier.stopping("stopping: closing drivers, guard and recorder")
@@ -136,87 +225,15 @@ class Core:
             groups.append(("gpio", [*s.gpio.inputs, *s.gpio.analog]))
         return {sig.name: (sig.unit, source) for source, signals in groups for sig in signals}
 
-    def _record_event(self, db: Any, kind: str, detail: str) -> None:
-        with db.conn:
-            db.execute("INSERT INTO box_events(ts, kind, detail) VALUES (?, ?, ?)", [time.time_ns(), kind, detail])
-
     def _status(self, text: str) -> None:
         log.debug("status: %s", text)
         self.notifier.status(text)
 
-    def _summary(self) -> str:
-        ok = sum(1 for s in self.sources if getattr(s.health, "available", False))
-        mode = self.guard.status().get("mode") if self.guard is not None else "not running"
-        return f"running: {len(self.sources)} sources ({ok} answering), guard {mode}"
 
-    # ----- health, live values, IPC -----------------------------------------------
-    def health(self) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
-        for s in self.sources:
-            h = s.health
-            parts.append({"name": h.name, "kind": h.kind, "state": h.state, "available": h.available,
-                          "last_good_utc_ns": h.last_good_utc_ns, "last_error": h.last_error})
-        if self.recorder is not None:
-            parts.append({"kind": "recorder", **self.recorder.health()})
-        if self.guard is not None:
-            g = self.guard.status()
-            parts.append({"name": "guard", "kind": "guard", "state": g.get("state", g.get("mode")),
-                          "available": g.get("healthy", True), "last_good_utc_ns": g.get("last_good_utc_ns"),
-                          "mode": g.get("mode"), "tripped": g.get("tripped")})
-        if self.kpi is not None and hasattr(self.kpi, "health"):
-            parts.append({"kind": "kpi", **self.kpi.health()})
-        return {"parts": parts, "uptime_s": round(time.monotonic() - self.started_mono, 1),
-                "watchdog_stalled": self._watchdog_stalled}
+def _session_key(data_dir: Path) -> bytes:
+    from .keys import session_key
 
-    def live(self) -> dict[str, Any]:
-        values = {name: {"v": s.value, "q": int(s.quality), "t": s.utc_ns}
-                  for name, s in self.bus.latest().items()}
-        out: dict[str, Any] = {"values": values, "utc_ns": time.time_ns()}
-        if self.guard is not None:
-            out["guard"] = self.guard.status()
-        if self.kpi is not None and hasattr(self.kpi, "status"):
-            out["state"] = self.kpi.status()
-        if self.stack_light is not None:
-            out["stack_light"] = self.stack_light.state
-        return out
-
-    def _ipc_handlers(self) -> dict[str, Handler]:
-        handlers: dict[str, Handler] = {
-            "status": lambda req: self.health(),
-            "live": lambda req: self.live(),
-        }
-        handlers.update(self._extra_ipc)
-        return handlers
-
-    # ----- watchdog ----------------------------------------------------------------
-    def stuck_parts(self, now: float | None = None) -> list[str]:
-        now = time.monotonic() if now is None else now
-        stuck = [name for name, progress in self._progress_checks.items()
-                 if now - progress() > self.stuck_after_s]
-        if now - self._loop_progress > self.stuck_after_s:
-            stuck.append("event loop")
-        return stuck
-
-    async def _watchdog(self) -> None:
-        interval = watchdog_interval_s()
-        period = min(interval or 1.0, 1.0)
-        while True:
-            self._loop_progress = time.monotonic()
-            stuck = self.stuck_parts()
-            if stuck:
-                if not self._watchdog_stalled:
-                    log.error("watchdog: %s stopped making progress; withholding WATCHDOG=1 so systemd restarts the core",
-                              ", ".join(stuck))
-                    self.notifier.status(f"STUCK: {', '.join(stuck)}")
-                self._watchdog_stalled = True
-            else:
-                if self._watchdog_stalled:
-                    log.info("watchdog: all parts make progress again")
-                    self.notifier.status(self._summary())
-                self._watchdog_stalled = False
-                if interval is not None:
-                    self.notifier.watchdog()
-            await asyncio.sleep(period)
+    return session_key(data_dir)
 
 
 def _release_free_heap() -> None:

@@ -1,9 +1,12 @@
-"""Wiring of the alert sink, KPI engine and guard into the core.
+"""The long-lived parts of ``werkvloer core``, each an async context manager.
 
-Kept apart from ``daemon.py`` so each area's start and stop live in one
-place. Each ``stack.callback`` runs at shutdown in reverse order: the guard
-stops (and de-energises a run-permit relay) before the KPI engine and the
-alert consumer, which drain what the guard handed them.
+Every part gets what it needs in its arguments and yields the running part;
+leaving the ``async with`` stops it. :meth:`appliance.daemon.Core.run` is the
+one place they are built, in start-up order, on one ``AsyncExitStack``, so
+shutdown runs in reverse: the IPC server closes first, then the drivers, the
+guard (which de-energises a run-permit relay), the KPI engine and the alert
+consumer (which drain what the guard handed them), the recorder, and the
+database last. Nothing is assigned to a part after it is built.
 """
 
 from __future__ import annotations
@@ -11,76 +14,165 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+import os
+import time
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .alerts import AlertSink
+from .bus import Bus
+from .config import BoxConfig
+from .database import open_box_db
+from .storage import set_setting
 
 if TYPE_CHECKING:
-    from .daemon import Core
+    from drivers.base import Source
+    from drivers.gpio import StackLight
+    from drivers.gpio.config import GpioConfig
+    from drivers.gpio.output import LightState
+
+    from .guard import Guard
+    from .guard.fastpath import FastPath
+    from .kpi.engine import KpiEngine
 
 log = logging.getLogger(__name__)
 
 DISK_CHECK_S = 60.0
 
 
-def needs_pins(core: Core) -> bool:
-    cfg = core.config
+class StartStop(Protocol):
+    """A part with a blocking ``start()`` and ``stop()`` (its own thread)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+P = TypeVar("P", bound=StartStop)
+
+
+@asynccontextmanager
+async def started(part: P, *, start_off_loop: bool = False) -> AsyncIterator[P]:
+    """``part.start()`` on the way in (on a worker thread when it opens files or
+    connections), ``part.stop()`` on the way out."""
+    if start_off_loop:
+        await asyncio.to_thread(part.start)
+    else:
+        part.start()
+    try:
+        yield part
+    finally:
+        part.stop()
+
+
+@asynccontextmanager
+async def background(name: str, work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """An asyncio task for as long as the ``async with`` lasts; cancelled on the way out."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@asynccontextmanager
+async def box_database(db_path: Path) -> AsyncIterator[None]:
+    """The box database, created and migrated; records the core's start."""
+    db = await asyncio.to_thread(open_box_db, db_path)
+    try:
+        with db.conn:
+            db.execute("INSERT INTO box_events(ts, kind, detail) VALUES (?, ?, ?)",
+                       [time.time_ns(), "core.start", f"pid {os.getpid()}"])
+        set_setting(db, "core.started_utc_ns", str(time.time_ns()))
+        yield
+    finally:
+        db.conn.close()
+
+
+def needs_pins(cfg: BoxConfig) -> bool:
     return (cfg.sources.gpio is not None or cfg.guard.reset_pin is not None
             or any(o.kind == "gpio" for o in cfg.guard.outputs))
 
 
-async def start_all(core: Core, stack: AsyncExitStack) -> None:
-    cfg = core.config
-    from .alerts import AlertConsumer, AlertSink
-    from .health import check_disk
+def pin_factory(cfg: BoxConfig) -> Any:
+    """The one gpiozero pin factory the GPIO source, the guard's GPIO outputs
+    and the stack light share; None when nothing uses a pin."""
+    if not needs_pins(cfg):
+        return None
+    from drivers.gpio import make_pin_factory
 
-    sink = AlertSink()
-    core.alert_sink = sink
-    consumer = AlertConsumer(sink, core.db_path)
-    consumer.start()
-    stack.callback(consumer.stop)
+    return make_pin_factory(cfg.sources.gpio.pin_factory if cfg.sources.gpio else "auto")
 
+
+def kpi_engine(cfg: BoxConfig, bus: Bus, sink: AlertSink) -> KpiEngine:
     from .kpi.engine import kpi_engine_for
 
-    kpi = kpi_engine_for(cfg, core.bus, alert_sink=sink)
-    kpi.start()
-    stack.callback(kpi.stop)
-    core.kpi = kpi
-    core.watch_progress("kpi", kpi.progress)
-    core.register_ipc("kpi.status", kpi.ipc_status)
+    return kpi_engine_for(cfg, bus, alert_sink=sink)
 
-    if needs_pins(core):
-        from drivers.gpio import make_pin_factory
 
-        core.gpio_factory = make_pin_factory(cfg.sources.gpio.pin_factory if cfg.sources.gpio else "auto")
+@asynccontextmanager
+async def guard(cfg: BoxConfig, bus: Bus, sink: AlertSink, *, pins: Any) -> AsyncIterator[Guard]:
+    """The guard thread, its stop outputs opened before the first sample."""
+    g = await asyncio.to_thread(_build_guard, cfg, sink, pins)
+    await asyncio.to_thread(g.start)
+    try:
+        bus.subscribe_fast(g.on_sample)
+        yield g
+    finally:
+        g.stop()
 
-    guard = await asyncio.to_thread(_build_guard, core, sink)
-    await asyncio.to_thread(guard.start)  # opens the stop outputs before the first sample
-    stack.callback(guard.stop)
-    core.bus.subscribe_fast(guard.on_sample)
-    core.guard = guard
+
+def _build_guard(cfg: BoxConfig, sink: AlertSink, pins: Any) -> Guard:
+    from appliance.models.registry import ModelRegistry
+
+    from .guard import Guard, build_outputs
+    from .models.store import migrations as model_tables
+    from .storage import open_db
+
+    db = open_db(cfg.db_path, sets=[model_tables])
+    try:
+        registry = ModelRegistry(db, data_dir=cfg.box.data_dir)
+        outputs = build_outputs(cfg.guard, gpio_factory=pins, data_dir=cfg.box.data_dir)
+        return Guard(cfg.guard, registry=registry, outputs=outputs, alert_sink=sink, db_path=cfg.db_path,
+                     gpio_factory=pins)
+    finally:
+        db.conn.close()
+
+
+def fast_path(cfg: BoxConfig, g: Guard, bus: Bus) -> FastPath:
+    """The guard's own readers of the signals its rules watch."""
     from .guard.fastpath import FastPath
 
-    fast = FastPath(cfg, guard, core.bus)  # the guard's own readers of the signals its rules watch
-    fast.start()
-    stack.callback(fast.stop)
-    core.fast_path = fast
-    core.watch_progress("guard", guard.progress)
-    from .guard import handlers
+    return FastPath(cfg, g, bus)
 
-    # guard.status, guard.set_mode, guard.reset and models.reload (registry changes apply without a restart)
-    for op, handler in handlers(guard).items():
-        core.register_ipc(op, handler)
 
-    async def watch_disk() -> None:
-        while True:
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(check_disk, core.data_dir, sink=sink)
-            await asyncio.sleep(DISK_CHECK_S)
+@asynccontextmanager
+async def sources(cfg: BoxConfig, bus: Bus, *, pins: Any, fast: FastPath) -> AsyncIterator[tuple[Source, ...]]:
+    """The drivers, started in config order; yields them with the fast path's
+    own readers (health and device-lost alerts like any source)."""
+    from .secrets import load_secrets
+    from .sources import build_sources
 
-    task = asyncio.create_task(watch_disk(), name="disk-check")
-    stack.push_async_callback(_cancel, task)
-    task = asyncio.create_task(watch_sources(core, sink), name="source-watch")
-    stack.push_async_callback(_cancel, task)
+    # Signals the guard reads on its own connection (fast path) are not polled again here.
+    built = build_sources(fast.source_config(cfg), bus, gpio_factory=pins, secrets=load_secrets())
+    async with AsyncExitStack() as stack:
+        for source in built:
+            await stack.enter_async_context(source)
+        fast.attach(built)  # GPIO inputs a rule watches: decided in the edge thread
+        yield (*built, *fast.sources())
+
+
+async def watch_disk(data_dir: Path, sink: AlertSink) -> None:
+    from .health import check_disk
+
+    while True:
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(check_disk, data_dir, sink=sink)
+        await asyncio.sleep(DISK_CHECK_S)
 
 
 SOURCE_WATCH_S = 1.0
@@ -96,7 +188,7 @@ class SourceWatch:
         self.grace_s = grace_s
         self.lost: set[str] = set()
 
-    def check(self, sources: list[Any], uptime_s: float) -> None:
+    def check(self, sources: Sequence[Any], uptime_s: float) -> None:
         for src in sources:
             h = src.health
             if h.available:
@@ -115,68 +207,44 @@ class SourceWatch:
                            "Its signals are stored as bad quality until it answers.")
 
 
-async def watch_sources(core: Core, sink: Any) -> None:
+async def watch_sources(sources: Sequence[Any], sink: AlertSink, *, since_mono: float) -> None:
+    """``since_mono``: when the core started (``time.monotonic()``), for the grace period."""
     watch = SourceWatch(sink)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
     while True:
         await asyncio.sleep(SOURCE_WATCH_S)
-        watch.check(core.sources, loop.time() - start)
-
-
-def _build_guard(core: Core, sink: Any) -> Any:
-    from appliance.models.registry import ModelRegistry
-
-    from .guard import Guard, build_outputs
-    from .models.store import migrations as model_tables
-    from .storage import open_db
-
-    cfg = core.config
-    db = open_db(core.db_path, sets=[model_tables])
-    try:
-        registry = ModelRegistry(db, data_dir=cfg.box.data_dir)
-        outputs = build_outputs(cfg.guard, gpio_factory=core.gpio_factory, data_dir=cfg.box.data_dir)
-        return Guard(cfg.guard, registry=registry, outputs=outputs, alert_sink=sink, db_path=core.db_path,
-                     gpio_factory=core.gpio_factory)
-    finally:
-        db.conn.close()
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+        watch.check(sources, time.monotonic() - since_mono)
 
 
 STACK_LIGHT_PERIOD_S = 0.25
 SIM_PINS_PERIOD_S = 0.02
 
 
-async def start_gpio_extras(core: Core, stack: AsyncExitStack) -> None:
-    """The stack light, and mock pins driven by a simulator (demo, tests)."""
-    gpio = core.config.sources.gpio
-    if gpio is None or core.gpio_factory is None:
-        return
-    if gpio.stack_light is not None:
-        from drivers.gpio import StackLight
+@asynccontextmanager
+async def gpio_extras(gpio: GpioConfig | None, *, pins: Any, g: Guard, kpi: KpiEngine,
+                      db_path: Path) -> AsyncIterator[StackLight | None]:
+    """The stack light (yielded, or None), and mock pins driven by a simulator (demo, tests)."""
+    async with AsyncExitStack() as stack:
+        light = None
+        if gpio is not None and pins is not None:
+            if gpio.stack_light is not None:
+                from drivers.gpio import StackLight
 
-        light = StackLight(gpio.stack_light, pin_factory=core.gpio_factory)
-        light.open()
-        stack.callback(light.close)
-        core.stack_light = light
-        task = asyncio.create_task(_drive_stack_light(core, light), name="stack-light")
-        stack.push_async_callback(_cancel, task)
-    if gpio.simulator:
-        from gpiozero.pins.mock import MockFactory
+                light = StackLight(gpio.stack_light, pin_factory=pins)
+                light.open()
+                stack.callback(light.close)
+                await stack.enter_async_context(background("stack-light", _drive_stack_light(light, g, kpi, db_path)))
+            if gpio.simulator:
+                from gpiozero.pins.mock import MockFactory
 
-        if not isinstance(core.gpio_factory, MockFactory):
-            log.error("sources.gpio.simulator is set but the pins are real; ignoring it (it is for mock pins only)")
-            return
-        task = asyncio.create_task(_drive_sim_pins(core, gpio), name="sim-pins")
-        stack.push_async_callback(_cancel, task)
+                if not isinstance(pins, MockFactory):
+                    log.error("sources.gpio.simulator is set but the pins are real; ignoring it "
+                              "(it is for mock pins only)")
+                else:
+                    await stack.enter_async_context(background("sim-pins", _drive_sim_pins(gpio, pins)))
+        yield light
 
 
-def stack_light_state(*, tripped: bool, open_alerts: int, running: bool) -> str:
+def stack_light_state(*, tripped: bool, open_alerts: int, running: bool) -> LightState:
     """Red = stopped by the box; amber = something waits for a person; green = running."""
     if tripped:
         return "stopped"
@@ -185,10 +253,10 @@ def stack_light_state(*, tripped: bool, open_alerts: int, running: bool) -> str:
     return "running" if running else "off"
 
 
-async def _drive_stack_light(core: Core, light: Any) -> None:
+async def _drive_stack_light(light: StackLight, g: Guard, kpi: KpiEngine, db_path: Path) -> None:
     from .storage import connect
 
-    conn = await asyncio.to_thread(connect, core.db_path, readonly=True)
+    conn = await asyncio.to_thread(connect, db_path, readonly=True)
     open_alerts = 0
     last_count = 0.0
     try:
@@ -199,10 +267,8 @@ async def _drive_stack_light(core: Core, light: Any) -> None:
                 with contextlib.suppress(Exception):
                     open_alerts = (await asyncio.to_thread(
                         conn.execute, "SELECT count(*) FROM alerts WHERE state = 'raised'")).fetchone()[0]
-            guard = core.guard.status() if core.guard is not None else {}
-            state = core.kpi.status().get("state") if core.kpi is not None else None
-            want = stack_light_state(tripped=bool(guard.get("tripped")), open_alerts=open_alerts,
-                                     running=state == "running")
+            want = stack_light_state(tripped=bool(g.status().get("tripped")), open_alerts=open_alerts,
+                                     running=kpi.status().get("state") == "running")
             if want != light.state:
                 light.show(want)
             await asyncio.sleep(STACK_LIGHT_PERIOD_S)
@@ -210,18 +276,19 @@ async def _drive_stack_light(core: Core, light: Any) -> None:
         conn.close()
 
 
-async def _drive_sim_pins(core: Core, gpio: Any) -> None:
+async def _drive_sim_pins(gpio: GpioConfig, pins: Any) -> None:
     from drivers.gpio.sim import MachineSimPins
 
     from .simulator.run import control_request
 
+    assert gpio.simulator is not None
     host, port = gpio.simulator.rsplit(":", 1)
-    pins = MachineSimPins.from_config(gpio, pin_factory=core.gpio_factory)
+    sim = MachineSimPins.from_config(gpio, pin_factory=pins)
     failing = False
     while True:
         try:
             values = (await asyncio.to_thread(control_request, host, int(port), {"op": "values"}, 1.0))["values"]
-            pins.step_values(values)
+            sim.step_values(values)
             if failing:
                 log.info("mock pins: simulator at %s answers again", gpio.simulator)
             failing = False
