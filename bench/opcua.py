@@ -38,8 +38,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -116,23 +114,12 @@ async def _measure(url: str, update_hz: float) -> dict[str, object]:
 
 def bench_subscriptions(update_hz: float = 1000 / INTERVAL_MS) -> dict[str, object]:
     port = _free_port()
+    from appliance.simulator.opcua_server import child_process
+
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance.simulator.opcua_server", "--port", str(port), "--rate", str(update_hz),
-         "--extra-items", str(ITEMS)], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("ready "):
-            raise RuntimeError(f"OPC UA simulator did not start: {line!r}")
-        return asyncio.run(_measure(line.split()[1], update_hz))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with child_process(["--port", str(port), "--rate", str(update_hz), "--extra-items", str(ITEMS)],
+                       env=env) as (_, url):
+        return asyncio.run(_measure(url, update_hz))
 
 
 def bench_stop_output(n: int = 200) -> dict[str, object]:

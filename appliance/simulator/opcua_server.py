@@ -1,14 +1,17 @@
 """Serve a :class:`MachineSim` alone over OPC UA, advanced in real time:
 ``python -m appliance.simulator.opcua_server --port 4840`` (tests and the
-OPC UA benchmark run it as a separate process)."""
+OPC UA benchmark run it as a separate process, through :func:`child_process`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
+import subprocess
 import sys
+from collections.abc import Iterator
 
 from drivers.opcua.simserver import SECURITY_MODES, OpcuaSimServer
 from models.training.machine import MachineSim
@@ -26,6 +29,27 @@ async def _serve(args: argparse.Namespace) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+
+
+@contextlib.contextmanager
+def child_process(argv: list[str], *, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """This server in a child process, with ``argv`` (see :func:`main`): yields the process and its
+    URL once it listens; at the end it is terminated (killed if it is still there after 10 s)."""
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.simulator.opcua_server", *argv], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "ready <url>" once it listens
+        if not line.startswith("ready "):
+            raise RuntimeError(f"the OPC UA simulator server did not start: {line!r}")
+        yield proc, line.split()[1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def main(argv: list[str]) -> int:

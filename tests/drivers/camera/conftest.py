@@ -1,26 +1,14 @@
-"""Fixtures for the camera tests: a bus that records samples, a replay folder."""
+"""Fixtures for the camera tests: a replay folder (the bus and its recorder: tests/drivers/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from appliance.bus import Bus
 from drivers.camera.replay import write_replay_folder
-from tests.conftest import SampleCollector, wait_until
+from tests.conftest import wait_until
 
-# One collector and one async wait for every driver test (tests/conftest.py).
-Recorder = SampleCollector
+# One async wait for every driver test (tests/conftest.py).
 wait_for = wait_until
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
-def recorder(bus: Bus) -> Recorder:
-    return Recorder(bus)
 
 
 @pytest.fixture

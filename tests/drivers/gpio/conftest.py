@@ -1,13 +1,12 @@
 """Fixtures for the GPIO driver tests: a mock pin factory per test (no global
-``Device.pin_factory``), a controlled clock, a bus that records samples."""
+``Device.pin_factory``) and a controlled clock (the bus and its recorder: tests/drivers/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from appliance.bus import Bus
 from drivers.gpio import make_pin_factory
-from tests.conftest import SampleCollector, wait_until
+from tests.conftest import wait_until
 
 
 class FakeClock:
@@ -23,8 +22,7 @@ class FakeClock:
         self.t += int(ms * 1_000_000)
 
 
-# One collector and one async wait for every driver test (tests/conftest.py).
-Recorder = SampleCollector
+# One async wait for every driver test (tests/conftest.py).
 wait_for = wait_until
 
 
@@ -38,13 +36,3 @@ def factory():
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
-def recorder(bus: Bus) -> Recorder:
-    return Recorder(bus)

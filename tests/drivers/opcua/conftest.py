@@ -10,6 +10,7 @@ anonymous logins.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import threading
@@ -20,9 +21,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from appliance.simulator.opcua_server import child_process
 from drivers.opcua.simserver import OpcuaSimServer
 from models.training.machine import MachineSim, MachineState, TimelineStep
-from tests.conftest import PY, ROOT, free_port
+from tests.conftest import ROOT, free_port
 
 T = TypeVar("T")
 
@@ -78,54 +80,39 @@ class Peer:
         return self.thread.call(fn)
 
 
-@pytest.fixture(scope="session")
-def sim_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+@contextlib.contextmanager
+def serving(seed: int, **server_kw: Any) -> Iterator[Peer]:
+    """A running simulated machine behind an OpcuaSimServer of its own, in a ServerThread."""
     thread = ServerThread()
-    sim = running_sim(3)
-    server = OpcuaSimServer(sim, port=free_port(), rate_hz=20, advance=True,
-                            security=("None", "Sign", "SignAndEncrypt"),
-                            pki_dir=tmp_path_factory.mktemp("sim-pki"), users={USER: PASSWORD})
+    sim = running_sim(seed)
+    server = OpcuaSimServer(sim, port=free_port(), rate_hz=20, advance=True, **server_kw)
     thread.run(server.start())
     try:
         yield Peer(thread, server, sim)
     finally:
         thread.run(server.stop())
         thread.close()
+
+
+@pytest.fixture(scope="session")
+def sim_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
+    with serving(3, security=("None", "Sign", "SignAndEncrypt"), pki_dir=tmp_path_factory.mktemp("sim-pki"),
+                 users={USER: PASSWORD}) as peer:
+        yield peer
 
 
 @pytest.fixture
 def restartable_peer() -> Iterator[Peer]:
     """A server of its own (the test stops and restarts it on the same port)."""
-    thread = ServerThread()
-    sim = running_sim(5)
-    server = OpcuaSimServer(sim, port=free_port(), rate_hz=20, advance=True)
-    thread.run(server.start())
-    try:
-        yield Peer(thread, server, sim)
-    finally:
-        thread.run(server.stop())
-        thread.close()
+    with serving(5) as peer:
+        yield peer
 
 
 @pytest.fixture
 def server_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
     """The simulator server in a child process (to freeze it with SIGSTOP)."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([PY, "-m", "appliance.simulator.opcua_server", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # "ready <url>" once it listens
-        assert line.startswith("ready "), f"simulator server did not start: {line!r}"
-        yield proc, line.split()[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with child_process(["--port", str(free_port())], env={**os.environ, "PYTHONPATH": str(ROOT)}) as (proc, url):
+        yield proc, url
 
 
 async def until(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
