@@ -14,7 +14,9 @@
   with the part that is waiting for the next poll (the core's own source, as
   with ``guard.fast_path = false``);
 - ``stop_*``: the stop path measured from outside, beside a minimal loop
-  (``bench/stoppath.py``).
+  (``bench/stoppath.py``);
+- ``opcua_*``: the same over OPC UA, polled and subscribed, each beside a
+  minimal asyncua loop of its kind (``bench/opcua_stop.py``).
 
 Each latency is measured by the guard itself (``Sample.mono_ns`` when the
 block was received -> the output's ``fire()`` returned), over ``TRIPS`` trips

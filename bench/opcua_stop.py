@@ -13,7 +13,17 @@ CLOCK_MONOTONIC of the same host. A trip whose write does not arrive within
   ``mode = "poll"``, read back to back on the guard's own session), rule
   ``value > 50``, the stop written by the output bank through
   ``drivers/opcua/output.py`` in the reader's own thread: a synchronous
-  WriteRequest on the output's own session and socket, no thread hop.
+  WriteRequest on the output's own session and socket, no thread hop;
+- ``opcua_minimal_subscription``: a minimal asyncua subscription (publishing
+  and sampling interval 0: the fastest the server grants), the stop node
+  written from the data-change callback on the same session, the reference;
+- ``opcua_subscription``: the core's ``OpcuaSource`` configured as the core
+  configures a server whose subscribed signal a rule watches
+  (``FastPath.source_config``: publishing 0, sampling 0), on an event loop of
+  its own -> bus -> rule -> the guard thread writes the stop (one hand-off: a
+  trip on a driver's event loop is not written on that loop);
+- goals (``opcua_goal``): polled p99 <= 1.5x, subscription p99 <= 1.2x the
+  minimal loop of the same kind (``p99_vs_minimal``).
 
 Run alone: ``python -m bench.opcua_stop`` (``WERKVLOER_BENCH_NO_LOAD=1`` without
 the recorder and UI load). ``bench.guard`` runs it inside its load.
@@ -91,26 +101,32 @@ class OpcuaPlc(PeerProcess):
         super().__init__(SERVER_SCRIPT, port)
 
 
-def opcua_guard(plc: OpcuaPlc, db_path: Path) -> contextlib.AbstractContextManager[Any]:
+def opcua_guard(plc: OpcuaPlc, db_path: Path, *, mode: str = "poll") -> contextlib.AbstractContextManager[Any]:
+    """poll: the guard's own reader, back to back; subscribe: the core's OpcuaSource (asks the fastest
+    publishing interval the server grants, as the core does for a watched signal) -> bus -> guard."""
     from bench.stoppath import OVERLOAD, running_guard
 
     return running_guard({
         "sources": {"opcua": [{"name": "plc", "url": plc.url, "reconnect_min_s": 0.1, "reconnect_max_s": 1,
-                               "signals": [{"name": "motor_current", "node_id": VALUE, "mode": "poll"}]}]},
+                               "signals": [{"name": "motor_current", "node_id": VALUE, "mode": mode}]}]},
         "guard": {"mode": "armed", "rules": [OVERLOAD],
                   "outputs": [{"name": "stop_node", "kind": "opcua", "url": plc.url, "node_id": STOP,
-                               "value": 1, "timeout_ms": 500}]}}, db_path, ready_s=15)
+                               "value": 1, "timeout_ms": 500}]}}, db_path, ready_s=15,
+        core_sources=mode == "subscribe")
 
 
-def guard_trips(plc: OpcuaPlc, db_path: Path, *, trips: int) -> dict[str, Any]:
+def guard_trips(plc: OpcuaPlc, db_path: Path, *, trips: int, mode: str = "poll") -> dict[str, Any]:
     from bench.guard import _stats
     from bench.stoppath import _guard_settle, trip_loop
 
-    with opcua_guard(plc, db_path.with_name(f"{db_path.stem}-opcua.db")) as guard:
+    with opcua_guard(plc, db_path.with_name(f"{db_path.stem}-opcua-{mode}.db"), mode=mode) as guard:
         lat, missed = trip_loop(plc, lambda: _guard_settle(guard), trips=trips)
         plc.cmd(f"set {NORMAL}")
         _guard_settle(guard)
-    return {**_stats(lat), "missed": missed, "read": "back to back"}
+    return {**_stats(lat), "missed": missed, "read": "back to back" if mode == "poll" else _SUBSCRIBED}
+
+
+_SUBSCRIBED = "subscription, publishing interval 0 (the fastest the server grants), sampling 0"
 
 
 def minimal_loop(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
@@ -152,6 +168,60 @@ def minimal_loop(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
     return {**_stats(lat), "missed": missed, "read": "back to back"}
 
 
+def minimal_subscription(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
+    """What plain asyncua reaches with a subscription: publishing and sampling interval 0, the stop node
+    written from the data-change callback's loop on the same session."""
+    import time
+
+    from asyncua import Client, ua
+
+    from bench.guard import _stats
+    from bench.stoppath import trip_loop
+
+    stop = threading.Event()
+    ready = threading.Event()
+
+    async def loop() -> None:
+        async with Client(plc.url, timeout=5) as c:
+            sid = ua.NodeId.from_string(STOP)
+            dv = ua.DataValue(ua.Variant(1.0, ua.VariantType.Double))
+            latched = [False]
+            tasks: set[asyncio.Task[Any]] = set()
+
+            class Handler:
+                def datachange_notification(self, _node: Any, val: Any, _data: Any) -> None:
+                    if val is not None and val > LIMIT and not latched[0]:
+                        latched[0] = True
+                        task = asyncio.get_running_loop().create_task(
+                            c.uaclient.write_attributes([sid], [dv], ua.AttributeIds.Value))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    elif val is not None and val <= LIMIT:
+                        latched[0] = False
+
+            sub = await c.create_subscription(0, Handler())
+            await sub.subscribe_data_change(c.get_node(VALUE), sampling_interval=ua.Double(0))
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    t = threading.Thread(target=lambda: asyncio.run(loop()), name="bench-opcua-minimal-sub", daemon=True)
+    t.start()
+    if not ready.wait(15):
+        raise RuntimeError("minimal asyncua subscription did not start")
+    try:
+        lat, missed = trip_loop(plc, lambda: time.sleep(0.02), trips=trips)
+    finally:
+        stop.set()
+        t.join(5)
+    return {**_stats(lat), "missed": missed, "read": _SUBSCRIBED}
+
+
+def _ratio(res: dict[str, Any], key: str, ref: str) -> None:
+    base = res[ref]["p99_ms"]
+    res[key]["p99_vs_minimal"] = round(res[key]["p99_ms"] / base, 2) if base else None
+
+
 def run_opcua_stop(res: dict[str, Any], db_path: Path) -> None:
     """Adds the ``opcua_*`` keys to the guard report."""
     from bench.guard import _free_port
@@ -160,8 +230,12 @@ def run_opcua_stop(res: dict[str, Any], db_path: Path) -> None:
     try:
         res["opcua_minimal_poll"] = minimal_loop(plc, trips=TRIPS)
         res["opcua_fast_poll"] = guard_trips(plc, db_path, trips=TRIPS)
-        ref = res["opcua_minimal_poll"]["p99_ms"]
-        res["opcua_fast_poll"]["p99_vs_minimal"] = round(res["opcua_fast_poll"]["p99_ms"] / ref, 2) if ref else None
+        _ratio(res, "opcua_fast_poll", "opcua_minimal_poll")
+        res["opcua_minimal_subscription"] = minimal_subscription(plc, trips=TRIPS)
+        res["opcua_subscription"] = guard_trips(plc, db_path, trips=TRIPS, mode="subscribe")
+        _ratio(res, "opcua_subscription", "opcua_minimal_subscription")
+        res["opcua_goal"] = ("polled: p99 <= 1.5 x the minimal polling loop; subscription: p99 <= 1.2 x the minimal "
+                             "subscription loop; same server, same run (issue 11)")
     finally:
         plc.close()
 

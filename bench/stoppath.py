@@ -170,12 +170,18 @@ def trip_loop(plc: Any, settle: Callable[[], None], *, trips: int,
 
 
 @contextlib.contextmanager
-def running_guard(config: dict[str, Any], db_path: Path, *, ready_s: float = 10) -> Iterator[Any]:
-    """An armed guard with its fast path, from a box config dict, until its outputs are up."""
+def running_guard(config: dict[str, Any], db_path: Path, *, ready_s: float = 10,
+                  core_sources: bool = False) -> Iterator[Any]:
+    """An armed guard with its fast path, from a box config dict, until its outputs are up.
+    ``core_sources``: also the core's OPC UA sources for what the guard does not read itself
+    (as the core configures them: ``FastPath.source_config``), on an event loop of their own."""
+    import asyncio
+
     from appliance.bus import Bus
     from appliance.config import BoxConfig
     from appliance.guard import Guard, build_outputs
     from appliance.guard.fastpath import FastPath
+    from drivers.opcua.source import OpcuaSource
 
     cfg = BoxConfig.model_validate(config)
     bus = Bus()
@@ -184,11 +190,21 @@ def running_guard(config: dict[str, Any], db_path: Path, *, ready_s: float = 10)
     bus.subscribe_fast(guard.on_sample)
     fast = FastPath(cfg, guard, bus)
     fast.start()
+    loop = asyncio.new_event_loop()
+    loop_thread = threading.Thread(target=loop.run_forever, name="bench-core-loop", daemon=True)
+    sources = [OpcuaSource(s, bus) for s in fast.source_config(cfg).sources.opcua] if core_sources else []
+    loop_thread.start()
     try:
+        for src in sources:
+            asyncio.run_coroutine_threadsafe(src.__aenter__(), loop).result(15)
         if not guard.wait_outputs(ready_s):
             raise RuntimeError(f"stop output not ready: {guard.status()['outputs']}")
         yield guard
     finally:
+        for src in sources:
+            asyncio.run_coroutine_threadsafe(src.__aexit__(None, None, None), loop).result(15)
+        loop.call_soon_threadsafe(loop.stop)
+        loop_thread.join(5)
         fast.stop()
         guard.stop()
 
