@@ -94,3 +94,17 @@ def cli_env() -> dict[str, str]:
 
 
 PY = sys.executable
+
+
+def model_version(src: Path, dst: Path, version: str) -> Path:
+    """A copy of model folder ``src`` at ``dst`` with another version in its manifest (sha256 recomputed)."""
+    import hashlib
+    import json
+    import shutil
+
+    shutil.copytree(src, dst)
+    raw = json.loads((dst / "manifest.json").read_text())
+    raw["version"] = version
+    raw["sha256"] = hashlib.sha256((dst / "model.tflite").read_bytes()).hexdigest()
+    (dst / "manifest.json").write_text(json.dumps(raw))
+    return dst

@@ -17,6 +17,13 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def _copy_item(folder: Path, item_id: str, new_id: str) -> None:
+    """A copy of item ``item_id`` (both languages) under ``new_id``."""
+    for lang in ("nl", "en"):
+        text = (folder / f"{item_id}.{lang}.md").read_text(encoding="utf-8")
+        (folder / f"{new_id}.{lang}.md").write_text(text.replace(f"id: {item_id}", f"id: {new_id}"), encoding="utf-8")
+
+
 def _keys(problems) -> list[tuple[str, str]]:
     return [(p.path.name, p.key) for p in problems]
 
@@ -85,10 +92,7 @@ def test_languages_disagree_on_neutral_field(packs_copy: Path) -> None:
 
 
 def test_orphan_skill(packs_copy: Path) -> None:
-    cards = packs_copy / "common" / "cards"
-    for lang in ("nl", "en"):
-        text = (cards / f"card-oee-kpi.{lang}.md").read_text(encoding="utf-8")
-        (cards / f"card-unused.{lang}.md").write_text(text.replace("id: card-oee-kpi", "id: card-unused"), encoding="utf-8")
+    _copy_item(packs_copy / "common" / "cards", "card-oee-kpi", "card-unused")
     problems = check_pack(packs_copy / "common")
     assert _keys(problems) == [("card-unused.nl.md", "id")]
     assert "orphan" in problems[0].message
@@ -126,10 +130,7 @@ def test_file_name_and_id_must_agree(packs_copy: Path) -> None:
 
 
 def test_duplicate_id_across_packs(packs_copy: Path) -> None:
-    steps = packs_copy / "sheet-metal" / "steps"
-    for lang in ("nl", "en"):
-        text = (steps / f"sm-log-02.{lang}.md").read_text(encoding="utf-8")
-        (steps / f"box-baseline.{lang}.md").write_text(text.replace("id: sm-log-02", "id: box-baseline"), encoding="utf-8")
+    _copy_item(packs_copy / "sheet-metal" / "steps", "sm-log-02", "box-baseline")
     problems = check_pack(packs_copy / "sheet-metal")
     assert any(p.key == "id" and "also in pack 'common'" in p.message for p in problems)
 

@@ -5,8 +5,6 @@ model when a new one does not load, and comes back when a good one arrives."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 from appliance.database import open_box_db
 from appliance.guard import handlers
 from appliance.models.registry import ModelRegistry
+from tests.conftest import model_version
 
 from .conftest import wait_for
 from .test_models import VIB_DIR, Feeder, cfg, windows
@@ -26,16 +25,6 @@ def vib_path() -> Path:
     # Committed to the repository: a missing file is a broken checkout, not a skip.
     assert (VIB_DIR / "model.tflite").exists(), f"{VIB_DIR}/model.tflite is missing from the checkout"
     return VIB_DIR
-
-
-def new_version(src: Path, dst: Path, version: str) -> Path:
-    """A copy of a model folder with another version in its manifest (sha256 recomputed)."""
-    shutil.copytree(src, dst)
-    raw = json.loads((dst / "manifest.json").read_text())
-    raw["version"] = version
-    raw["sha256"] = hashlib.sha256((dst / "model.tflite").read_bytes()).hexdigest()
-    (dst / "manifest.json").write_text(json.dumps(raw))
-    return dst
 
 
 def model_info(g: Any) -> dict[str, Any]:
@@ -50,7 +39,7 @@ def test_running_guard_takes_shadow_then_active_then_rollback(vib_path, tmp_path
     f = Feeder(g)
     f.until(lambda: windows(g) >= 2)
 
-    src = new_version(vib_path, tmp_path / "new", "7.1.0")
+    src = model_version(vib_path, tmp_path / "new", "7.1.0")
     reg.install(src / "model.tflite", src / "manifest.json")
     reg.activate("vibration-anomaly", "7.1.0", slot="shadow")
     # The IPC op the UI and the CLI call after a change (async handler, run as the core's IpcServer would).
@@ -85,7 +74,7 @@ def test_bad_new_version_keeps_the_old_model_and_alerts(vib_path, tmp_path, make
     base = reg.deployment("vibration-anomaly").active.version
     g = make_guard(cfg("shadow"), registry=reg, model_poll_s=60)
     f = Feeder(g)
-    src = new_version(vib_path, tmp_path / "new", "8.0.0")
+    src = model_version(vib_path, tmp_path / "new", "8.0.0")
     mv = reg.install(src / "model.tflite", src / "manifest.json")
     reg.activate("vibration-anomaly", "8.0.0")
     blob = mv.path / "model.tflite"
@@ -111,7 +100,7 @@ def test_binding_without_a_model_starts_when_a_good_version_is_activated(vib_pat
     reg = ModelRegistry(open_box_db(db_path), data_dir=tmp_path / "data", shipped_dir=shipped)
     g = make_guard(cfg("shadow"), registry=reg, model_poll_s=60)
     assert model_info(g)["state"] == "no_model"
-    src = new_version(vib_path, tmp_path / "new", "9.0.0")
+    src = model_version(vib_path, tmp_path / "new", "9.0.0")
     reg.install(src / "model.tflite", src / "manifest.json")
     reg.activate("vibration-anomaly", "9.0.0")
     assert g.reload_models()["ok"]

@@ -20,10 +20,16 @@ def _engine(tmp_path, synced, **machine):
     return KpiEngine(cfg, cfg.db_path, clock_synced=lambda: synced["ok"])
 
 
-def _feed_boot(eng, synced, wrong_utc):
-    f = Feeder(eng, None, utc0=wrong_utc, step_s=1)
+def _running(eng, utc0=TRUE_T):
+    """A feeder of one sample a second; the machine starts running at ``utc0``."""
+    f = Feeder(eng, None, utc0=utc0, step_s=1)
     f.values = {"running": True, "part_count": 0}
     f.emit()
+    return f
+
+
+def _feed_boot(eng, synced, wrong_utc):
+    f = _running(eng, wrong_utc)
     for i in range(1, 301):  # 300 s on the wrong clock, a part every 10 s
         if i % 10 == 0:
             f.values["part_count"] += 1
@@ -61,9 +67,7 @@ def test_clock_jump_at_boot(tmp_path, wrong):
 def test_clock_jump_while_running_keeps_durations(tmp_path):
     synced = {"ok": True}
     eng = _engine(tmp_path, synced)
-    f = Feeder(eng, None, utc0=TRUE_T, step_s=1)
-    f.values = {"running": True, "part_count": 0}
-    f.emit()
+    f = _running(eng)
     f.run_until(300)
     f.jump(-7200)  # a wrong NTP server, or a person setting the clock
     f.run_until(600)
@@ -80,9 +84,7 @@ def test_clock_jump_while_running_keeps_durations(tmp_path):
 def test_writes_not_held_forever_without_ntp(tmp_path):
     synced = {"ok": False}
     eng = _engine(tmp_path, synced, clock_hold_s=120)
-    f = Feeder(eng, None, utc0=TRUE_T, step_s=1)
-    f.values = {"running": True, "part_count": 0}
-    f.emit()
+    f = _running(eng)
     f.run_until(119)
     assert eng.conn.execute("SELECT count(*) FROM kpi_minute").fetchone()[0] == 0
     f.run_until(130)
@@ -92,9 +94,7 @@ def test_writes_not_held_forever_without_ntp(tmp_path):
 def test_restart_fills_the_gap_with_no_data(tmp_path):
     synced = {"ok": True}
     eng = _engine(tmp_path, synced)
-    f = Feeder(eng, None, utc0=TRUE_T, step_s=1)
-    f.values = {"running": True, "part_count": 0}
-    f.emit()
+    f = _running(eng)
     f.run_until(100)
     eng.stop()
     # the box is off for 10 minutes; a new engine (new boot: monotonic restarts near 0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from appliance.cli import main as werkvloer
 from appliance.database import open_box_db
 from appliance.errors import ModelError, PermissionDenied
 from appliance.models.registry import ModelRegistry, compare_scores
+from tests.conftest import model_version
 
 from .conftest import VIB_DIR
 
@@ -28,12 +28,7 @@ def box(tmp_path: Path):
 
 def new_version(tmp_path: Path, version: str, src: Path = VIB_DIR) -> Path:
     """A copy of a shipped model with another version number (same weights)."""
-    d = tmp_path / f"new-{version}"
-    shutil.copytree(src, d)
-    raw = json.loads((d / "manifest.json").read_text())
-    raw["version"] = version
-    (d / "manifest.json").write_text(json.dumps(raw))
-    return d
+    return model_version(src, tmp_path / f"new-{version}", version)
 
 
 def audit_rows(db):

@@ -5,9 +5,7 @@ SQLite, the shipped LiteRT model, and a real IPC server around a real Guard."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from appliance.database import open_box_db
 from appliance.models.registry import SHIPPED_DIR
 from local_ui import security
 from local_ui.app import create_app
+from tests.conftest import model_version
 
 from .helpers import wait_for
 
@@ -55,13 +54,7 @@ def client(app: Any, role: str | None = None) -> tuple[TestClient, dict[str, str
 
 def bumped(tmp: Path, version: str) -> Path:
     """The shipped vibration model with another version in its manifest (sha256 recomputed)."""
-    d = tmp / f"vib-{version}"
-    shutil.copytree(VIB, d)
-    raw = json.loads((d / "manifest.json").read_text())
-    raw["version"] = version
-    raw["sha256"] = hashlib.sha256((d / "model.tflite").read_bytes()).hexdigest()
-    (d / "manifest.json").write_text(json.dumps(raw))
-    return d
+    return model_version(VIB, tmp / f"vib-{version}", version)
 
 
 def upload(c: TestClient, headers: dict[str, str], folder: Path) -> Any:
