@@ -5,7 +5,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.toml
 
-.PHONY: run test soak bench lint venv clean image docs help
+.PHONY: run test soak bench lint venv clean image docs help vendor vendor-check
+
+# Browser libraries the UI serves from the box (uPlot), pinned in package.json +
+# package-lock.json. The copies in local_ui/static/vendor/ are committed, so the
+# wheel, the image and an offline checkout have them without Node; `make vendor`
+# rebuilds them with npm (Node 20), `make vendor-check` proves the committed copy
+# is what the lock file pins.
+VENDOR := local_ui/static/vendor
+VENDORED := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css
 
 help:
 	@echo "make run    - set up and start the demo (simulator + core + ui), prints the URL"
@@ -24,12 +32,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(VENDORED)
 	$(PY) -m appliance.cli demo --config $(CONFIG)
 
 # The Debian packages the suite needs first (installed when root), then pytest;
 # -rs lists every skip with its reason.
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) $(VENDORED)
 	$(PY) -m pytest -q -rs
 
 system-deps:
@@ -45,6 +53,18 @@ lint: $(STAMP)
 	$(PY) -m ruff check appliance drivers models local_ui sync content tests bench
 	$(PY) -m mypy appliance drivers models local_ui sync content
 	$(VENV)/bin/lint-imports
+
+$(VENDORED):
+	$(MAKE) vendor
+
+vendor:
+	npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+	cp node_modules/uplot/LICENSE $(VENDOR)/uPlot.LICENSE
+
+vendor-check: vendor
+	git diff --exit-code -- $(VENDOR)
 
 image:
 	$(MAKE) -C image-build image

@@ -103,7 +103,22 @@ def kpis_page(granularity: str = "hour", start: str | None = None, end: str | No
                                         label=r._("Downtime per reason (minutes)"), v_fmt=lambda v: f"{v:.0f} min")
     ctx["compare"] = baseline_view(r)
     ctx["can_edit"] = r.may("kpi.edit")
+    ctx["oee_trend"] = oee_trend(r, f.tz)
     return r.render("kpis.html", **ctx)
+
+
+# OEE against target (uPlot in the browser, static/trends.js): per day over four weeks, per shift over two.
+OEE_TREND_DAYS = {"day": 28, "shift": 14}
+
+
+def oee_trend(r: Req, tz: Any) -> dict[str, Any]:
+    """What the two OEE charts fetch (``/api/v1/kpi/periods``) and draw: the target and the series names."""
+    today = dt.datetime.now(tz).date()
+    charts_ = {g: {"src": f"/api/v1/kpi/periods?granularity={g}&start={(today - dt.timedelta(days=n - 1)).isoformat()}",
+                   "days": n} for g, n in OEE_TREND_DAYS.items()}
+    names = {"period": r._("Period"), "oee": r._("OEE"), "availability": r._("Availability"),
+             "performance": r._("Performance"), "quality": r._("Quality"), "target": r._("Target")}
+    return {"target": r.state.config.machine.oee_target, "charts": charts_, "names": names}
 
 
 def baseline_view(r: Req) -> dict[str, Any]:

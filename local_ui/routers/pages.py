@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException
+from fastapi import APIRouter, Form, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from appliance.errors import PermissionDenied
 
-from .. import labels, services
+from .. import labels, services, trends_view
 from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 from .core import home_snapshot
@@ -42,14 +42,26 @@ async def home_data(r: Req) -> dict[str, Any]:
     product = None
     if cfg.machine.products:
         product, _ = attempt(services.product_choice, db, cfg)
+    sparks = {s["name"]: s for s in trends_view.sparkline_signals(cfg, r.lang)}
     return {"home": home, "next_step": {"error": err, **(step or {})}, "signals": configured_signals(cfg, r.lang),
-            "product": product}
+            "product": product, "sparks": sparks}
 
 
 @router.get("/", include_in_schema=False)
 async def home(r: Req = ReqDep) -> Response:
     page_guard(r, "view")
     return r.render("home.html", **(await home_data(r)))
+
+
+@router.get("/api/v1/trends", tags=["live"])
+def api_trends(window_s: Annotated[int, Query(ge=10, le=3600, description="seconds of history")] = trends_view.WINDOW_S,
+               signal: Annotated[str | None, Query(max_length=63, description="one signal (default: all)")] = None,
+               r: Req = ReqDep) -> dict[str, Any]:
+    """Home's sparklines: per numeric signal its recorded values of the last ``window_s``
+    (``t`` UTC ns, ``v``; at most 300 points, the newest always kept), its label and unit in the
+    session's language, and the limits of the guard rules that watch it."""
+    api_guard(r, "view")
+    return trends_view.history(r.db, r.state.config, r.lang, window_s=window_s, signal=signal)
 
 
 # ----- product chooser (ideal cycle time per product, ISO 22400 PRI) ----------------------

@@ -126,6 +126,38 @@
       el.classList.toggle("stale", s.q !== undefined && s.q !== "GOOD" && s.q !== 0);
     });
     document.body.dataset.liveTs = String(Date.now());
+    // Other scripts of the page (sparklines, the timeline) take the same message.
+    document.dispatchEvent(new CustomEvent("werkvloer:live", {detail: msg}));
+  }
+
+  // A server-drawn region that follows the machine (today's timeline bars): on each change of the
+  // machine state or the current stop, and every minute, fetch the page again and swap the region.
+  // Without JavaScript the page is the same, only not live (and the printed report never needs it).
+  var region = document.querySelector("[data-live-refresh]");
+  var regionKey = null, regionBusy = false, regionAgain = false;
+  function refreshRegion() {
+    if (regionBusy) { regionAgain = true; return; }
+    regionBusy = true;
+    fetch(location.href, {credentials: "same-origin"}).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
+      if (!html) return;
+      var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(region.id);
+      if (!fresh) return;
+      region.innerHTML = fresh.innerHTML;
+      region.dataset.refreshed = String(Number(region.dataset.refreshed || 0) + 1);
+    }).catch(function () {}).then(function () {
+      regionBusy = false;
+      if (regionAgain) { regionAgain = false; refreshRegion(); }
+    });
+  }
+  if (region) {
+    document.addEventListener("werkvloer:live", function (ev) {
+      var h = ev.detail.home;
+      if (!h || !h.machine) return;
+      var key = [h.machine.key, h.stop && h.stop.id, h.stop && h.stop.open, h.stop && h.stop.needs_reason].join("|");
+      if (regionKey !== null && key !== regionKey) refreshRegion();
+      regionKey = key;
+    });
+    setInterval(refreshRegion, 60000);
   }
 
   if (window.EventSource && pill) {

@@ -1,0 +1,116 @@
+// Time-series charts drawn in the browser with uPlot (served from the box, static/vendor/).
+// - [data-spark]: Home's sparklines. History from /api/v1/trends (the recorder's samples),
+//   then every value of the live stream (live.js re-dispatches it as "werkvloer:live").
+//   A guard rule's limit is a dashed red line at that value.
+// - [data-oee-chart]: OEE and A/P/Q per day or per shift from /api/v1/kpi/periods, the target as a line.
+// No inline script, no eval: the page's CSP stays default-src 'self'.
+(function () {
+  "use strict";
+  if (!window.uPlot) return;
+  var BLUE = "#1f5fa8", RED = "#b00020", GREY = "#555";
+
+  function getJSON(url) {
+    return fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}}).then(function (r) {
+      if (!r.ok) throw new Error(url + ": HTTP " + r.status);
+      return r.json();
+    });
+  }
+
+  // ----- sparklines ---------------------------------------------------------------
+  var sparks = {};  // signal -> {el, u, data, windowS, limits}
+
+  function sparkOpts(el, sig) {
+    var series = [{}, {stroke: BLUE, width: 2, points: {show: false}, label: sig.label}];
+    sig.limits.forEach(function (l) {
+      series.push({stroke: RED, width: 1.5, dash: [6, 4], points: {show: false}, label: l.name});
+    });
+    return {width: Math.max(80, el.clientWidth || 160), height: Math.max(32, el.clientHeight || 44),
+            pxAlign: false, cursor: {show: false}, legend: {show: false}, select: {show: false},
+            scales: {x: {time: true}}, axes: [{show: false}, {show: false}], series: series};
+  }
+
+  function mark(s) {
+    var xs = s.data[0], ys = s.data[1], n = xs.length;
+    s.el.dataset.points = String(n);
+    s.el.dataset.lastT = n ? String(s.lastT) : "";
+    s.el.dataset.lastV = n ? String(ys[n - 1]) : "";
+    s.el.dataset.limits = JSON.stringify(s.limits.map(function (l) { return l.limit; }));
+  }
+
+  function startSparks() {
+    var els = document.querySelectorAll("[data-spark]");
+    if (!els.length) return;
+    getJSON("/api/v1/trends").then(function (h) {
+      h.signals.forEach(function (sig) {
+        var el = document.querySelector('[data-spark="' + sig.name + '"]');
+        if (!el) return;
+        var xs = sig.t.map(function (t) { return t / 1e9; });
+        var data = [xs, sig.v.slice()];
+        sig.limits.forEach(function (l) { data.push(xs.map(function () { return l.limit; })); });
+        var s = {el: el, data: data, windowS: h.window_s, limits: sig.limits,
+                 lastT: sig.t.length ? sig.t[sig.t.length - 1] : 0};
+        s.u = new window.uPlot(sparkOpts(el, sig), data, el);
+        el._uplot = s.u;
+        sparks[sig.name] = s;
+        mark(s);
+      });
+      document.body.dataset.sparks = "ready";
+    }).catch(function () { document.body.dataset.sparks = "failed"; });
+  }
+
+  function onLive(ev) {
+    var values = (ev.detail && ev.detail.values) || {};
+    Object.keys(sparks).forEach(function (name) {
+      var s = sparks[name], val = values[name];
+      if (!val || typeof val.v !== "number" || (val.q !== undefined && val.q !== 0)) return;
+      var t = Number(val.t || 0);
+      if (!t || t <= s.lastT) return;  // the stream repeats the latest sample until a new one comes
+      s.lastT = t;
+      var x = t / 1e9, d = s.data;
+      d[0].push(x); d[1].push(val.v);
+      s.limits.forEach(function (l, i) { d[2 + i].push(l.limit); });
+      var cut = 0;
+      while (cut < d[0].length - 1 && d[0][cut] < x - s.windowS) cut++;
+      if (cut) d.forEach(function (col) { col.splice(0, cut); });
+      s.u.setData(d);
+      mark(s);
+    });
+  }
+
+  // ----- OEE per day / per shift against target ------------------------------------
+  function pct(v) { return v === null || v === undefined ? "–" : Math.round(v * 100) + "%"; }
+
+  function oeeChart(el) {
+    var target = Number(el.dataset.target);
+    var names = JSON.parse(el.dataset.names || "{}");
+    var keys = ["oee", "availability", "performance", "quality"];
+    var colours = {oee: BLUE, availability: "#1b7a3a", performance: "#8a5a00", quality: "#6b3fa0"};
+    getJSON(el.dataset.src).then(function (rows) {
+      var xs = rows.map(function (r) { return r.start_ts / 1e9; });
+      var data = [xs];
+      keys.forEach(function (k) { data.push(rows.map(function (r) { return r[k] === undefined ? null : r[k]; })); });
+      data.push(xs.map(function () { return target; }));
+      var series = [{label: names.period || ""}];
+      keys.forEach(function (k) {
+        series.push({label: names[k] || k, stroke: colours[k], width: k === "oee" ? 3 : 1.5,
+                     points: {show: true, size: k === "oee" ? 7 : 4}, value: function (u, v) { return pct(v); }});
+      });
+      series.push({label: names.target || "target", stroke: RED, width: 2, dash: [8, 5], points: {show: false},
+                   value: function (u, v) { return pct(v); }});
+      var w = Math.max(280, el.clientWidth || 600);
+      var opts = {width: w, height: Math.max(180, Math.min(320, Math.round(w * 0.45))), series: series,
+                  scales: {x: {time: true}, y: {range: [0, 1]}},
+                  axes: [{stroke: GREY}, {stroke: GREY, values: function (u, vals) { return vals.map(pct); }}],
+                  cursor: {drag: {x: false, y: false}}};
+      el._uplot = new window.uPlot(opts, data, el);
+      el.dataset.rows = String(rows.length);
+      el.dataset.ready = "1";
+      var empty = el.parentNode.querySelector(".chart-empty");
+      if (empty) empty.hidden = rows.length > 0;
+    }).catch(function () { el.dataset.ready = "failed"; });
+  }
+
+  startSparks();
+  document.addEventListener("werkvloer:live", onLive);
+  document.querySelectorAll("[data-oee-chart]").forEach(oeeChart);
+})();

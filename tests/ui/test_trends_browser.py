@@ -1,0 +1,128 @@
+"""Live trends (issue 15): Home's sparklines with the guard's limit line, OEE per day and per
+shift against target, and today's timeline bar following the machine without a reload.
+Real simulator + core + ui, Debian's Chromium; uPlot served from the box."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from .conftest import SCREENSHOTS, VIEWPORTS, login
+from .helpers import wait_for
+
+pytestmark = pytest.mark.browser
+
+SPARK = "document.querySelector('[data-spark=motor_current]')"
+
+
+def _api(page: Any, url: str, path: str) -> Any:
+    r = page.request.get(url + path)
+    assert r.ok, (path, r.status)
+    return r.json()
+
+
+def test_sparkline_follows_the_simulator_and_draws_the_rule_limit(stack: Any, page_factory: Any) -> None:
+    limit = next(r.limit for r in stack.config().guard.rules if r.name == "vastgelopen")
+    page = page_factory("800x480")
+    page.goto(stack.url + "/")
+    page.wait_for_selector("body[data-sparks=ready]")
+    # The limit line: a series at the rule's limit, named after the rule, inside the drawn y range.
+    limit_series = page.evaluate(f"""() => {{ const u = {SPARK}._uplot;
+        return {{label: u.series[2].label, values: Array.from(new Set(u.data[2])), ymax: u.scales.y.max,
+                 ymin: u.scales.y.min, dash: u.series[2].dash}}; }}""")
+    assert limit_series["label"] == "vastgelopen"
+    assert limit_series["values"] in ([limit], [])  # [] only while no sample was recorded yet
+    assert limit_series["ymin"] <= limit <= limit_series["ymax"] and limit_series["dash"]
+    # A simulator change: the sparkline's newest point comes from the live stream, and it is the
+    # same sample (time and value) the recorder stores and the API serves.
+    t_change = time.time_ns()
+    stack.sim(op="state", state="down", hold_s=600)
+    try:
+        page.wait_for_function(f"Number({SPARK}.dataset.lastT) > {t_change + 1_000_000_000}", timeout=15_000)
+        last_t, last_v, n_limit = page.evaluate(f"""() => {{ const e = {SPARK}; const u = e._uplot;
+            return [Number(e.dataset.lastT), Number(e.dataset.lastV), u.data[2][u.data[2].length - 1]]; }}""")
+        assert n_limit == limit
+        assert page.evaluate(f"{SPARK}._uplot.data[1].at(-1)") == last_v
+
+        def recorded() -> bool:
+            h = _api(page, stack.url, "/api/v1/trends?signal=motor_current&window_s=20")["signals"][0]
+            # A JavaScript number holds UTC ns to ~256 ns (2^53 < 1.8e18): same sample = within 1 us.
+            return any(abs(t - last_t) < 1000 and v == last_v for t, v in zip(h["t"], h["v"], strict=True))
+
+        # 20 s at a 100 ms poll is under the 300-point cap: every sample is in the answer.
+        wait_for(recorded, timeout_s=15, what=f"the sample ({last_t}, {last_v}) in /api/v1/trends")
+        # After a reload the history is there at once (from the recorder, not only from the stream).
+        page.reload()
+        page.wait_for_selector("body[data-sparks=ready]")
+        first = page.evaluate(f"{SPARK}._uplot.data[0][0]")
+        assert int(page.evaluate(f"{SPARK}.dataset.points")) > 5 and first * 1e9 < t_change
+        page.locator("#live-values").screenshot(path=str(SCREENSHOTS / "home-sparklines-800x480.png"))
+    finally:
+        stack.sim(op="state", state="running", hold_s=600)
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_sparklines_fit_every_screen(stack: Any, page_factory: Any, viewport: str) -> None:
+    page = page_factory(viewport)
+    page.goto(stack.url + "/")
+    page.wait_for_selector("body[data-sparks=ready]")
+    box = page.locator("[data-spark=motor_current] canvas").bounding_box()
+    assert box is not None and box["width"] >= 80 and box["height"] >= 32
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    assert page.locator("[data-spark=motor_current]").get_attribute("aria-label").startswith("Motorstroom")
+
+
+def test_oee_charts_equal_the_api_rows_and_draw_the_target(stack: Any, page_factory: Any) -> None:
+    cfg = stack.config()
+    page = page_factory("1280x800")
+    login(page, stack.url, "coordinator")
+    page.goto(stack.url + "/kpis")
+    today = dt.datetime.now(ZoneInfo(cfg.box.timezone)).date()
+    for g, days in (("day", 28), ("shift", 14)):
+        page.wait_for_selector(f"#oee-chart-{g}[data-ready='1']")
+        start = (today - dt.timedelta(days=days - 1)).isoformat()
+        rows = _api(page, stack.url, f"/api/v1/kpi/periods?granularity={g}&start={start}")
+        assert rows, f"no {g} rows: the stack seeds an hour and more of running"
+        data = page.evaluate(f"document.getElementById('oee-chart-{g}')._uplot.data")
+        labels = page.evaluate(f"document.getElementById('oee-chart-{g}')._uplot.series.map(s => s.label)")
+        assert data[0] == [r["start_ts"] / 1e9 for r in rows]
+        for i, k in enumerate(("oee", "availability", "performance", "quality"), start=1):
+            assert data[i] == [r[k] for r in rows], k
+        assert set(data[5]) == {cfg.machine.oee_target}
+        assert labels[1:] == ["OEE", "Beschikbaarheid", "Prestatie", "Kwaliteit", "Doel"]
+    page.screenshot(path=str(SCREENSHOTS / "kpis-oee-target-1280x800.png"), full_page=True)
+    small = page_factory("800x480")
+    login(small, stack.url, "coordinator")
+    small.goto(stack.url + "/kpis")
+    small.wait_for_selector("#oee-chart-shift[data-ready='1']")
+    assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+
+
+def test_timeline_bar_gains_a_segment_without_a_reload(stack: Any, page_factory: Any) -> None:
+    page = page_factory("800x480")
+    stack.sim(op="state", state="running", hold_s=600)
+    wait_for(lambda: _api(page, stack.url, "/api/v1/home")["machine"]["key"] == "running", timeout_s=15,
+             what="the machine running")
+    page.goto(stack.url + "/timeline")
+    page.wait_for_selector("#timeline-shifts[data-live-refresh]")
+    page.evaluate("window.__sameDocument = true")
+    before = set(page.eval_on_selector_all("#timeline-shifts [data-stop]", "els => els.map(e => e.dataset.stop)"))
+    stack.sim(op="state", state="down", hold_s=600)
+    try:
+        stop_id = None
+
+        def api_stop() -> bool:
+            nonlocal stop_id
+            stop_id = _api(page, stack.url, "/api/v1/home")["stop"].get("id")
+            return stop_id is not None and str(stop_id) not in before
+
+        wait_for(api_stop, timeout_s=20, what="a new open stop in /api/v1/home")
+        page.wait_for_selector(f"#timeline-shifts svg [data-stop='{stop_id}']", timeout=20_000)
+        assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+        assert int(page.get_attribute("#timeline-shifts", "data-refreshed") or 0) >= 1
+    finally:
+        stack.sim(op="state", state="running", hold_s=600)
