@@ -5,12 +5,24 @@
 - ``live_delay_ms``: from a simulator state change (control port) to the
   machine-state tile changing colour in Chromium; goal < 1 s. It includes the
   Modbus poll, the core's 200 ms live stream and the SSE hop.
+- ``value_delay_ms`` (issue 15): from a value change set on the simulator's control port
+  (the ``running`` bit) to that value's text changing in Home's live values table in
+  Chromium, timed in the page by a MutationObserver (``Date.now()`` on the same clock as
+  the bench); goal p95 < 500 ms.
+- ``page_load_ms``: each main page loaded in Chromium (navigation start to the load
+  event, from the Navigation Timing entry), logged in as admin; the charts' data
+  fetches are not included.
 - ``rss_mb``: resident memory of the ui process after the run; goal <= 80 MB.
+
+``WERKVLOER_BENCH_UI_N`` scales the sample counts (default 40 value changes, 20 loads
+per page, 40 requests per page); ``WERKVLOER_BENCH_UI_N=5`` is a smoke run (about a minute).
+A full run takes about 3 minutes on a quiet 2-core machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -24,8 +36,10 @@ from typing import Any
 from .stats import rss_mb, summary_ms
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["/", "/stops", "/alerts", "/kpis", "/blueprint", "/check", "/settings", "/api/v1/health",
-         "/api/v1/kpi/periods?granularity=hour"]
+PAGES = ["/", "/stops", "/timeline", "/alerts", "/kpis", "/blueprint", "/check", "/settings", "/api/v1/health",
+         "/api/v1/kpi/periods?granularity=hour", "/api/v1/trends"]
+BROWSER_PAGES = ["/", "/stops", "/timeline", "/alerts", "/kpis", "/blueprint", "/settings"]
+N = max(1, int(os.environ.get("WERKVLOER_BENCH_UI_N", "40")))
 ADMIN_PIN = "13572468"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -74,7 +88,7 @@ def _sim(port: int, **msg: Any) -> None:
         s.recv(65536)
 
 
-def page_times(base: str, *, n: int = 40) -> dict[str, dict[str, float]]:
+def page_times(base: str, *, n: int = N) -> dict[str, dict[str, float]]:
     import httpx
 
     out: dict[str, dict[str, float]] = {}
@@ -114,6 +128,70 @@ def live_delay(base: str, control_port: int, *, n: int = 8) -> dict[str, float]:
     return _summary(ns)
 
 
+# Home's live value of ``running`` in text; the observer stamps each change with Date.now().
+OBSERVE_JS = """() => {
+  window.__changes = [];
+  const el = document.querySelector('[data-live=running]');
+  new MutationObserver(() => window.__changes.push([Date.now(), el.textContent.trim()]))
+    .observe(el, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def _browser_context(b: Any, base: str) -> Any:
+    # The bench evaluates its observer in the page: the CSP would refuse it (the box's own pages are not affected).
+    ctx = b.new_context(viewport={"width": 800, "height": 480}, bypass_csp=True, locale="nl-NL")
+    token = ctx.request.get(base + "/api/v1/session").json()["csrf"]
+    ctx.request.post(base + "/api/v1/session", data={"role": "admin", "pin": ADMIN_PIN}, headers={"X-CSRF-Token": token})
+    return ctx
+
+
+def value_delay(base: str, control_port: int, *, n: int = N) -> dict[str, float]:
+    """Simulator value change -> the value's text on Home (ns on the wall clock both sides)."""
+    from playwright.sync_api import sync_playwright
+
+    ns: list[int] = []
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = _browser_context(b, base).new_page()
+        page.goto(base + "/")
+        page.wait_for_function("document.querySelector('[data-live=running]').textContent.trim() !== '–'",
+                               timeout=20_000)
+        page.evaluate(OBSERVE_JS)
+        words = {"down": "nee", "running": "ja"}
+        for i in range(n + 1):
+            target = "down" if i % 2 == 0 else "running"
+            page.evaluate("window.__changes = []")
+            t0 = time.time_ns()
+            _sim(control_port, op="state", state=target, hold_s=600)
+            page.wait_for_function(f"window.__changes.some(c => c[1] === '{words[target]}')", timeout=10_000)
+            seen_ms = page.evaluate(f"window.__changes.find(c => c[1] === '{words[target]}')[0]")
+            if i:  # the first change may find the page on the same value
+                ns.append(int(seen_ms * 1_000_000) - t0)
+            time.sleep(0.3)
+        b.close()
+    return _summary(ns)
+
+
+def page_loads(base: str, *, n: int = max(1, N // 2)) -> dict[str, dict[str, float]]:
+    """Each main page in Chromium: navigation start -> load event (Navigation Timing)."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, dict[str, float]] = {}
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = _browser_context(b, base).new_page()
+        for path in BROWSER_PAGES:
+            page.goto(base + path)  # warm up
+            ns = []
+            for _ in range(n):
+                page.goto(base + path, wait_until="load")
+                ms = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
+                ns.append(int(ms * 1_000_000))
+            out[path] = _summary(ns)
+        b.close()
+    return out
+
+
 def run(report: dict[str, Any]) -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="werkvloer-bench-ui-") as d:
@@ -149,6 +227,11 @@ def run(report: dict[str, Any]) -> None:
             if Path(CHROMIUM).exists():
                 report["live_delay_ms"] = live_delay(base, control)
                 report["live_goal_ms"] = 1000
+                report["value_delay_ms"] = value_delay(base, control)
+                report["value_goal_p95_ms"] = 500
+                loads = page_loads(base)
+                report["page_load_ms"] = loads
+                report["page_load_p95_ms_worst"] = round(max(v["p95_ms"] for v in loads.values()), 2)
             else:
                 report["live_delay_ms"] = {"skipped": f"{CHROMIUM} missing"}
             report["rss_mb"] = round(rss_mb(procs[2].pid), 1)
