@@ -1,6 +1,9 @@
 """The image definition builds (issue 12): units verify and are hardened,
-every path a hook names resolves from the rpi-image-gen source root, the
-package set installs together on Debian, the wheelhouse resolves for aarch64.
+every path a hook names resolves from the rpi-image-gen source root, every
+installable unit is enabled by the layer, the service users the layer makes
+may open the devices their units allow, the package set installs together on
+Debian, the wheelhouse resolves for aarch64. The checkers (systemd-analyze,
+shellcheck) are required, not skipped: `make test` installs them.
 """
 
 from __future__ import annotations
@@ -27,8 +30,16 @@ UNITS = sorted((SRC / "systemd").glob("werkvloer-*.*")) + sorted(OVERLAY_UNITS.g
 SERVICES = [u for u in UNITS if u.suffix == ".service"]
 CONFIGS = sorted((SRC / "config").glob("*.yaml"))
 
-needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                                   reason="systemd-analyze not installed (apt-get install systemd)")
+
+@pytest.fixture
+def tools() -> None:
+    """The checkers the image tests run. Not hardware: `make test` installs them (tests/system-deps.sh),
+    so a missing one fails the test instead of skipping it."""
+    for tool, package in (("systemd-analyze", "systemd"), ("shellcheck", "shellcheck"), ("make", "make")):
+        assert shutil.which(tool), f"{tool} is missing: apt-get install {package} (or run `make test`)"
+
+
+needs_tools = pytest.mark.usefixtures("tools")
 
 
 def _unitcheck():
@@ -44,13 +55,13 @@ unitcheck = _unitcheck()
 
 # --- units --------------------------------------------------------------------
 
-@needs_analyze
+@needs_tools
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
 def test_unit_verifies_cleanly(unit: Path) -> None:
     assert unitcheck.verify(unit, beside=UNITS) == ""
 
 
-@needs_analyze
+@needs_tools
 def test_the_check_catches_an_unknown_key(tmp_path: Path) -> None:
     bad = tmp_path / "werkvloer-core.service"
     bad.write_text((SRC / "systemd" / "werkvloer-core.service").read_text()
@@ -58,7 +69,7 @@ def test_the_check_catches_an_unknown_key(tmp_path: Path) -> None:
     assert "ProtectKernal" in unitcheck.verify(bad, beside=UNITS)
 
 
-@needs_analyze
+@needs_tools
 @pytest.mark.parametrize("unit", SERVICES, ids=lambda p: p.name)
 def test_service_exposure_within_its_limit(unit: Path) -> None:
     limit = unitcheck.limit_for(unit.name)
@@ -138,6 +149,53 @@ def test_units_the_hook_enables_exist() -> None:
     names = [n for line in lines for n in line.split(" enable ", 1)[1].split() if "$" not in n]
     have = {p.name for p in UNITS}
     assert names and set(names) <= have
+
+
+def test_every_unit_with_an_install_section_is_enabled_by_the_layer() -> None:
+    """A unit that says where it belongs ([Install]) but that the hook never enables would not start on the box."""
+    hooks = "\n".join(_hooks())
+    lines = [line for line in hooks.splitlines() if line.strip().startswith("systemctl --root")]
+    enabled = {n for line in lines for n in line.split(" enable ", 1)[1].split() if "$" not in n}
+    installable = {u.name for u in UNITS if "\n[Install]\n" in u.read_text()}
+    timers = {n for n in installable if n.endswith(".timer")}
+    assert timers and 'enable "$(basename "$timer")"' in hooks  # the hook enables every timer it installs
+    assert installable - timers == enabled
+
+
+SYSUSERS = SRC / "layer" / "rootfs-overlay" / "usr" / "lib" / "sysusers.d" / "werkvloer.conf"
+# The group that owns each device class a unit may open (Debian and Raspberry Pi OS udev rules).
+DEVICE_GROUPS = {"char-gpiochip": {"gpio"}, "char-spi": {"spi"}, "char-ttyS": {"dialout"},
+                 "char-ttyAMA": {"dialout"}, "char-ttyUSB": {"dialout"}, "char-ttyACM": {"dialout"},
+                 "char-video4linux": {"video"}, "char-drm": {"video", "render"}, "char-input": {"input"}}
+
+
+def _sysusers() -> tuple[set[str], dict[str, set[str]]]:
+    """The users the layer's sysusers.d file makes, and the groups each one is put in."""
+    users: set[str] = set()
+    member: dict[str, set[str]] = {}
+    for line in SYSUSERS.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "u":
+            users.add(f[1])
+            member.setdefault(f[1], set()).add(f[1])
+        elif f and f[0] == "m":
+            member.setdefault(f[1], set()).add(f[2])
+    return users, member
+
+
+@pytest.mark.parametrize("unit", SERVICES, ids=lambda p: p.name)
+def test_the_service_user_exists_and_may_open_the_devices_it_is_allowed(unit: Path) -> None:
+    users, member = _sysusers()
+    user = (_keys(unit, "User") or ["root"])[0]
+    assert user == "root" or user in users, f"{unit.name}: User={user} is not made by {SYSUSERS.name}"
+    groups = member.get(user, set()) | {g for v in _keys(unit, "SupplementaryGroups") for g in v.split()}
+    for cls in (v.split()[0] for v in _keys(unit, "DeviceAllow")):
+        if not cls.startswith("char-"):
+            continue  # a single device node (the kiosk's /dev/tty1), opened through logind
+        assert cls in DEVICE_GROUPS, f"{unit.name}: which group owns {cls}? add it to DEVICE_GROUPS"
+        assert user == "root" or DEVICE_GROUPS[cls] & groups, f"{unit.name}: {user} is in no group of {cls}"
+    for g in (g for v in _keys(unit, "SupplementaryGroups") for g in v.split()):
+        assert g in member.get(user, set()), f"{unit.name}: {user} is not made a member of {g} in {SYSUSERS.name}"
 
 
 def test_build_outputs_the_hooks_need_are_made_by_make_image() -> None:
@@ -243,7 +301,7 @@ def test_wheelhouse_resolves_for_aarch64(pyver: str, tmp_path: Path) -> None:
 
 # --- shell ---------------------------------------------------------------------------
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="apt-get install shellcheck")
+@needs_tools
 @pytest.mark.parametrize("script", [SRC / "layer" / "rootfs-overlay" / "usr" / "lib" / "werkvloer" / "kiosk",
                                     SRC / "jetson" / "install.sh"], ids=lambda p: p.name)
 def test_shell_scripts_are_shellcheck_clean(script: Path) -> None:
@@ -252,8 +310,7 @@ def test_shell_scripts_are_shellcheck_clean(script: Path) -> None:
     assert os.access(script, os.X_OK)
 
 
-@needs_analyze
-@pytest.mark.skipif(shutil.which("make") is None or shutil.which("shellcheck") is None, reason="needs make and shellcheck")
+@needs_tools
 def test_make_lint_passes_without_a_box() -> None:
     """`make -C image-build lint` needs no /opt/werkvloer (it used to)."""
     out = subprocess.run(["make", "-s", "-C", str(SRC), "lint", f"PY={sys.executable}"], capture_output=True, text=True)
