@@ -184,14 +184,16 @@ class GuardThreads:
                     self._withdraw_permit("guard thread crashed")
 
     def _rule_trip(self, rule: LimitRule | StallRule, sample_ns: int) -> None:
-        r = rule.rule
-        if r.kind == "stalled":
-            detail = f"{r.signal} unchanged at {rule.last_value!r} for {r.for_ms:g} ms" + (
-                f" while {r.while_signal}" if r.while_signal else "")
-        else:
-            detail = f"{r.signal} = {rule.last_value!r} {r.kind} {r.limit:g} for {r.for_ms:g} ms"
+        r, value = rule.rule, rule.last_value
+
+        def detail() -> str:  # worded after the outputs fired (issue 11: nothing avoidable before the stop)
+            if r.kind == "stalled":
+                return f"{r.signal} unchanged at {value!r} for {r.for_ms:g} ms" + (
+                    f" while {r.while_signal}" if r.while_signal else "")
+            return f"{r.signal} = {value!r} {r.kind} {r.limit:g} for {r.for_ms:g} ms"
+
         self._trip(cause_kind="rule", cause=r.name, sample_ns=sample_ns, signal=r.signal,
-                   score=rule.last_value, threshold=r.limit, detail=detail)
+                   score=value, threshold=r.limit, detail=detail)
 
     def _toggle_heartbeat(self) -> None:
         hb = self._heartbeat

@@ -37,8 +37,9 @@ class TripHandling:
 
     def _trip(self, *, cause_kind: str, cause: str, sample_ns: int, signal: str | None = None,
               model: str | None = None, version: str | None = None, score: float | None = None,
-              threshold: float | None = None, inference_ns: int | None = None, detail: str | None = None,
-              evidence: dict[str, Any] | None = None) -> None:
+              threshold: float | None = None, inference_ns: int | None = None,
+              detail: str | Callable[[], str] | None = None, evidence: dict[str, Any] | None = None) -> None:
+        """``detail`` may be a function: it is called only after the outputs fired."""
         mode = self._mode
         if mode == "off":
             return
@@ -52,6 +53,8 @@ class TripHandling:
                 results = self._bank.fire_all()
             elif action != "record":
                 return  # off, or latched already (the outputs are in stop)
+            if callable(detail):
+                detail = detail()
             # Queued under the lock (after the outputs fired), so a reset's record always follows its trip's.
             record = store.TripRecord(
                 ts=time.time_ns(), mode=mode, cause_kind=cause_kind, cause=cause, sample_mono_ns=sample_ns,

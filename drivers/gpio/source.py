@@ -224,14 +224,15 @@ class GpioSource:
     def _edge(self, signal: str, active: bool) -> None:
         """In gpiozero's thread."""
         inp = self._inputs[signal]
-        with inp.lock:
-            now = self.clock()
-            inp.apply(inp.debouncer.feed(active, now), now)
+        now = self.clock()
+        # The hooks first: the guard decides and switches its relay before our own bookkeeping (issue 11).
         for hook in self._edge_hooks:
             try:
                 hook(signal, active, now)
             except Exception:  # a broken hook must not stop edge delivery
                 log.exception("GPIO edge hook %r failed on %s", hook, signal)
+        with inp.lock:
+            inp.apply(inp.debouncer.feed(active, now), now)
         loop = self._loop
         if loop is not None and not self._closed:
             try:
