@@ -114,8 +114,11 @@ OEE_TREND_DAYS = {"day": 28, "shift": 14}
 def oee_trend(r: Req, tz: Any) -> dict[str, Any]:
     """What the two OEE charts fetch (``/api/v1/kpi/periods``) and draw: the target and the series names."""
     today = dt.datetime.now(tz).date()
-    charts_ = {g: {"src": f"/api/v1/kpi/periods?granularity={g}&start={(today - dt.timedelta(days=n - 1)).isoformat()}",
-                   "days": n} for g, n in OEE_TREND_DAYS.items()}
+    charts_ = {}
+    for g, n in OEE_TREND_DAYS.items():
+        first = today - dt.timedelta(days=n - 1)
+        charts_[g] = {"src": f"/api/v1/kpi/periods?granularity={g}&start={first.isoformat()}", "days": n,
+                      "from_s": int(dt.datetime.combine(first, dt.time(0), tz).timestamp())}
     names = {"period": r._("Period"), "oee": r._("OEE"), "availability": r._("Availability"),
              "performance": r._("Performance"), "quality": r._("Quality"), "target": r._("Target")}
     return {"target": r.state.config.machine.oee_target, "charts": charts_, "names": names}

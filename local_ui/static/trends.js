@@ -78,34 +78,63 @@
   }
 
   // ----- OEE per day / per shift against target ------------------------------------
-  function pct(v) { return v === null || v === undefined ? "–" : Math.round(v * 100) + "%"; }
+  function pct(v) { return v === null || v === undefined ? "–" : Math.round(v * 100) + "\u00a0%"; }  // as fmt.pct
+  // Dates as on the box's other screens: dd-mm-jjjj, 24 h; a shift key "2026-12-02/Vroeg" -> "02-12-2026 Vroeg".
+  function periodText(p) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})(?:\/(.*))?$/.exec(String(p || ""));
+    return m ? m[3] + "-" + m[2] + "-" + m[1] + (m[4] ? " " + m[4] : "") : String(p || "–");
+  }
+  var dayMonth = window.uPlot.fmtDate("{DD}-{MM}");
+
+  // A line across the whole plot at the target (a constant series alone draws nothing for one point).
+  function targetLine(target) {
+    return function (u) {
+      var ctx = u.ctx, y = u.valToPos(target, "y", true);
+      ctx.save();
+      ctx.strokeStyle = RED; ctx.lineWidth = 2 * (window.devicePixelRatio || 1);
+      ctx.setLineDash([8, 5]);
+      ctx.beginPath(); ctx.moveTo(u.bbox.left, y); ctx.lineTo(u.bbox.left + u.bbox.width, y); ctx.stroke();
+      ctx.restore();
+    };
+  }
 
   function oeeChart(el) {
     var target = Number(el.dataset.target);
     var names = JSON.parse(el.dataset.names || "{}");
     var keys = ["oee", "availability", "performance", "quality"];
     var colours = {oee: BLUE, availability: "#1b7a3a", performance: "#8a5a00", quality: "#6b3fa0"};
+    var tz = el.dataset.tz;
+    var x0 = Number(el.dataset.fromS), x1 = Date.now() / 1000;
     getJSON(el.dataset.src).then(function (rows) {
       var xs = rows.map(function (r) { return r.start_ts / 1e9; });
       var data = [xs];
       keys.forEach(function (k) { data.push(rows.map(function (r) { return r[k] === undefined ? null : r[k]; })); });
       data.push(xs.map(function () { return target; }));
-      var series = [{label: names.period || ""}];
+      var series = [{label: names.period || "", value: function (u, v, si, idx) {
+        return idx === null || idx === undefined || !rows[idx] ? "–" : periodText(rows[idx].period); }}];
       keys.forEach(function (k) {
         series.push({label: names[k] || k, stroke: colours[k], width: k === "oee" ? 3 : 1.5,
-                     points: {show: true, size: k === "oee" ? 7 : 4}, value: function (u, v) { return pct(v); }});
+                     points: {show: true, size: k === "oee" ? 8 : 5}, value: function (u, v) { return pct(v); }});
       });
-      series.push({label: names.target || "target", stroke: RED, width: 2, dash: [8, 5], points: {show: false},
+      series.push({label: names.target || "target", stroke: RED, width: 0, dash: [8, 5], points: {show: false},
                    value: function (u, v) { return pct(v); }});
       var w = Math.max(280, el.clientWidth || 600);
+      var font = "14px sans-serif";
       var opts = {width: w, height: Math.max(180, Math.min(320, Math.round(w * 0.45))), series: series,
-                  scales: {x: {time: true}, y: {range: [0, 1]}},
-                  axes: [{stroke: GREY}, {stroke: GREY, values: function (u, vals) { return vals.map(pct); }}],
-                  cursor: {drag: {x: false, y: false}}};
-      el._uplot = new window.uPlot(opts, data, el);
+                  scales: {x: {time: true, range: [x0 || (xs[0] || x1) - 86400, x1]}, y: {range: [0, 1.05]}},
+                  axes: [{stroke: GREY, font: font, values: function (u, splits) {
+                            return splits.map(function (ts) { return dayMonth(opts.tzDate ? opts.tzDate(ts) : new Date(ts * 1e3)); }); }},
+                         {stroke: GREY, font: font, size: 56,
+                          values: function (u, vals) { return vals.map(pct); }}],
+                  cursor: {drag: {x: false, y: false}}, hooks: {draw: [targetLine(target)]}};
+      if (tz && window.uPlot.tzDate) opts.tzDate = function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), tz); };
+      var u = new window.uPlot(opts, data, el);
+      el._uplot = u;
+      // The legend shows the newest period until a finger picks another one.
+      if (xs.length) u.setCursor({left: u.valToPos(xs[xs.length - 1], "x"), top: u.valToPos(rows[rows.length - 1].oee || 0, "y")});
       el.dataset.rows = String(rows.length);
       el.dataset.ready = "1";
-      var empty = el.parentNode.querySelector(".chart-empty");
+      var empty = el.parentNode.querySelector("#" + el.id + "-empty");
       if (empty) empty.hidden = rows.length > 0;
     }).catch(function () { el.dataset.ready = "failed"; });
   }
