@@ -16,6 +16,14 @@ its span), gives it the next per-loan seq and stores it, and moves the
 watermark, all in one transaction. When the undelivered bytes pass the bound
 (``[sync] outbox_limit_mb``), the box seals one day-level batch per closed day
 instead and raises an alert: fewer, smaller batches, nothing dropped.
+
+Corrections: the digest of every period a batch carried is kept
+(``sync_sent_periods``). When a user writes something that can change a
+sealed period (a downtime reason given, cleared or split, a baseline or pilot
+period marked: every such write is audited), the next seal recomputes the sealed
+periods of the last ``CORRECTION_DAYS`` and seals the ones that changed into a
+correction batch: a batch like any other (next seq, the same fields, no alert
+counts), whose periods replace the hub's copies because their seq is higher.
 """
 
 from __future__ import annotations
@@ -55,6 +63,9 @@ MAX_HOURS = 48
 # right after a stop still land in it.
 SEAL_DELAY_NS = 10 * 60 * NS
 KEEP_DELIVERED_DAYS = 30
+# A sealed period changed by a later user entry is re-sent this far back.
+CORRECTION_DAYS = 62
+CORRECTION_PERIODS = 300  # periods per correction batch (the schema allows 400)
 
 
 @migrations()
@@ -87,6 +98,32 @@ def m001_sync_tables(db: Any) -> None:
             role TEXT NOT NULL,
             ts INTEGER NOT NULL
         )""")
+
+
+@migrations()
+def m002_sent_periods(db: Any) -> None:
+    db.execute("""
+        CREATE TABLE sync_sent_periods (
+            loan TEXT NOT NULL,
+            granularity TEXT NOT NULL,
+            start_ts INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (loan, granularity, start_ts)
+        )""")
+    # A box that sealed before this table existed: the digests of what its kept batches carried.
+    from .schema import parse_batch
+
+    for seq, body in db.execute("SELECT seq, body FROM sync_batches WHERE body IS NOT NULL ORDER BY seq").fetchall():
+        batch = parse_batch(bytes(body))
+        db.conn.executemany(
+            "INSERT INTO sync_sent_periods(loan, granularity, start_ts, sha256, seq) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(loan, granularity, start_ts) DO UPDATE SET sha256 = excluded.sha256, seq = excluded.seq",
+            [[batch.loan, p.granularity, p.start_ts, period_digest(p), seq] for p in batch.periods])
+
+
+def period_digest(p: KpiPeriod) -> str:
+    return sha256_hex(json.dumps(p.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode())
 
 
 @dataclass(frozen=True)
@@ -260,11 +297,15 @@ class Outbox:
             rows += [self._period("day", r, periods)
                      for r in period_rows(self.conn, calendar=self.calendar, start_ns=start_ns, end_ns=end_ns,
                                           granularity="day") if r.end_ts <= end_ns]
+        return self._batch(seq=seq, periods=rows, alerts=self._alerts(start_ns, end_ns), check=self._check(level),
+                           level=level, version=version)
+
+    def _batch(self, *, seq: int, periods: list[KpiPeriod], alerts: list[AlertCount], check: CheckScores | None,
+               level: str, version: int) -> Batch:
         s = self.cfg.sync
         return Batch(loan=self.loan, seq=seq, programme=s.programme, sector=s.sector, size_class=s.size_class,
                      consent=level, consent_version=version, software_version=appliance.__version__,  # type: ignore[arg-type]
-                     boot_id=_boot_id(), clock_synced=_clock_synced(), periods=rows,
-                     alerts=self._alerts(start_ns, end_ns), check=self._check(level))
+                     boot_id=_boot_id(), clock_synced=_clock_synced(), periods=periods, alerts=alerts, check=check)
 
     # ------------------------------------------------------------ sealing
     def _first_hour(self) -> int | None:
@@ -307,10 +348,15 @@ class Outbox:
         return int(self.conn.execute("SELECT coalesce(sum(length(body)), 0) FROM sync_batches").fetchone()[0])
 
     def seal(self) -> list[Sealed]:
-        """Seal every closed period after the watermark (nothing when consent is off)."""
+        """Seal every closed period after the watermark, then the corrections
+        of sealed periods (nothing when consent is off)."""
         level, version = self.consent()
         if level == "off":
             return []
+        out = self._seal_new(level, version)
+        return out + self._seal_corrections(level, version)
+
+    def _seal_new(self, level: str, version: int) -> list[Sealed]:
         now = self.clock()
         out: list[Sealed] = []
         while True:
@@ -326,23 +372,82 @@ class Outbox:
             gran, start, end = spans[0]
             out.append(self._seal_one(gran, start, end, level, version, day_mode))
 
-    def _seal_one(self, gran: str, start: int, end: int, level: str, version: int, day_mode: bool) -> Sealed:
-        loan = self.loan
+    def _next_seq(self, c: sqlite3.Connection) -> int:
+        return int(c.execute("SELECT coalesce(max(seq), 0) FROM sync_batches WHERE loan = ?",
+                             [self.loan]).fetchone()[0]) + 1
+
+    def _store(self, c: sqlite3.Connection, batch: Batch, gran: str, start: int, end: int) -> Sealed:
+        """Store a sealed batch and the digest of each period it carries."""
+        body = canonical_bytes(batch)
+        digest = sha256_hex(body)
+        c.execute("INSERT INTO sync_batches(loan, seq, granularity, span_start, span_end, sealed_ts, body, "
+                  "sha256, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  [batch.loan, batch.seq, gran, start, end, self.clock(), body, digest, len(body)])
+        c.executemany("INSERT INTO sync_sent_periods(loan, granularity, start_ts, sha256, seq) VALUES (?, ?, ?, ?, ?) "
+                      "ON CONFLICT(loan, granularity, start_ts) DO UPDATE SET sha256 = excluded.sha256, "
+                      "seq = excluded.seq",
+                      [[batch.loan, p.granularity, p.start_ts, period_digest(p), batch.seq] for p in batch.periods])
+        return Sealed(batch.loan, batch.seq, gran, start, end, digest, len(body), "pending")
+
+    # ------------------------------------------------------------ corrections
+    def changed_periods(self) -> list[KpiPeriod]:
+        """Sealed periods (last ``CORRECTION_DAYS``) whose figures or phase differ from what was sealed."""
+        wm = self.get_state("watermark_ns")
+        if wm is None:
+            return []
+        sent = {(g, int(t)): sha for g, t, sha in self.conn.execute(
+            "SELECT granularity, start_ts, sha256 FROM sync_sent_periods WHERE loan = ?", [self.loan])}
+        if not sent:
+            return []
+        lo = max(int(wm) - CORRECTION_DAYS * 86_400 * NS, min(t for _, t in sent) * NS)
+        periods = get_periods(self.conn)
+        changed: list[KpiPeriod] = []
+        for gran in ("hour", "shift", "day"):
+            for r in period_rows(self.conn, calendar=self.calendar, start_ns=lo, end_ns=int(wm), granularity=gran):
+                if r.end_ts > int(wm):
+                    continue
+                p = self._period(gran, r, periods)
+                old = sent.get((gran, p.start_ts))
+                if old is not None and old != period_digest(p):
+                    changed.append(p)
+        return changed
+
+    def _user_writes(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0])
+
+    def _seal_corrections(self, level: str, version: int) -> list[Sealed]:
+        # Only a user entry (audited) changes a sealed period; without one, nothing to recompute.
+        seen = self._user_writes()
+        if self.get_state("corrections_audit_id") == seen:
+            return []
+        changed = self.changed_periods()
+        out: list[Sealed] = []
+        for i in range(0, len(changed), CORRECTION_PERIODS):
+            part = changed[i:i + CORRECTION_PERIODS]
+            with self.tx() as c:
+                batch = self._batch(seq=self._next_seq(c), periods=part, alerts=[], check=None, level=level,
+                                    version=version)
+                start = min(p.start_ts for p in part) * NS
+                end = max(p.end_ts for p in part) * NS
+                out.append(self._store(c, batch, "correction", start, end))
         with self.tx() as c:
-            seq = int(c.execute("SELECT coalesce(max(seq), 0) FROM sync_batches WHERE loan = ?",
-                                [loan]).fetchone()[0]) + 1
-            batch = self.build(seq=seq, start_ns=start, end_ns=end, granularity=gran, level=level, version=version)
-            body = canonical_bytes(batch)
-            digest = sha256_hex(body)
-            c.execute("INSERT INTO sync_batches(loan, seq, granularity, span_start, span_end, sealed_ts, body, "
-                      "sha256, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      [loan, seq, gran, start, end, self.clock(), body, digest, len(body)])
+            self.set_state(c, "corrections_audit_id", seen)
+        if out:
+            log.info("sync: %d sealed period(s) changed after sealing (reasons or periods entered later); "
+                     "re-sent in %d correction batch(es)", len(changed), len(out))
+        return out
+
+    def _seal_one(self, gran: str, start: int, end: int, level: str, version: int, day_mode: bool) -> Sealed:
+        with self.tx() as c:
+            batch = self.build(seq=self._next_seq(c), start_ns=start, end_ns=end, granularity=gran, level=level,
+                               version=version)
+            sealed = self._store(c, batch, gran, start, end)
             self.set_state(c, "watermark_ns", end)
             if day_mode and not self.get_state("bound_alerted"):
                 self.set_state(c, "bound_alerted", True)
         if day_mode:
             self._bound_alert()
-        return Sealed(loan, seq, gran, start, end, digest, len(body), "pending")
+        return sealed
 
     def _bound_alert(self) -> None:
         from appliance.alerts import AlertStore
@@ -392,8 +497,7 @@ class Outbox:
         spans = self._next_spans(self.clock(), int(wm), False)
         if not spans:
             return None, None, False
-        seq = int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM sync_batches WHERE loan = ?",
-                                    [self.loan]).fetchone()[0]) + 1
+        seq = self._next_seq(self.conn)
         gran, start, end = spans[0]
         batch = self.build(seq=seq, start_ns=start, end_ns=end, granularity=gran,
                            level=level if level != "off" else "kpi", version=max(version, 1))

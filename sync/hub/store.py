@@ -171,18 +171,21 @@ def _explode(c: Any, batch: Batch) -> None:
     cols = ", ".join(KPI_COLS)
     rows = [[batch.loan, p.granularity, p.start_ts, p.end_ts, batch.seq, p.phase, *(getattr(p, k) for k in KPI_COLS)]
             for p in batch.periods]
+    # A period the box sends again (a correction: a reason or a baseline entered after sealing)
+    # replaces the held one when it comes from a later batch; an older batch never overwrites.
+    newer = ", ".join(f"{k} = excluded.{k}" for k in ("end_ts", "seq", "phase", *KPI_COLS))
     _insert_many(c, f"hub_periods(loan, granularity, start_ts, end_ts, seq, phase, {cols})", rows,
-                 "(loan, granularity, start_ts)")
+                 f"(loan, granularity, start_ts) DO UPDATE SET {newer} WHERE hub_periods.seq < excluded.seq")
     _insert_many(c, "hub_alerts(loan, seq, source, kind, alerts, labelled, false_share)",
                  [[batch.loan, batch.seq, a.source, a.kind, a.alerts, a.labelled, a.false_share] for a in batch.alerts],
-                 "(loan, seq, source, kind)")
+                 "(loan, seq, source, kind) DO NOTHING")
 
 
-def _insert_many(c: Any, target: str, rows: list[list[Any]], key: str) -> None:
+def _insert_many(c: Any, target: str, rows: list[list[Any]], on_conflict: str) -> None:
     if not rows:
         return
     one = "(" + ", ".join("?" for _ in rows[0]) + ")"
-    c.execute(f"INSERT INTO {target} VALUES {', '.join(one for _ in rows)} ON CONFLICT {key} DO NOTHING",
+    c.execute(f"INSERT INTO {target} VALUES {', '.join(one for _ in rows)} ON CONFLICT {on_conflict}",
               [v for r in rows for v in r])
 
 
