@@ -126,3 +126,19 @@ def test_timeline_bar_gains_a_segment_without_a_reload(stack: Any, page_factory:
         assert int(page.get_attribute("#timeline-shifts", "data-refreshed") or 0) >= 1
     finally:
         stack.sim(op="state", state="running", hold_s=600)
+
+
+def test_charts_draw_under_the_box_csp(stack: Any, page_factory: Any) -> None:
+    """The other tests bypass the CSP (they evaluate scripts in the page); this one keeps it on."""
+    page = page_factory("800x480", enforce_csp=True)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(stack.url + "/")
+    page.wait_for_selector("body[data-sparks=ready]")
+    page.wait_for_selector("[data-spark=motor_current] canvas")
+    login(page, stack.url, "coordinator")
+    page.goto(stack.url + "/kpis")
+    page.wait_for_selector("#oee-chart-shift[data-ready='1'] canvas")
+    csp = page.request.get(stack.url + "/kpis").headers["content-security-policy"]
+    assert "unsafe-eval" not in csp and "unsafe-inline" not in csp
+    assert not refused, refused
