@@ -26,7 +26,7 @@ from drivers.errors import ConfigError, DeviceError, DeviceUnavailable
 from .config import OpcuaOutputConfig
 from .connection import Endpoint, _hint, check_pinned_server, check_security
 from .pki import ensure_client_certificate
-from .wire import Credentials, Wire, WireError
+from .wire import Credentials, Wire, WireError, WireTimeout
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class OpcuaStopOutput:
             status = self._wire.write(self._nodeid, dv, timeout_s=self.cfg.timeout_ms / 1000)
         except WireError as exc:
             self._failed(str(exc))
-            if "no answer" in str(exc):
+            if isinstance(exc, WireTimeout):
                 raise DeviceError(f"OPC UA stop output {self.name}: {self.cfg.url} did not confirm the write of "
                                   f"{self.cfg.node_id} within {self.cfg.timeout_ms:.0f} ms") from exc
             raise DeviceUnavailable(f"OPC UA stop output {self.name}: writing {self.cfg.node_id} failed: "

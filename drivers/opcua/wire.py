@@ -48,11 +48,18 @@ log = logging.getLogger(__name__)
 
 _MODES = {"None": ua.MessageSecurityMode.None_, "Sign": ua.MessageSecurityMode.Sign,
           "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt}
+_SESSION_GONE = {ua.StatusCodes.BadSessionIdInvalid, ua.StatusCodes.BadSessionClosed,
+                 ua.StatusCodes.BadSessionNotActivated, ua.StatusCodes.BadSecureChannelIdInvalid,
+                 ua.StatusCodes.BadSecureChannelClosed, ua.StatusCodes.BadIdentityTokenInvalid}
 _SERVICE_FAULT = ua.FourByteNodeId(ua.Int32(ua.ObjectIds.ServiceFault_Encoding_DefaultBinary))
 
 
 class WireError(ConnectionError):
     """The channel failed (no answer in time, a closed socket, a fault); it is closed."""
+
+
+class WireTimeout(WireError):
+    """No (complete) answer within the deadline; the channel is closed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +175,12 @@ class Wire:
         except WireError:
             self._drop()
             raise
-        except ua.UaStatusCodeError:
-            raise  # a fault answer: the channel is fine
+        except ua.UaStatusCodeError as exc:
+            if exc.code in _SESSION_GONE:
+                # The server no longer knows this session or channel: a retry on it can never succeed.
+                self._drop()
+                raise WireError(f"OPC UA {self.url}: {exc}; reconnecting") from exc
+            raise  # a fault answer about this request (e.g. not writable): the session is fine
         except Exception as exc:
             self._drop()
             raise WireError(f"OPC UA {self.url}: {type(exc).__name__}: {exc}") from exc
@@ -341,9 +352,7 @@ class Wire:
         return self._request_id
 
     def _call(self, req: Any, deadline: float, kind: Any = ua.MessageType.SecureMessage) -> Buffer:
-        if kind is ua.MessageType.SecureMessage and self._renew_at and time.monotonic() >= self._renew_at \
-                and self.connected:
-            self._renew(deadline)
+        # No token renewal here: the stop goes out first; the keep-alive renews (renew_due/renew).
         rid = self._send(req, kind)
         while True:
             msg = self._receive(deadline)
@@ -385,7 +394,7 @@ class Wire:
         while got < n:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise WireError(f"OPC UA {self.url}: no answer within {self.timeout_s * 1000:.0f} ms")
+                raise WireTimeout(f"OPC UA {self.url}: no answer in time")
             sock.settimeout(left)
             try:
                 k = sock.recv_into(view[got:])

@@ -97,3 +97,51 @@ def test_a_server_gone_mid_session_reads_as_not_connected(restartable_peer):
         assert restartable_peer.sim.stop_active is True
     finally:
         out.close()
+
+
+def test_a_session_the_server_no_longer_knows_is_dropped_not_retried_on(sim_peer):
+    """A fault about the session itself (here the server closed it, as after a session timeout,
+    while the channel stays open) closes the connection, so the output bank reconnects."""
+    from asyncua import ua
+
+    out = OpcuaStopOutput(stop_output(sim_peer.url))
+    try:
+        out.open()
+        req = ua.CloseSessionRequest()
+        req.DeleteSubscriptions = True
+        with out._wire.lock:
+            out._wire._call(req, time.monotonic() + 5)  # the server forgets the session; the socket stays
+        assert out.connected
+        with pytest.raises(DeviceError, match="BadSession"):
+            out.fire()
+        assert not out.connected
+        out.open()
+        out.fire()
+        assert sim_peer.sim.stop_active is True
+    finally:
+        out.close()
+        sim_peer.call(lambda: sim_peer.sim.set_state("running"))
+
+
+def test_a_frozen_server_times_the_write_out_and_drops_the_connection(server_process):
+    """SIGSTOP the server: the write must not hang beyond timeout_ms, and the connection is not
+    reused (a late answer could otherwise be read as the answer to the next request)."""
+    import os
+    import signal
+
+    proc, url = server_process
+    out = OpcuaStopOutput(stop_output(url, timeout_ms=300))
+    try:
+        out.open()
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(DeviceError, match="did not confirm the write"):
+                out.fire()
+            assert not out.connected
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        out.open()
+        out.fire()
+        out.release()
+    finally:
+        out.close()
