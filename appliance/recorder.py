@@ -1,7 +1,8 @@
 """The recorder: the one thread that writes raw samples to SQLite.
 
 It drains the bus queue every ``batch_interval_s`` and writes one transaction
-per batch. A write failure (disk full, I/O error) is logged once; the batch is
+per batch (a timer-driven :class:`appliance.dbworker.DbWorker`; its final flush
+runs on the stopping thread after the join). A write failure (disk full, I/O error) is logged once; the batch is
 kept in memory (bounded) and retried, and the guard and drivers go on — they
 never wait on this thread. When space returns, writing resumes and an INFO line
 says so. Raw samples older than the retention period are deleted in small
@@ -13,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 from drivers.samples import Quality, Sample
 
 from .bus import SampleQueue
+from .dbworker import DbWorker
 from .storage import connect, open_db
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,15 @@ def _as_float(v: object) -> float:
         return math.nan
 
 
-class Recorder:
+class Recorder(DbWorker):
+    final_on = "caller"  # what reached the queue after the thread's last round is still written
+
     def __init__(self, db_path: str | Path, queue: SampleQueue, *,
                  batch_interval_s: float = 1.0, retention_days: int = 14,
                  signal_meta: dict[str, tuple[str | None, str | None]] | None = None,
                  max_pending: int = 5_000_000, retention_every_s: float = 3600.0,
                  max_db_mb: float | None = None) -> None:
+        super().__init__(name="recorder", logger=log, interval_s=batch_interval_s)
         self.db_path = Path(db_path)
         self.queue = queue
         self.batch_interval_s = batch_interval_s
@@ -60,22 +64,17 @@ class Recorder:
         self._pending_blocks: list[tuple] = []
         self._retry_samples: list[Sample] = []
         self._limit_changed = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._failing = False
         self._last_retention = 0.0
-        # For health and the systemd watchdog.
-        self.progress_mono = time.monotonic()
+        # For health (progress_mono, last_write_utc_ns, last_error: DbWorker).
         self.written = 0
         self.dropped = 0
-        self.last_write_utc_ns: int | None = None
-        self.last_error: str | None = None
 
-    # ----- lifecycle -------------------------------------------------------
-    def start(self) -> None:
+    # ----- lifecycle (DbWorker) ------------------------------------------------
+    def open_conn(self) -> sqlite3.Connection:
         open_db(self.db_path).conn.close()  # create + migrate once, before the thread
-        self._conn = connect(self.db_path)
+        return connect(self.db_path)
+
+    def before_thread(self) -> None:
         self._apply_size_limit()
         # Retention runs at start (a box that was off for weeks drops old
         # samples first) and then every retention_every_s.
@@ -84,22 +83,15 @@ class Recorder:
         except sqlite3.Error as exc:
             log.error("recorder: could not delete old samples at start (%s)", exc)
         self._last_retention = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
-        self._thread.start()
 
     def stop(self, timeout_s: float = 3.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        if self._conn is not None:
-            try:
-                self._flush(self.queue.drain())
-                if self._pending_n or self._retry_samples:
-                    log.error("recorder: %d samples could not be written at shutdown",
-                              self._pending_n + len(self._retry_samples))
-            finally:
-                self._conn.close()
-                self._conn = None
+        super().stop(timeout_s)
+
+    def final(self) -> None:
+        self._flush(self.queue.drain())
+        if self._pending_n or self._retry_samples:
+            log.error("recorder: %d samples could not be written at shutdown",
+                      self._pending_n + len(self._retry_samples))
 
     def __enter__(self) -> Recorder:
         self.start()
@@ -108,56 +100,39 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def set_size_limit(self, max_db_mb: float | None) -> None:
         """Change the database size cap (0/None = none); applied on the next batch."""
         self.max_db_mb = max_db_mb
         self._limit_changed = True
 
     def _apply_size_limit(self) -> None:
-        assert self._conn is not None
+        assert self.conn is not None
         self._limit_changed = False
-        page = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        page = self.conn.execute("PRAGMA page_size").fetchone()[0]
         pages = int(self.max_db_mb * 1024 * 1024 / page) if self.max_db_mb else 1_073_741_823
-        self._conn.execute(f"PRAGMA max_page_count={pages}")
+        self.conn.execute(f"PRAGMA max_page_count={pages}")
 
     def health(self) -> dict:
-        state = "failing" if self._failing else ("ok" if self.alive else "stopped")
-        return {"name": "recorder", "state": state, "written": self.written, "dropped": self.dropped + self.queue.dropped,
+        return {"name": "recorder", "state": self.state, "written": self.written, "dropped": self.dropped + self.queue.dropped,
                 "pending": self._pending_n + len(self._pending_texts) + len(self.queue),
                 "last_good_utc_ns": self.last_write_utc_ns, "last_error": self.last_error}
 
     # ----- work ----------------------------------------------------------------
-    def _run(self) -> None:
-        next_flush = time.monotonic() + self.batch_interval_s
-        while not self._stop.is_set():
-            self.progress_mono = time.monotonic()
-            wait = max(0.0, next_flush - time.monotonic())
-            if self._stop.wait(min(wait, 0.5)):
-                break
-            if time.monotonic() < next_flush:
-                continue
-            next_flush = time.monotonic() + self.batch_interval_s
-            try:
-                self._flush(self.queue.drain())
-                if time.monotonic() - self._last_retention > self.retention_every_s:
-                    self._last_retention = time.monotonic()
-                    self.prune()
-            except Exception:  # never let the writer thread die silently
-                log.exception("recorder loop failed; continuing")
+    def work(self) -> None:
+        self._flush(self.queue.drain())
+        if time.monotonic() - self._last_retention > self.retention_every_s:
+            self._last_retention = time.monotonic()
+            self.prune()
 
     def _signal_id(self, name: str) -> int:
         sid = self._ids.get(name)
         if sid is None:
-            assert self._conn is not None
+            assert self.conn is not None
             unit, source = self.signal_meta.get(name, (None, None))
-            self._conn.execute(
+            self.conn.execute(
                 "INSERT INTO signals(name, unit, source) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
                 [name, unit, source])
-            sid = self._conn.execute("SELECT id FROM signals WHERE name = ?", [name]).fetchone()[0]
+            sid = self.conn.execute("SELECT id FROM signals WHERE name = ?", [name]).fetchone()[0]
             self._ids[name] = sid
         return sid
 
@@ -210,7 +185,7 @@ class Recorder:
             self._pending_n += n
 
     def _flush(self, samples: list[Sample]) -> None:
-        assert self._conn is not None
+        assert self.conn is not None
         if self._limit_changed:
             self._apply_size_limit()
         samples, self._retry_samples = self._retry_samples + samples, []
@@ -220,16 +195,16 @@ class Recorder:
             return
         n = self._pending_n + len(self._pending_texts)
         try:
-            with self._conn:
-                self._conn.executemany(
+            with self.conn:
+                self.conn.executemany(
                     "INSERT INTO sample_chunks(signal_id, ts_first, ts_last, n, ts, value, quality) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending_chunks)
                 if self._pending_texts:
-                    self._conn.executemany(
+                    self.conn.executemany(
                         "INSERT INTO text_samples(signal_id, ts, text, quality) VALUES (?, ?, ?, ?)",
                         self._pending_texts)
                 if self._pending_blocks:
-                    self._conn.executemany(
+                    self.conn.executemany(
                         "INSERT INTO blocks(signal_id, ts, seq, rate_hz, data, quality) VALUES (?, ?, ?, ?, ?, ?)",
                         self._pending_blocks)
         except sqlite3.Error as exc:
@@ -241,19 +216,11 @@ class Recorder:
         self._pending_texts = []
         self._pending_blocks = []
         self._pending_n = 0
-        self.last_write_utc_ns = time.time_ns()
-        self.progress_mono = time.monotonic()
-        if self._failing:
-            self._failing = False
-            self.last_error = None
-            log.info("recorder: writing samples again (%d samples caught up)", n)
+        self.write_ok("recorder: writing samples again (%d samples caught up)", n)
 
     def _fail(self, exc: Exception) -> None:
-        self.last_error = str(exc)
-        if not self._failing:
-            self._failing = True
-            log.error("recorder: cannot write samples (%s); keeping up to %d in memory and retrying. "
-                      "Free disk space on the data partition.", exc, self.max_pending)
+        self.write_failed(exc, "recorder: cannot write samples (%s); keeping up to %d in memory and retrying. "
+                          "Free disk space on the data partition.", exc, self.max_pending)
 
     def _bound_pending(self) -> None:
         """While writes fail, keep at most ``max_pending`` samples; the oldest go
@@ -273,13 +240,13 @@ class Recorder:
 
     def prune(self, now_ns: int | None = None) -> int:
         """Delete raw sample chunks and blocks older than the retention period; returns rows (chunks) deleted."""
-        assert self._conn is not None
+        assert self.conn is not None
         cutoff = (now_ns or time.time_ns()) - self.retention_days * NS_PER_DAY
         total = 0
         for table, ts in (("sample_chunks", "ts_last"), ("text_samples", "ts"), ("blocks", "ts")):
             while True:  # small deletes keep each write lock short
-                with self._conn:
-                    cur = self._conn.execute(
+                with self.conn:
+                    cur = self.conn.execute(
                         f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {ts} < ? LIMIT 20000)",
                         [cutoff])
                 total += cur.rowcount
