@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from appliance.dbworker import DbWorker
+
 from .schema import migrations
 from .store import AlertStore
 
@@ -52,21 +54,37 @@ class AlertSink:
         self._wake.clear()
         return got
 
+    def wake(self) -> None:
+        """End a ``wait`` now (the consumer's stop)."""
+        self._wake.set()
+
+    @property
+    def maxlen(self) -> int:
+        return self._items.maxlen or 0
+
     def __len__(self) -> int:
         return len(self._items)
 
 
-class AlertConsumer:
-    """Drains an ``AlertSink`` into the database on its own thread (``start``/``stop``)."""
+class AlertConsumer(DbWorker):
+    """Drains an ``AlertSink`` into the database on its own thread (``start``/``stop``).
+
+    A queue-driven :class:`appliance.dbworker.DbWorker`: it waits on the sink,
+    stores what is queued, and drains the rest inside its thread at stop. An
+    alert the database cannot take now (locked, disk full) is kept and retried
+    on the next round (the failing state, one ERROR, one INFO when it is
+    stored again); an alert that is not valid is rejected and counted.
+    """
+
+    closes_conn = False  # ``store`` stays readable after stop (tests, tools)
 
     def __init__(self, sink: AlertSink, db_path: str | Path, *, poll_s: float = 0.5, **store_kw: Any) -> None:
+        super().__init__(name="alert-consumer", logger=log, poll_s=poll_s)
         self.sink = sink
         self.db_path = Path(db_path)
-        self.poll_s = poll_s
         self._store_kw = store_kw
         self._store: AlertStore | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._retry: list[dict[str, Any]] = []
         self.stored = 0
         self.rejected = 0
 
@@ -78,42 +96,43 @@ class AlertConsumer:
             self._store = AlertStore(open_db(self.db_path, sets=[migrations]), **self._store_kw)
         return self._store
 
+    def open_conn(self) -> sqlite3.Connection:
+        return self.store.conn  # open (and migrate) before the thread runs
+
     def drain_once(self) -> int:
         """Store everything queued now; returns how many were stored."""
         n = 0
-        for item in self.sink.drain():
+        items, self._retry = self._retry + self.sink.drain(), []
+        for i, item in enumerate(items):
             try:
                 self.store.raise_alert(**item)
                 n += 1
             except (TypeError, ValueError) as exc:
                 self.rejected += 1
                 log.error("alert from %s rejected: %s", item.get("source"), exc)
+            except sqlite3.OperationalError as exc:  # locked, disk full: keep them for the next round
+                self._retry = items[i:][-(self.sink.maxlen):]
+                self.write_failed(exc, "could not store alert %s (%s); keeping %d alert(s) and retrying",
+                                  item.get("dedupe_key"), exc, len(self._retry))
+                break
             except sqlite3.Error as exc:
+                self.rejected += 1
                 log.error("could not store alert %s: %s", item.get("dedupe_key"), exc)
+        else:
+            if n:
+                self.write_ok("alerts are stored again")
         self.stored += n
         return n
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sink.wait(self.poll_s)
-            self.drain_once()
+    def work(self) -> None:
+        self.sink.wait(self.poll_s)
         self.drain_once()
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        _ = self.store  # open (and migrate) before the thread runs
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="alert-consumer", daemon=True)
-        self._thread.start()
+    def final(self) -> None:
+        self.drain_once()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self.sink._wake.set()
-        self._thread.join(timeout)
-        self._thread = None
+    def wake(self) -> None:
+        self.sink.wake()
 
     def __enter__(self) -> AlertConsumer:
         self.start()
