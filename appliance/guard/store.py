@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import queue
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from appliance.dbworker import DbWorker
 
 log = logging.getLogger(__name__)
 
@@ -172,28 +175,29 @@ class ShadowStatsRecord:
     mean_abs_diff: float | None
 
 
-class GuardWriter:
+class GuardWriter(DbWorker):
     """One thread, one connection: drains records the guard thread queued.
 
-    ``put`` is a ``SimpleQueue.put`` (never blocks). A failed write is logged
-    once (ERROR) and the record kept for the next attempt, so nothing is lost
-    while the disk is briefly full or locked.
+    A queue-driven :class:`appliance.dbworker.DbWorker`. ``put`` is a
+    ``SimpleQueue.put`` (never blocks). A failed write is logged once (ERROR)
+    and the record kept for the next attempt, so nothing is lost while the
+    disk is briefly full or locked; ``stop`` writes what is queued first.
     """
 
     def __init__(self, db_path: str | Path) -> None:
+        super().__init__(name="guard-writer", logger=log)
         self.db_path = Path(db_path)
+        self._db: sqlite_utils.Database | None = None
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self._written = 0
-        self._failing = False
         self._idle = threading.Event()
         self._idle.set()
         self._pending = 0
         self._lock = threading.Lock()
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="guard-writer", daemon=True)
-        self._thread.start()
+    def open_conn(self) -> sqlite3.Connection:
+        self._db = open_db(self.db_path)
+        return self._db.conn
 
     def put(self, record: Any) -> None:
         with self._lock:
@@ -207,57 +211,58 @@ class GuardWriter:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued, then end the thread."""
-        if self._thread is None:
-            return
+        super().stop(timeout)
+
+    def not_finished(self, timeout: float) -> None:
+        log.error("guard: the trip writer did not finish within %.0f s; %d record(s) not stored",
+                  timeout, self._pending)
+
+    def wake(self) -> None:
         self._q.put(None)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.error("guard: the trip writer did not finish within %.0f s; %d record(s) not stored",
-                      timeout, self._pending)
-        self._thread = None
 
     @property
     def written(self) -> int:
         return self._written
 
-    def _run(self) -> None:
-        db = open_db(self.db_path)
-        stop = False
+    def work(self) -> None:
         try:
-            while not stop:
-                batch = [self._q.get()]
-                # Everything queued meanwhile goes into the same transaction (a burst of
-                # trips and resets costs one commit, not one per record).
-                while len(batch) < 1000:
-                    try:
-                        batch.append(self._q.get_nowait())
-                    except queue.Empty:
-                        break
-                if None in batch:
-                    stop = True
-                    batch = [r for r in batch if r is not None]
-                while batch:
-                    try:
-                        with db.conn:
-                            for record in batch:
-                                _write(db, record)
-                        break
-                    except Exception as exc:  # sqlite3.OperationalError: locked, disk full
-                        if not self._failing:
-                            log.error("guard: could not store %d record(s) (%s); keeping them and retrying",
-                                      len(batch), exc)
-                            self._failing = True
-                        time.sleep(0.5)
-                if self._failing:
-                    log.info("guard: storing trips works again")
-                    self._failing = False
-                self._written += len(batch)
-                with self._lock:
-                    self._pending -= len(batch)
-                    if self._pending == 0:
-                        self._idle.set()
-        finally:
-            db.conn.close()
+            batch = [self._q.get(timeout=self.poll_s)]
+        except queue.Empty:
+            return
+        self._write_batch(batch)
+
+    def final(self) -> None:
+        while not self._q.empty():  # everything queued before the stop, in batches
+            self._write_batch([])
+
+    def _write_batch(self, batch: list[Any]) -> None:
+        # Everything queued meanwhile goes into the same transaction (a burst of
+        # trips and resets costs one commit, not one per record).
+        while len(batch) < 1000:
+            try:
+                batch.append(self._q.get_nowait())
+            except queue.Empty:
+                break
+        batch = [r for r in batch if r is not None]  # None: the stop's wake-up
+        if not batch:
+            return
+        assert self._db is not None
+        while True:
+            try:
+                with self._db.conn:
+                    for record in batch:
+                        _write(self._db, record)
+                break
+            except Exception as exc:  # sqlite3.OperationalError: locked, disk full
+                self.write_failed(exc, "guard: could not store %d record(s) (%s); keeping them and retrying",
+                                  len(batch), exc)
+                time.sleep(0.5)
+        self.write_ok("guard: storing trips works again")
+        self._written += len(batch)
+        with self._lock:
+            self._pending -= len(batch)
+            if self._pending == 0:
+                self._idle.set()
 
 
 def _write(db: sqlite_utils.Database, record: Any) -> None:
