@@ -21,6 +21,10 @@ one flush, inside the write transaction), ``state.py`` (raw state and
 counters); this module holds the thread, the database connection, the box
 events and the alerts, and the status snapshot.
 
+The thread is a queue-driven :class:`appliance.dbworker.DbWorker` that keeps
+its connection after stop (``conn`` is also read directly, e.g. by tests and
+``process``/``flush`` without a thread); its final flush runs inside the thread.
+
 Daemon wiring::
 
     engine = KpiEngine(cfg, cfg.db_path, queue=bus.subscribe_queue("kpi"), alert_sink=sink)
@@ -36,14 +40,13 @@ import asyncio
 import json
 import logging
 import sqlite3
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.alerts import migrations as alert_tables
 from appliance.bus import Bus, SampleQueue
+from appliance.dbworker import DbWorker
 from appliance.storage import open_db, write_tx
 from drivers.samples import Sample, now_pair
 
@@ -64,7 +67,10 @@ log = logging.getLogger(__name__)
 OEE_REFRESH_NS = 30 * NS  # status() OEE today/shift refresh
 
 
-class KpiEngine:
+class KpiEngine(DbWorker):
+    closes_conn = False  # conn outlives the thread: process/flush/status read it without one
+    conn: sqlite3.Connection
+
     def __init__(self, config: BoxConfig, db_path: str | Path, *, queue: SampleQueue | None = None,
                  alert_sink: AlertSink | None = None,
                  clock: Callable[[], tuple[int, int]] = now_pair,
@@ -75,7 +81,7 @@ class KpiEngine:
         self.tree = ReasonTree.from_config(m)
         self.acc = Accumulator(m)  # samples in, segments and stops out
         self.db = open_db(db_path, sets=[kpi_migrations, alert_tables])  # KPI alerts go to the alert tables
-        self.conn = self.db.conn
+        super().__init__(name="kpi-engine", logger=log, conn=self.db.conn)
         self.queue = queue
         self.alert_sink = alert_sink
         self._clock = clock
@@ -89,15 +95,11 @@ class KpiEngine:
         self._last_flush = 0
         self._start_mono: int | None = None
         self._shift_key: str | None = None
-        self._db_failed = False
         self.samples_seen = 0
         self._snapshot: dict[str, Any] = {"state": "no_data"}
         self._oee: dict[str, Any] = {}
         self._oee_at = 0
         self._last_write_utc: int | None = None
-        self._progress = time.monotonic()
-        self._thread: threading.Thread | None = None
-        self._stop_ev = threading.Event()
         self._read_product_setting()
 
     @property
@@ -127,21 +129,15 @@ class KpiEngine:
     def clock_jumps(self) -> int:
         return self._clock_watch.jumps
 
-    # ------------------------------------------------------------- lifecycle
+    # ------------------------------------------------------------- lifecycle (DbWorker)
     def start(self) -> None:
         if self.queue is None:
             raise ValueError("KpiEngine.start needs a queue (bus.subscribe_queue('kpi'))")
-        if self._thread is not None:
-            return
-        self._stop_ev.clear()
-        self._thread = threading.Thread(target=self._run, name="kpi-engine", daemon=True)
-        self._thread.start()
+        super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._thread is not None:
-            self._stop_ev.set()
-            self._thread.join(timeout)
-            self._thread = None
+        if self.started:
+            super().stop(timeout)  # the thread writes what is pending
         else:
             self.flush(force=True)
 
@@ -152,25 +148,21 @@ class KpiEngine:
     async def __aexit__(self, *_: Any) -> None:
         await asyncio.to_thread(self.stop)
 
-    def _run(self) -> None:
+    def work(self) -> None:
+        # A failing batch is logged once (DbWorker) and must not stop the KPIs.
         assert self.queue is not None
-        while not self._stop_ev.is_set():
-            self._progress = time.monotonic()
-            samples = self.queue.drain(timeout=0.5)
-            try:
-                if samples:
-                    self.process(samples)
-                self.tick()
-            except Exception:  # keep counting; one broken sample must not stop the KPIs
-                log.exception("KPI engine failed on a batch of %d samples", len(samples))
-        try:
-            rest = self.queue.drain()
-            if rest:
-                self.process(rest)
-            self.tick()
-            self.flush(force=True)
-        except Exception:
-            log.exception("KPI engine could not write its last period")
+        samples = self.queue.drain(timeout=self.poll_s)
+        if samples:
+            self.process(samples)
+        self.tick()
+
+    def final(self) -> None:
+        assert self.queue is not None
+        rest = self.queue.drain()
+        if rest:
+            self.process(rest)
+        self.tick()
+        self.flush(force=True)
 
     # ------------------------------------------------------------- input
     def process(self, samples: list[Sample]) -> None:
@@ -253,13 +245,9 @@ class KpiEngine:
                 st.id = None
             self._writer.row = row_before
             self.acc.put_back(segs, counts, closed)
-            if not self._db_failed:
-                log.error("KPI engine cannot write to the database (%s); keeping periods in memory", exc)
-                self._db_failed = True
+            self.write_failed(exc, "KPI engine cannot write to the database (%s); keeping periods in memory", exc)
             return
-        if self._db_failed:
-            log.info("KPI engine writes to the database again")
-            self._db_failed = False
+        self.write_ok("KPI engine writes to the database again")
         self._last_flush = self.t
         self._last_write_utc = self.t + self.offset
         self._after_flush()
@@ -341,7 +329,7 @@ class KpiEngine:
         self._snapshot = {
             "state": self.state, "since_utc_ns": self.since + off, "state_duration_s": (self.t - self.since) / NS,
             "stop": stop, "samples": self.samples_seen, "clock_jumps": self.clock_jumps,
-            "queue_dropped": self.queue.dropped if self.queue else 0, "db_ok": not self._db_failed,
+            "queue_dropped": self.queue.dropped if self.queue else 0, "db_ok": not self.failing,
         }
 
     def status(self) -> dict[str, Any]:
@@ -354,15 +342,11 @@ class KpiEngine:
 
     def health(self) -> dict[str, Any]:
         """For the core's ``status`` op: is the engine alive and writing?"""
-        alive = self._thread is not None and self._thread.is_alive()
-        return {"name": "kpi", "state": "running" if alive else "stopped", "available": alive and not self._db_failed,
+        alive = self.alive
+        return {"name": "kpi", "state": "running" if alive else "stopped", "available": alive and not self.failing,
                 "last_good_utc_ns": self._last_write_utc, "machine_state": self.state,
                 "samples": self.samples_seen, "queue_dropped": self.queue.dropped if self.queue else 0,
                 "clock_jumps": self.clock_jumps, "clock_trusted": self._clock_synced()}
-
-    def progress(self) -> float:
-        """Monotonic time (s) of the engine thread's last loop, for the core's watchdog."""
-        return self._progress
 
     def ipc_status(self, _args: dict[str, Any] | None = None) -> dict[str, Any]:
         """Handler for the IPC op ``kpi.status`` (and the ``state`` part of ``live``)."""
