@@ -165,6 +165,26 @@ class AlertStore:
             self._user_action(c, alert_id, role, "label", {"label": label, "comment": comment})
         return self.get(alert_id)
 
+    def unlabel(self, alert_id: int, *, role: str, back_to: str | None = None) -> Alert:
+        """Undo a wrong label: the alert gets ``back_to`` (its label before, or none: acknowledged
+        again, so it is back in the review queue). Audited like a label; a closed alert stays closed."""
+        check_role(role, LABEL_ROLES)
+        if back_to is not None and back_to not in LABELS:
+            raise ValueError(f"label {back_to!r}: use true (real problem), false (false alarm) or unsure")
+        with self._tx() as c:
+            state = self._load_state(c, alert_id)
+            if state == "closed":
+                raise ValueError(f"alert {alert_id} is closed; its label can no longer be undone")
+            was = c.execute("SELECT label FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+            if back_to is None:
+                c.execute("UPDATE alerts SET state = 'acknowledged', label = NULL, label_ts = NULL, "
+                          "label_role = NULL WHERE id = ?", [alert_id])
+            else:
+                c.execute("UPDATE alerts SET state = 'labelled', label = ?, label_ts = ?, label_role = ? WHERE id = ?",
+                          [back_to, time.time_ns(), role, alert_id])
+            self._user_action(c, alert_id, role, "unlabel", {"from": was, "to": back_to})
+        return self.get(alert_id)
+
     def close(self, alert_id: int, *, role: str) -> Alert:
         check_role(role, LABEL_ROLES)
         with self._tx() as c:
