@@ -84,9 +84,12 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
         content,
         core,
         docs,
+        guard_override,
         kpi,
+        model_status,
         models,
         pages,
+        review,
         session,
         settings,
         stops,
@@ -94,7 +97,7 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
     )
     from .routers import sync as sync_page
 
-    for mod in (session, core, pages, stops, alerts, kpi, content, settings, models, docs, sync_page, timeline):
+    for mod in (session, core, guard_override, pages, stops, review, alerts, kpi, content, settings, model_status, models, docs, sync_page, timeline):
         app.include_router(mod.router)
     api_errors.install(app)  # one error body, every error status documented
 

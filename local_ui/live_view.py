@@ -121,6 +121,8 @@ def cause_view(guard: dict[str, Any], values: dict[str, Any], config: Any, lang:
         out["text"] = t.gettext(N_("Model %(name)s saw an anomaly: score %(score)s (threshold %(threshold)s)")) % {
             "name": name, "score": f.num(score, 2), "threshold": f.num(thr, 2)}
         out["check"] = t.gettext(CHECKS["model"])
+    # A limit rule whose sensor still reads beyond its limit (maybe a stuck sensor): maintenance may override.
+    out["override"] = bool(out["persists"]) and out.get("kind") == "rule" and out.get("limit") is not None
     if out["persists"]:
         out["refuse"] = t.gettext(N_("The cause is still there: a reset would stop the machine again at once. "
                                      "Remove the cause first."))

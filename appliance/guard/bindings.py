@@ -9,6 +9,7 @@ stop and never trips anything; its agreement figures go to the
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import queue
@@ -27,6 +28,10 @@ from .decide import Debounce
 from .rings import BlockRing, ScalarRing
 
 log = logging.getLogger(__name__)
+
+# Inference latency histogram (sample that completed the hop -> score), fixed upper bucket edges in ms;
+# one more bucket counts everything above the last edge. Read by the UI's model status page.
+LATENCY_BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 
 
 class Binding:
@@ -56,6 +61,7 @@ class Binding:
         self.nan_scores = 0
         self.last_score: float | None = None
         self.last_inference_ns: int | None = None
+        self.latency_counts = [0] * (len(LATENCY_BUCKETS_MS) + 1)
         self.reset_requested = False
         self.thread: threading.Thread | None = None
         self.rings: dict[str, BlockRing | ScalarRing] = {}
@@ -162,6 +168,11 @@ class Binding:
             window[name] = vals
         return window
 
+    def record_latency(self, ns: int) -> None:
+        """One inference's latency: the last one and its histogram bucket."""
+        self.last_inference_ns = ns
+        self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_MS, ns / 1e6)] += 1
+
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name, "model": self.cfg.model, "state": self.state, "error": self.error,
@@ -172,6 +183,7 @@ class Binding:
             "windows": self.windows, "skipped_hops": self.skipped, "nan_scores": self.nan_scores,
             "gaps": self.primary.gaps if self.primary else 0, "bad_blocks": self.primary.bad if self.primary else 0,
             "last_inference_ms": None if self.last_inference_ns is None else self.last_inference_ns / 1e6,
+            "latency_hist": {"edges_ms": list(LATENCY_BUCKETS_MS), "counts": list(self.latency_counts)},
         }
         if self.shadow is not None:
             a = self.agree

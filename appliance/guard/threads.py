@@ -85,7 +85,7 @@ class GuardThreads:
                 continue
             done_ns = _mono()
             b.busy_since_ns = 0
-            b.last_inference_ns = done_ns - trigger_ns
+            b.record_latency(done_ns - trigger_ns)
             if b.state == "hung":
                 log.info("guard: model %s answers again after a hang; back in service", b.name)
                 b.state = "ok"

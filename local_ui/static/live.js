@@ -44,6 +44,8 @@
     setText("guard-check", c.check || "");
     var refuse = document.getElementById("guard-refuse");
     if (refuse) { refuse.hidden = !c.refuse; refuse.textContent = c.refuse || ""; }
+    var override = document.getElementById("guard-override");
+    if (override) override.hidden = !c.override;
     var reset = document.getElementById("guard-reset-form");
     if (reset) reset.hidden = key !== "tripped";
   }
@@ -110,6 +112,27 @@
     badge.textContent = n ? String(n) : "";
   }
 
+  // Model status page: each binding's score, alarm and gap counters from the guard's status in the stream.
+  function updateModels(g) {
+    if (!g || !g.models) return;
+    g.models.forEach(function (b) {
+      var card = document.querySelector('[data-binding="' + String(b.name).replace(/"/g, "") + '"]');
+      if (!card) return;
+      var put = function (k, text) { var el = card.querySelector('[data-ms="' + k + '"]'); if (el && el.textContent !== text) el.textContent = text; };
+      if (typeof b.last_score === "number") {
+        put("score", b.last_score.toLocaleString(lang === "nl" ? "nl-NL" : "en-GB", {minimumFractionDigits: 2, maximumFractionDigits: 2}));
+        var thr = Number(card.dataset.threshold);
+        var meter = card.querySelector('[data-ms="meter"]');
+        if (meter && thr > 0) meter.value = Math.max(0, Math.min(1, b.last_score / (2 * thr)));
+      }
+      var alarm = card.querySelector('[data-ms="alarm"]');
+      if (alarm) alarm.hidden = !b.alarm;
+      ["windows", "skipped_hops", "gaps"].forEach(function (k) {
+        if (typeof b[k] === "number") put(k === "skipped_hops" ? "skipped" : k, fmt(b[k]));
+      });
+    });
+  }
+
   function onMessage(ev) {
     var msg;
     try { msg = JSON.parse(ev.data); } catch (e) { return; }
@@ -118,6 +141,7 @@
     if (msg.home) { updateHome(msg.home); updateGuard(msg.home.guard); }
     if (msg.core !== "up") { setCore(false); return; }
     setCore(true);
+    updateModels(msg.guard);
     var values = msg.values || {};
     document.querySelectorAll("[data-live]").forEach(function (el) {
       var s = values[el.dataset.live];
