@@ -153,6 +153,8 @@ def test_maintenance_override_resets_a_guard_held_by_a_stuck_sensor(tmp_path: Pa
                               encoding="utf-8")
     with _started(st) as stack:
         stack.ipc("guard.set_mode", mode="armed", role="admin")
+        # The rule held already in shadow (edge-triggered: no new trip on arming); a reset restarts its hold time.
+        stack.ipc("guard.reset", role="admin")
         wait_for(lambda: stack.ipc("guard.status").get("tripped"), timeout_s=15, what="trip on the stuck sensor")
         wait_for(lambda: (_home(stack)["guard"]["cause"] or {}).get("override"), timeout_s=10,
                  what=f"an overridable cause: {_home(stack)['guard']}")
