@@ -75,6 +75,8 @@ def make_envs() -> dict[str, Environment]:
         env.globals["alert_states"] = fmt.ALERT_STATES
         env.globals["severity_labels"] = fmt.SEVERITY_LABELS
         env.globals["label_names"] = fmt.LABEL_NAMES
+        env.globals["source_labels"] = fmt.SOURCE_LABELS
+        env.globals["kind_labels"] = fmt.KIND_LABELS
         envs[lang] = env
     return envs
 

@@ -39,6 +39,13 @@ ALERT_STATES = {
     "all": N_("All"),
 }
 SEVERITY_LABELS = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Information")}
+# Who raised an alert and what kind it is, in words (the stored codes are for machines).
+SOURCE_LABELS = {"guard": N_("guard"), "driver": N_("connection"), "box": N_("box"), "kpi": N_("KPIs"),
+                 "sync": N_("sync")}
+KIND_LABELS = {"guard.trip": N_("guard stop"), "guard.model": N_("guard model"), "guard.output": N_("stop output"),
+               "oee_below_target": N_("OEE below target"), "disk_low": N_("disk almost full"),
+               "device_lost": N_("connection lost"), "device_back": N_("connection back"),
+               "clock_jump": N_("clock jumped")}
 LABEL_NAMES = {"true": N_("True alarm"), "false": N_("False alarm"), "unsure": N_("Unsure")}
 KPI_LABELS = {
     "oee": N_("OEE"), "availability": N_("Availability"), "performance": N_("Performance"),

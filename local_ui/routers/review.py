@@ -117,7 +117,7 @@ def review_page(label: str = "unlabelled", name: str = "", day: str = "", r: Req
 
     chips = {
         "label": [(r._(text), link(label=k), k == label) for k, text in LABEL_FILTERS.items()],
-        "name": [(r._("All"), link(name=""), not name)] + [(n, link(name=n), n == name) for n in q["names"]],
+        "name": [(r._("All"), link(name=""), not name)] + [(r._(fmt.KIND_LABELS[n]) if n in fmt.KIND_LABELS else n, link(name=n), n == name) for n in q["names"]],
         "day": [(r._("All days"), link(day=""), not day)] + [(day_text(d), link(day=d), d == day) for d in q["days"]],
     }
     cards = [card(r, a) for a in q["items"][:PAGE_SIZE]]
@@ -157,13 +157,13 @@ def undo_last(r: Req) -> int:
 
 
 @router.post("/alerts/review/label", include_in_schema=False)
-def review_label_form(ids: Annotated[list[int] | None, Form()] = None, card: Annotated[str, Form()] = "",
+def review_label_form(ids: Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None, Form()] = None, card: Annotated[str, Form()] = "",
                       label: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/alerts/review",
                       r: Req = ReqDep) -> Response:
     page_guard(r, "alerts")
     if card:  # a card's own button: "id:label"
         aid, _, label = card.partition(":")
-        chosen = [int(aid)] if aid.isdigit() else []
+        chosen = [int(aid)] if aid.isdigit() and 1 <= int(aid) < 2**63 else []
     else:
         chosen = list(ids or [])
     if label not in ("true", "false") or not chosen:
@@ -186,7 +186,7 @@ def review_undo_form(next: str = "/alerts/review", r: Req = ReqDep) -> Response:
 
 # ----- JSON API ------------------------------------------------------------------
 class BulkLabelIn(BaseModel):
-    ids: list[int] = Field(..., title="Alert ids", min_length=1, max_length=500)
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(..., title="Alert ids", min_length=1, max_length=500)
     label: Literal["true", "false", "unsure"] = Field(..., title="true alarm, false alarm or unsure")
     comment: str | None = Field(None, title="Comment", max_length=1000)
 
