@@ -24,6 +24,7 @@ from asyncua.crypto import security_policies
 from drivers.errors import ConfigError, DeviceUnavailable
 
 from .pki import ensure_client_certificate
+from .wire import Credentials, Wire
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,38 @@ async def connect(endpoint: Endpoint) -> Client:
         await close_quietly(client, timeout_s=endpoint.timeout_s)
         raise DeviceUnavailable(_hint(endpoint, exc)) from exc
     return client
+
+
+def open_wire(endpoint: Endpoint, *, server_certificate: bytes | None = None,
+              channel_lifetime_s: float = 3600.0) -> Wire:
+    """A connected synchronous session (``wire.py``) in the calling thread, set up like
+    :func:`connect`: security, the box's certificate, the pinned server certificate, the user.
+    Raises DeviceUnavailable with a hint."""
+    wire = Wire(endpoint.url, timeout_s=endpoint.timeout_s, session_timeout_s=endpoint.session_timeout_s,
+                channel_lifetime_s=channel_lifetime_s, server_certificate=server_certificate)
+    try:
+        wire.creds = _credentials(endpoint)
+        wire.connect()
+        if endpoint.security_mode != "None" and endpoint.data_dir is not None and wire.server_certificate:
+            check_pinned_server(endpoint.data_dir, endpoint.url, wire.server_certificate)
+    except Exception as exc:
+        wire.close()
+        raise DeviceUnavailable(_hint(endpoint, exc)) from exc
+    return wire
+
+
+def _credentials(endpoint: Endpoint) -> Credentials:
+    if endpoint.security_mode == "None" or endpoint.data_dir is None:
+        return Credentials(username=endpoint.username, password=endpoint.password)
+    try:
+        cert = ensure_client_certificate(endpoint.data_dir)
+    except OSError as exc:
+        raise _CertificateProblem(
+            f"cannot create or read the client certificate in {endpoint.data_dir}/pki ({exc}); "
+            "check that box.data_dir exists and is writable") from exc
+    return Credentials(security_mode=endpoint.security_mode, certificate=cert.cert_path.read_bytes(),
+                       private_key=cert.key_path.read_bytes(), application_uri=cert.application_uri,
+                       username=endpoint.username, password=endpoint.password)
 
 
 class _CertificateProblem(Exception):

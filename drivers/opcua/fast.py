@@ -1,7 +1,8 @@
 """The guard's own OPC UA reader: signals with ``mode = "poll"`` that a guard rule watches.
 
 Issue 11. Read back to back (as fast as the server answers) on a session of
-its own, in a thread of its own with its own event loop, never the core's;
+its own, in a thread of its own on a blocking socket (``wire.py``: no event
+loop at all, so a read costs one round trip and asyncua's encoding);
 the sample's time is taken when the read request is sent, and the samples go
 to ``deliver`` in that thread, where the guard decides and writes its stop
 outputs. The core's ``OpcuaSource`` no longer reads these signals (the
@@ -13,12 +14,10 @@ Loss: one ERROR, bad samples once, reconnect with the shared bounded backoff
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from asyncua import ua
 
@@ -27,7 +26,7 @@ from drivers.base import SourceHealth
 from drivers.samples import Quality, Sample
 
 from .config import OpcuaServer, OpcuaSignal
-from .connection import Endpoint, close_quietly, connect, resolve_password
+from .connection import Endpoint, open_wire, resolve_password
 from .source import _convert
 
 log = logging.getLogger(__name__)
@@ -67,8 +66,7 @@ class FastOpcuaReader:
         self.cycles = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()),
-                                        name=f"guard-fast-{self.server.name}", daemon=True)
+        self._thread = threading.Thread(target=self._main, name=f"guard-fast-{self.server.name}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -78,20 +76,23 @@ class FastOpcuaReader:
         self.health.state = "stopped"
         self.health.available = False
 
-    async def _main(self) -> None:
+    def _main(self) -> None:
         if self._on_start is not None:
             self._on_start()
         backoff = Backoff(self.server.reconnect_min_s, self.server.reconnect_max_s)
         nodeids = [ua.NodeId.from_string(s.node_id) for s in self.signals]
         lost = False
+        cert: bytes | None = None
         while not self._stop.is_set():
-            client: Any = None
+            wire = None
             try:
-                client = await connect(self.endpoint)
+                wire = open_wire(self.endpoint, server_certificate=cert)
+                cert = wire.server_certificate
                 while not self._stop.is_set():
+                    if wire.renew_due():
+                        wire.renew()
                     mono = time.monotonic_ns()  # when the request is sent (issue 11)
-                    async with asyncio.timeout(self.server.timeout_s):
-                        values = await client.uaclient.read_attributes(nodeids, ua.AttributeIds.Value)
+                    values = wire.read(nodeids)
                     utc = time.time_ns()
                     if lost:
                         lost = False
@@ -109,7 +110,6 @@ class FastOpcuaReader:
                     now, utc = time.monotonic_ns(), time.time_ns()
                     self._deliver([Sample(s.name, None, Quality.BAD, now, utc) for s in self.signals])
             finally:
-                if client is not None:
-                    await close_quietly(client, timeout_s=1.0)
-            if not self._stop.is_set():
-                await asyncio.sleep(backoff.failed())
+                if wire is not None:
+                    wire.close()
+            self._stop.wait(backoff.failed())

@@ -24,9 +24,8 @@ from asyncua import ua
 from drivers.errors import ConfigError, DeviceError, DeviceUnavailable
 
 from .config import OpcuaOutputConfig
-from .connection import Endpoint, _hint, check_pinned_server, check_security
-from .pki import ensure_client_certificate
-from .wire import Credentials, Wire, WireError, WireTimeout
+from .connection import Endpoint, _hint, check_security, open_wire
+from .wire import Wire, WireError, WireTimeout
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +84,8 @@ class OpcuaStopOutput:
         caller (the output bank's slot thread) tries again with its backoff.
         """
         try:
-            self._wire = Wire(self.endpoint.url, timeout_s=self.connect_timeout_s,
-                              credentials=self._credentials(), session_timeout_s=self.endpoint.session_timeout_s,
-                              channel_lifetime_s=self.channel_lifetime_s,
-                              server_certificate=self._wire.server_certificate)
-            self._wire.connect()
-            if self.endpoint.security_mode != "None" and self.endpoint.data_dir is not None \
-                    and self._wire.server_certificate is not None:
-                check_pinned_server(self.endpoint.data_dir, self.endpoint.url, self._wire.server_certificate)
+            self._wire = open_wire(self.endpoint, server_certificate=self._wire.server_certificate,
+                                   channel_lifetime_s=self.channel_lifetime_s)
             self._vtype = self._data_type()
         except Exception as exc:
             self._wire.close()
@@ -149,19 +142,6 @@ class OpcuaStopOutput:
         if not status.is_good():
             raise DeviceError(f"OPC UA stop output {self.name}: server refused the write of {self.cfg.node_id}: "
                               f"{status.name}; check the node is writable for this user")
-
-    def _credentials(self) -> Credentials:
-        ep = self.endpoint
-        if ep.security_mode == "None" or ep.data_dir is None:
-            return Credentials(username=ep.username, password=ep.password)
-        try:
-            cert = ensure_client_certificate(ep.data_dir)
-        except OSError as exc:
-            raise DeviceUnavailable(f"cannot create or read the client certificate in {ep.data_dir}/pki ({exc}); "
-                                    "check that box.data_dir exists and is writable") from exc
-        return Credentials(security_mode=ep.security_mode, certificate=cert.cert_path.read_bytes(),
-                           private_key=cert.key_path.read_bytes(), application_uri=cert.application_uri,
-                           username=ep.username, password=ep.password)
 
     def _data_type(self) -> ua.VariantType | None:
         """The variant type to write: the node's DataType when it is a built-in type, else its value's."""
