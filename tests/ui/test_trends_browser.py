@@ -73,7 +73,13 @@ def test_sparklines_fit_every_screen(stack: Any, page_factory: Any, viewport: st
     box = page.locator("[data-spark=motor_current] canvas").bounding_box()
     assert box is not None and box["width"] >= 80 and box["height"] >= 32
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
-    assert page.locator("[data-spark=motor_current]").get_attribute("aria-label").startswith("Motorstroom")
+    label = page.locator("[data-spark=motor_current]").get_attribute("aria-label")
+    assert label.startswith("Motorstroom, laatste 10 minuten") and "grens 20,0 A" in label
+    if viewport == "1280x800":  # English: the signal's label_en, the same limit
+        page.locator("button[name=lang][value=en]").click()
+        page.wait_for_selector("html[lang=en] body[data-sparks=ready]")
+        label = page.locator("[data-spark=motor_current]").get_attribute("aria-label")
+        assert label.startswith("Motor current, last 10 minutes") and "limit 20.0 A" in label
 
 
 def test_oee_charts_equal_the_api_rows_and_draw_the_target(stack: Any, page_factory: Any) -> None:
