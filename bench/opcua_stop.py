@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import os
 import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -129,19 +130,34 @@ def guard_trips(plc: OpcuaPlc, db_path: Path, *, trips: int, mode: str = "poll")
 _SUBSCRIBED = "subscription, publishing interval 0 (the fastest the server grants), sampling 0"
 
 
-def minimal_loop(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
-    """What plain asyncua reaches: one session, read back to back, write the stop node on the edge."""
-    import time
+Body = Callable[[threading.Event, threading.Event], Coroutine[Any, Any, None]]
 
-    from asyncua import Client, ua
+
+def _minimal_trips(plc: OpcuaPlc, body: Body, *, trips: int, name: str) -> dict[str, Any]:
+    """Run a minimal asyncua client ``body(ready, stop)`` in a thread of its own and trip it."""
+    import time
 
     from bench.guard import _stats
     from bench.stoppath import trip_loop
 
-    stop = threading.Event()
-    ready = threading.Event()
+    stop, ready = threading.Event(), threading.Event()
+    t = threading.Thread(target=lambda: asyncio.run(body(ready, stop)), name=name, daemon=True)
+    t.start()
+    if not ready.wait(15):
+        raise RuntimeError(f"{name}: the minimal asyncua client did not start")
+    try:
+        lat, missed = trip_loop(plc, lambda: time.sleep(0.02), trips=trips)
+    finally:
+        stop.set()
+        t.join(5)
+    return {**_stats(lat), "missed": missed}
 
-    async def loop() -> None:
+
+def minimal_loop(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
+    """What plain asyncua reaches: one session, read back to back, write the stop node on the edge."""
+    from asyncua import Client, ua
+
+    async def loop(ready: threading.Event, stop: threading.Event) -> None:
         async with Client(plc.url, timeout=5) as c:
             nid, sid = ua.NodeId.from_string(VALUE), ua.NodeId.from_string(STOP)
             dv = ua.DataValue(ua.Variant(1.0, ua.VariantType.Double))
@@ -156,32 +172,15 @@ def minimal_loop(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
                 elif v <= LIMIT:
                     latched = False
 
-    t = threading.Thread(target=lambda: asyncio.run(loop()), name="bench-opcua-minimal", daemon=True)
-    t.start()
-    if not ready.wait(15):
-        raise RuntimeError("minimal asyncua loop did not connect")
-    try:
-        lat, missed = trip_loop(plc, lambda: time.sleep(0.02), trips=trips)
-    finally:
-        stop.set()
-        t.join(5)
-    return {**_stats(lat), "missed": missed, "read": "back to back"}
+    return {**_minimal_trips(plc, loop, trips=trips, name="bench-opcua-minimal"), "read": "back to back"}
 
 
 def minimal_subscription(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
     """What plain asyncua reaches with a subscription: publishing and sampling interval 0, the stop node
     written from the data-change callback's loop on the same session."""
-    import time
-
     from asyncua import Client, ua
 
-    from bench.guard import _stats
-    from bench.stoppath import trip_loop
-
-    stop = threading.Event()
-    ready = threading.Event()
-
-    async def loop() -> None:
+    async def loop(ready: threading.Event, stop: threading.Event) -> None:
         async with Client(plc.url, timeout=5) as c:
             sid = ua.NodeId.from_string(STOP)
             dv = ua.DataValue(ua.Variant(1.0, ua.VariantType.Double))
@@ -205,16 +204,7 @@ def minimal_subscription(plc: OpcuaPlc, *, trips: int) -> dict[str, Any]:
             while not stop.is_set():
                 await asyncio.sleep(0.05)
 
-    t = threading.Thread(target=lambda: asyncio.run(loop()), name="bench-opcua-minimal-sub", daemon=True)
-    t.start()
-    if not ready.wait(15):
-        raise RuntimeError("minimal asyncua subscription did not start")
-    try:
-        lat, missed = trip_loop(plc, lambda: time.sleep(0.02), trips=trips)
-    finally:
-        stop.set()
-        t.join(5)
-    return {**_stats(lat), "missed": missed, "read": _SUBSCRIBED}
+    return {**_minimal_trips(plc, loop, trips=trips, name="bench-opcua-minimal-sub"), "read": _SUBSCRIBED}
 
 
 def _ratio(res: dict[str, Any], key: str, ref: str) -> None:
