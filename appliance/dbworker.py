@@ -164,8 +164,8 @@ class DbWorker:
                                    "only once it recovers", self.name)
             return
         if self._bug:
+            self.log.info("%s works again", self.name)  # before the state changes: a reader of it sees the line
             self._bug = False
-            self.log.info("%s works again", self.name)
 
     # ----- failure as a state --------------------------------------------------------------
     def write_failed(self, exc: BaseException, message: str, *args: object) -> None:
@@ -182,10 +182,10 @@ class DbWorker:
         self.progress_mono = time.monotonic()
         if not self.failing:
             return False
-        self.failing = False
-        self.last_error = None
         if message is not None:
             self.log.info(message, *args)
+        self.failing = False
+        self.last_error = None
         return True
 
     @property
