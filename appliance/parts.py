@@ -25,7 +25,7 @@ from .alerts import AlertSink
 from .bus import Bus
 from .config import BoxConfig
 from .database import open_box_db
-from .storage import set_setting
+from .storage import set_setting, write_tx
 
 if TYPE_CHECKING:
     from drivers.base import Source
@@ -84,7 +84,7 @@ async def box_database(db_path: Path) -> AsyncIterator[None]:
     """The box database, created and migrated; records the core's start."""
     db = await asyncio.to_thread(open_box_db, db_path)
     try:
-        with db.conn:
+        with write_tx(db):
             db.execute("INSERT INTO box_events(ts, kind, detail) VALUES (?, ?, ?)",
                        [time.time_ns(), "core.start", f"pid {os.getpid()}"])
         set_setting(db, "core.started_utc_ns", str(time.time_ns()))

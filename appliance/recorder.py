@@ -23,7 +23,7 @@ from drivers.samples import Quality, Sample
 
 from .bus import SampleQueue
 from .dbworker import DbWorker
-from .storage import connect, open_db
+from .storage import connect, open_db, write_tx
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class Recorder(DbWorker):
             return
         n = self._pending_n + len(self._pending_texts)
         try:
-            with self.conn:
+            with write_tx(self.conn):
                 self.conn.executemany(
                     "INSERT INTO sample_chunks(signal_id, ts_first, ts_last, n, ts, value, quality) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", self._pending_chunks)
@@ -245,7 +245,7 @@ class Recorder(DbWorker):
         total = 0
         for table, ts in (("sample_chunks", "ts_last"), ("text_samples", "ts"), ("blocks", "ts")):
             while True:  # small deletes keep each write lock short
-                with self.conn:
+                with write_tx(self.conn):
                     cur = self.conn.execute(
                         f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {ts} < ? LIMIT 20000)",
                         [cutoff])

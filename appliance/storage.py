@@ -207,7 +207,7 @@ def get_setting(db: sqlite_utils.Database, key: str, default: str | None = None)
 
 
 def set_setting(db: sqlite_utils.Database, key: str, value: str) -> None:
-    with db.conn:
+    with write_tx(db):
         db.execute("INSERT INTO settings(key, value, updated_ts) VALUES (?, ?, ?) "
                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_ts=excluded.updated_ts",
                    [key, value, time.time_ns()])

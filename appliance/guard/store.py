@@ -28,6 +28,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from appliance.dbworker import DbWorker
+from appliance.storage import audit_row, write_tx
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ class GuardWriter(DbWorker):
         assert self._db is not None
         while True:
             try:
-                with self._db.conn:
+                with write_tx(self._db):
                     for record in batch:
                         _write(self._db, record)
                 break
@@ -267,8 +268,6 @@ class GuardWriter(DbWorker):
 
 def _write(db: sqlite_utils.Database, record: Any) -> None:
     """One record, inside the caller's transaction."""
-    from appliance.storage import audit_row
-
     conn = db.conn
     if isinstance(record, TripRecord):
         cur = conn.execute(
