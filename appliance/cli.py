@@ -134,6 +134,12 @@ def _model(argv: list[str]) -> int:
     return main(argv, load_config=_load)
 
 
+def _pin(argv: list[str]) -> int:
+    from .pins import main
+
+    return main(argv)
+
+
 def _provision(argv: list[str]) -> int:
     from .provision import main_provision
 
@@ -228,6 +234,7 @@ DELEGATED: list[tuple[str, str, Command]] = [
     ("guard", "Guard over a shell: status, arm, disarm, reset (root or the service user: maintenance, audited as cli).", _guard),
     ("opcua", "OPC UA tools: `werkvloer opcua browse URL` lists node ids, types and access.", _opcua),
     ("model", "Model tools: list, validate, install, activate, roll back.", _model),
+    ("pin", "PIN hashes for the provisioning file: `werkvloer pin hash` asks for a PIN, prints its scrypt hash.", _pin),
     ("provision", "First boot: install the company config and secrets the hub put on the boot partition.", _provision),
     ("wipe", "After a loan: delete all company data, config and secrets (needs --yes).", _wipe),
     ("sync", "Anonymised KPIs to the programme hub: status, preview, push, consent LEVEL.", upper_command("sync")),

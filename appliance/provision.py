@@ -47,6 +47,7 @@ from drivers.schema import StrictModel
 from .config import BoxConfig, parse_config, problems_from_validation
 from .errors import ConfigError, WerkvloerError
 from .files import fsync_dir, replace_symlink
+from .pins import PIN_RECORD
 from .roles import LOGIN_ROLES
 
 FILE_NAME = "werkvloer-provision.toml"
@@ -54,7 +55,6 @@ SEARCH = (Path("/boot/firmware"), Path("/bootfs"), Path("/boot"))
 MARKER = ".provisioned"
 NETWORK_FILE = "20-werkvloer.network"   # /etc/systemd/network/ links here (read-only /etc)
 PAGE = "index.html"                     # the kiosk shows it while it exists
-PIN_RECORD = re.compile(r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]{32}\$[0-9a-f]{64}$")
 
 
 class ProvisionError(WerkvloerError, ValueError):

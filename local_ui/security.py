@@ -3,8 +3,8 @@
 - The operator needs no login on the local kiosk (request from loopback);
   maintenance, coordinator and admin log in with a PIN. From another host
   every role logs in, and only once an admin has turned remote access on.
-- PINs: ``hashlib.scrypt`` with a random salt per PIN; compared in constant
-  time. After ``MAX_FAILURES`` wrong PINs for a role from one client that
+- PINs: hashed and checked by ``appliance.pins`` (scrypt, a random salt per
+  PIN, compared in constant time; re-exported here). After ``MAX_FAILURES`` wrong PINs for a role from one client that
   role is locked for ``LOCKOUT_S`` for that client.
 - Every state-changing request carries the session's CSRF token (form field
   ``csrf`` or header ``X-CSRF-Token``).
@@ -12,14 +12,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
 
 import sqlite_utils
 
-from appliance.errors import PermissionDenied, WerkvloerError
+from appliance.errors import PermissionDenied
+
+# How a PIN is hashed and checked lives in appliance.pins (werkvloer pin hash uses it too).
+from appliance.pins import PIN_MAX_LEN as PIN_MAX_LEN
+from appliance.pins import PIN_MIN_LEN as PIN_MIN_LEN
+from appliance.pins import PinError as PinError
+from appliance.pins import check_pin as check_pin
+from appliance.pins import hash_pin as hash_pin
+from appliance.pins import validate_pin as validate_pin
 
 # The roles and the check live in appliance.roles; re-exported for the routers.
 from appliance.roles import CAPABILITIES as CAPABILITIES
@@ -30,18 +37,9 @@ from appliance.roles import require as require
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
-PIN_MIN_LEN = 4
-PIN_MAX_LEN = 12
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 15 * 60
 LOCKOUT_S = 5 * 60
-# scrypt cost: n=2**14, r=8 (~16 MiB, ~50 ms on a Pi 4): slow enough to make
-# guessing a 4-6 digit PIN offline expensive, fast enough for a login.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-
-
-class PinError(WerkvloerError, ValueError):
-    """A PIN is malformed; the message says what a valid PIN looks like."""
 
 
 class LockedOut(PermissionDenied):
@@ -50,31 +48,6 @@ class LockedOut(PermissionDenied):
     def __init__(self, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(f"too many wrong PINs; try again in {retry_after_s} s")
-
-
-def validate_pin(pin: str) -> str:
-    if not (pin.isascii() and pin.isdigit() and PIN_MIN_LEN <= len(pin) <= PIN_MAX_LEN):
-        raise PinError(f"a PIN is {PIN_MIN_LEN} to {PIN_MAX_LEN} digits")
-    return pin
-
-
-def hash_pin(pin: str) -> str:
-    validate_pin(pin)
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
-
-
-def check_pin(pin: str, record: str) -> bool:
-    try:
-        kind, n, r, p, salt, digest = record.split("$")
-        if kind != "scrypt":
-            return False
-        got = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(digest) // 2)
-    except (ValueError, MemoryError):
-        return False
-    return hmac.compare_digest(got.hex(), digest)
 
 
 def has_admin_pin(db: sqlite_utils.Database) -> bool:
