@@ -24,7 +24,7 @@ from drivers.samples import Quality, Sample
 
 from . import store
 from .config import ModelBinding
-from .decide import Debounce
+from .decide import Debounce, RunGate
 from .rings import BlockRing, ScalarRing
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ class Binding:
         self.last_inference_ns: int | None = None
         self.latency_counts = [0] * (len(LATENCY_BUCKETS_MS) + 1)
         self.reset_requested = False
+        # Steady running only (guard.models[].while_signal, settle_s): see decide.RunGate.
+        self.gate = RunGate(cfg.while_signal, int(cfg.settle_s * 1e9))
+        self.gated = 0  # windows not scored: the machine stood still or was spinning up
         self.thread: threading.Thread | None = None
         self.rings: dict[str, BlockRing | ScalarRing] = {}
         self.primary: BlockRing | None = None
@@ -181,6 +184,9 @@ class Binding:
             "trip_n": self.cfg.trip_n, "trip_m": self.cfg.trip_m,
             "last_score": self.last_score, "alarm": bool(self.debounce and self.debounce.alarm),
             "windows": self.windows, "skipped_hops": self.skipped, "nan_scores": self.nan_scores,
+            "gated_windows": self.gated,
+            "gate": None if self.gate.signal is None else {"signal": self.gate.signal, "open": self.gate.open,
+                                                           "settle_s": self.cfg.settle_s},
             "gaps": self.primary.gaps if self.primary else 0, "bad_blocks": self.primary.bad if self.primary else 0,
             "last_inference_ms": None if self.last_inference_ns is None else self.last_inference_ns / 1e6,
             "latency_hist": {"edges_ms": list(LATENCY_BUCKETS_MS), "counts": list(self.latency_counts)},

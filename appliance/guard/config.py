@@ -21,6 +21,15 @@ class ModelBinding(StrictModel):
     trip_m: int = Field(5, title="M of the N-of-M debounce", ge=1, le=100)
     hysteresis: float = Field(0.1, title="Hysteresis", description="fraction of threshold to fall below before re-arming", ge=0, le=1)
     threads: int = Field(1, title="Inference threads", ge=1, le=4)
+    while_signal: str | None = Field(
+        None, title="Score only while this signal is true (e.g. running)",
+        description="a model learnt on a machine at work; windows while it stands still are not scored, and "
+                    "the N-of-M debounce starts afresh at every start")
+    settle_s: float = Field(
+        3.0, title="Settling time after while_signal turns true",
+        description="s; windows that begin sooner are not scored: spin-up after a stop is not what the model "
+                    "learnt and reads as an anomaly. The rules still watch meanwhile. Set it to the machine's "
+                    "spin-up time with some margin", ge=0, le=600)
 
     @model_validator(mode="after")
     def _n_of_m(self) -> ModelBinding:
@@ -129,6 +138,8 @@ class GuardConfig(StrictModel):
     def referenced_signals(self) -> list[tuple[str, str]]:
         """(key path, signal name) of every signal the guard refers to."""
         refs = [(f"guard.models[{i}].inputs", s) for i, m in enumerate(self.models) for s in m.inputs]
+        refs += [(f"guard.models[{i}].while_signal", m.while_signal)
+                 for i, m in enumerate(self.models) if m.while_signal]
         refs += [(f"guard.rules[{i}].signal", r.signal) for i, r in enumerate(self.rules)]
         refs += [(f"guard.rules[{i}].while_signal", r.while_signal)
                  for i, r in enumerate(self.rules) if r.while_signal]

@@ -3,6 +3,7 @@
 - :class:`Debounce`: model scores -> trip with N-of-M debounce and hysteresis.
 - :class:`LimitRule` ("signal above/below limit for T ms") and
   :class:`StallRule` ("counter stalled for T s while running").
+- :class:`RunGate`: whether a model may score a window (steady running only).
 
 Every method takes the time (monotonic ns) as an argument; the engine passes
 ``Sample.mono_ns`` on a sample and ``time.monotonic_ns()`` on a tick. Each
@@ -197,6 +198,42 @@ class StallRule(_RuleBase):
     def _restart(self, mono_ns: int) -> None:
         if self.changed_ns is not None:
             self.changed_ns = mono_ns
+
+
+class RunGate:
+    """Whether a model may score a window: only while ``signal`` is true (good quality), and not a
+    window that begins within ``settle_ns`` of it turning true.
+
+    An anomaly model learns a machine at work. A window of a machine at rest, or of one spinning up
+    after a stop, is not what it learnt: the shipped vibration model scores spin-up windows 10 to 86
+    (normal about 1, threshold 23), and about 1 start in 20 tripped its 3-of-5 debounce (a false alarm
+    after every jam that was cleared and reset, seen in the UI's reset test). No ``signal``: always open.
+    One thread writes (the signal's reader), one reads (the inference thread): ``since_ns`` is one
+    attribute, read once.
+    """
+
+    def __init__(self, signal: str | None, settle_ns: int) -> None:
+        self.signal = signal
+        self.settle_ns = settle_ns
+        self.since_ns: int | None = None if signal else -(2**62)  # running since (monotonic ns)
+
+    def on_value(self, value: object, good: bool, mono_ns: int) -> bool:
+        """The gate signal's sample; True when it closes (the machine stopped, or its state is unknown)."""
+        if good and _truthy(value):
+            if self.since_ns is None:
+                self.since_ns = mono_ns
+            return False
+        closed = self.since_ns is not None
+        self.since_ns = None
+        return closed
+
+    def admits(self, window_start_ns: int) -> bool:
+        since = self.since_ns
+        return since is not None and window_start_ns >= since + self.settle_ns
+
+    @property
+    def open(self) -> bool:
+        return self.since_ns is not None
 
 
 def make_rule(rule: Rule) -> LimitRule | StallRule:

@@ -47,6 +47,8 @@ class SampleRoutes:
             routes.setdefault(primary_sig, []).append(self._primary_handler(b))
             for sig in b.cfg.inputs[1:]:
                 routes.setdefault(sig, []).append(self._scalar_handler(b.rings[sig]))  # type: ignore[arg-type]
+            if b.cfg.while_signal:
+                routes.setdefault(b.cfg.while_signal, []).append(self._model_gate_handler(b))
         for r in self._rules:
             routes.setdefault(r.rule.signal, []).append(self._rule_handler(r))
             if r.rule.while_signal:
@@ -120,6 +122,16 @@ class SampleRoutes:
         def handle(sample: Sample) -> None:
             if sample.quality is Quality.GOOD:
                 rule.on_gate(sample.value, sample.mono_ns)
+
+        return handle
+
+    @staticmethod
+    def _model_gate_handler(b: Binding) -> Callable[[Sample], None]:
+        gate = b.gate
+
+        def handle(sample: Sample) -> None:
+            if gate.on_value(sample.value, sample.quality is Quality.GOOD, sample.mono_ns):
+                b.reset_requested = True  # stopped: the N-of-M debounce starts afresh at the next start
 
         return handle
 

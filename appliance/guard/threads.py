@@ -73,6 +73,9 @@ class GuardThreads:
                 assert b.debounce is not None
                 b.debounce.reset()
             trigger_ns, signal = b.trigger_ns, b.trigger_signal
+            if not b.gate.admits(trigger_ns - b.span_ns):
+                b.gated += 1  # standing still or spinning up: not what the model learnt (decide.RunGate)
+                continue
             window = b.snapshot()
             if window is None:
                 continue

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from appliance.guard.config import Rule
-from appliance.guard.decide import Debounce, LimitRule, StallRule
+from appliance.guard.decide import Debounce, LimitRule, RunGate, StallRule
 
 MS = 1_000_000
 
@@ -60,6 +60,20 @@ def test_bad_n_of_m_refused() -> None:
 
 def rule(**kw: object) -> Rule:
     return Rule.model_validate({"name": "r", "signal": "temperature", **kw})
+
+
+def test_run_gate_admits_windows_that_begin_after_settling() -> None:
+    s = 1_000_000_000
+    g = RunGate("running", 3 * s)
+    assert not g.open and not g.admits(100 * s)  # nothing heard yet: not known to be running
+    assert not g.on_value(True, True, 10 * s)
+    assert not g.on_value(True, True, 11 * s)  # still running: "since" stays at the start
+    assert not g.admits(12 * s) and g.admits(13 * s) and not g.admits(9 * s)
+    assert g.on_value(False, True, 20 * s) and not g.open  # the stop closes it, once
+    assert not g.on_value(0, True, 21 * s)
+    g.on_value(True, True, 30 * s)
+    assert g.on_value(True, False, 40 * s) and not g.admits(41 * s)  # a bad running bit: state unknown
+    assert RunGate(None, 3 * s).admits(0)  # no signal configured: always open
 
 
 def test_above_for_t_trips_only_after_holding() -> None:
