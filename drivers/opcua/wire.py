@@ -101,7 +101,11 @@ class Wire:
     # ----- lifecycle ----------------------------------------------------------------
     def connect(self) -> None:
         """Open socket, channel and session (activated). Raises WireError (closed again)."""
-        self.close()
+        with self.lock:
+            self._connect()
+
+    def _connect(self) -> None:
+        self._close()
         mode = _MODES[self.creds.security_mode]
         if mode is not ua.MessageSecurityMode.None_ and self.server_certificate is None:
             self.server_certificate = self._fetch_server_certificate(mode)
@@ -110,12 +114,21 @@ class Wire:
             self._open(policy)
             self._session(policy)
         except BaseException:
-            self.close()
+            self._close()
             raise
         self.connected = True
 
     def close(self) -> None:
-        """CloseSession + CloseSecureChannel when connected (best effort), then drop the socket."""
+        """CloseSession + CloseSecureChannel when connected (best effort), then drop the socket.
+        Waits for a request in flight (at most the timeout), so it never pulls the socket from under it."""
+        held = self.lock.acquire(timeout=self.timeout_s)
+        try:
+            self._close()
+        finally:
+            if held:
+                self.lock.release()
+
+    def _close(self) -> None:
         sock, self._sock = self._sock, None
         was, self.connected = self.connected, False
         if sock is None:
