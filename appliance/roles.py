@@ -21,18 +21,25 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "content": frozenset(ROLES),          # blueprint progress, the check
     "guard.reset": frozenset({*ROLES, CLI_ROLE}),  # the operator resets a stop at the machine
     "alerts": frozenset({"maintenance", "admin"}),
+    "alerts.label": frozenset({"maintenance", "coordinator", "admin"}),  # true / false alarm, for retraining
     "guard.mode": frozenset({"maintenance", "admin", CLI_ROLE}),  # armed / shadow / off
     "kpi": frozenset({"coordinator", "maintenance", "admin"}),
     "kpi.edit": frozenset({"coordinator", "admin"}),
     "models": frozenset({"maintenance", "admin"}),
     "models.edit": frozenset({"admin"}),
     "settings": frozenset({"admin"}),
+    "sync.consent": frozenset({"coordinator", "admin"}),  # what leaves the box (DESIGN.md)
 }
 
 
 def may(role: str | None, capability: str) -> bool:
     """Whether ``role`` may use ``capability`` (a key of :data:`CAPABILITIES`)."""
     return role is not None and role in CAPABILITIES[capability]
+
+
+def roles_for(capability: str) -> tuple[str, ...]:
+    """The roles that may use ``capability``, in the order of :data:`ROLES` (the shell role last)."""
+    return tuple(r for r in (*ROLES, CLI_ROLE) if r in CAPABILITIES[capability])
 
 
 def require(role: str | None, capability: str) -> str:

@@ -216,9 +216,10 @@ class Outbox:
         """Store a consent change (admin or coordinator), audited in the same transaction."""
         if level not in ("off", "kpi", "kpi+check"):
             raise ValueError(f"consent level {level!r}: use off, kpi or kpi+check")
-        if role not in ("admin", "coordinator"):
-            from appliance.errors import PermissionDenied
+        from appliance.errors import PermissionDenied
+        from appliance.roles import may
 
+        if not may(role, "sync.consent"):  # appliance.roles: coordinator or admin
             raise PermissionDenied(f"role {role!r} may not change the sync consent; log in as coordinator or admin")
         now = self.clock()
         with self.tx() as c:

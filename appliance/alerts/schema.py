@@ -6,11 +6,13 @@ from typing import Any
 
 from sqlite_utils.migrations import Migrations
 
+from appliance.roles import roles_for
+
 migrations = Migrations("werkvloer.alerts")
 
 SEVERITIES = ("info", "warning", "critical")
 LABELS = ("true", "false", "unsure")
-LABEL_ROLES = ("maintenance", "coordinator", "admin")
+LABEL_ROLES = roles_for("alerts.label")
 NS = 1_000_000_000
 
 

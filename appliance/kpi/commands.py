@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from appliance.roles import check_role
+from appliance.roles import check_role, roles_for
 from appliance.storage import audit_row, write_tx
 
 from .buckets import apply_delta, effective_state, minute_meta, split_minutes
@@ -123,7 +123,7 @@ def split_stop(db: Any, *, stop_id: int, at_ns: int, role: str) -> tuple[Stop, S
 # ----------------------------------------------------------------- coordinator entries
 def mark_period(db: Any, *, kind: str, start_ns: int, end_ns: int, role: str, note: str | None = None) -> int:
     """Mark the baseline or pilot period (replaces the previous one of that kind); audited."""
-    check_role(role, ("coordinator", "admin"))
+    check_role(role, roles_for("kpi.edit"))
     if kind not in ("baseline", "pilot"):
         raise ValueError(f"period kind {kind!r}: use baseline or pilot")
     if end_ns <= start_ns:
@@ -139,7 +139,7 @@ def mark_period(db: Any, *, kind: str, start_ns: int, end_ns: int, role: str, no
 
 def set_roi_inputs(db: Any, *, role: str, value_per_hour_eur: float, hours_per_year: float,
                    investment_eur: float) -> RoiInputs:
-    check_role(role, ("coordinator", "admin"))
+    check_role(role, roles_for("kpi.edit"))
     for name, v, hi in (("value_per_hour_eur", value_per_hour_eur, 1e6), ("hours_per_year", hours_per_year, 8784),
                         ("investment_eur", investment_eur, 1e9)):
         if not 0 <= v <= hi:

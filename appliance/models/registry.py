@@ -43,7 +43,7 @@ from models.runtime import (
     validate_model,
 )
 
-from ..roles import CAPABILITIES, check_role
+from ..roles import check_role, roles_for
 from ..storage import audit
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 Slot = Literal["active", "shadow"]
 SLOTS: tuple[str, ...] = ("active", "shadow")
 # Roles that may install, activate and roll back models (DESIGN.md: maintenance; admin may do everything).
-MODEL_ROLES: tuple[str, ...] = tuple(sorted(CAPABILITIES["models"]))  # who may change models
+MODEL_ROLES: tuple[str, ...] = roles_for("models")  # who may change models
 
 
 @dataclass(frozen=True)

@@ -19,3 +19,14 @@ def test_the_guard_mode_is_maintenances_and_the_reset_anyones() -> None:
     assert not may(None, "guard.reset") and not may("setter", "guard.reset")
     with pytest.raises(PermissionDenied, match="operator may not do guard.mode"):
         require("operator", "guard.mode")
+
+
+def test_the_stores_check_the_same_table() -> None:
+    from appliance.alerts import LABEL_ROLES
+    from appliance.models.registry import MODEL_ROLES
+    from appliance.roles import roles_for
+
+    assert LABEL_ROLES == roles_for("alerts.label") == ("maintenance", "coordinator", "admin")
+    assert MODEL_ROLES == roles_for("models") == ("maintenance", "admin")
+    assert roles_for("kpi.edit") == roles_for("sync.consent") == ("coordinator", "admin")
+    assert roles_for("guard.mode") == ("maintenance", "admin", CLI_ROLE)
