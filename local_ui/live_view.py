@@ -96,7 +96,7 @@ def cause_view(guard: dict[str, Any], values: dict[str, Any], config: Any, lang:
         sig = labels.signal_label(config, signal, lang) if signal else name
         unit = labels.signal_unit(config, signal) if signal else None
         v = (values.get(signal) or {}).get("v") if signal else None
-        out.update(signal=signal, signal_label=sig, value=v, unit=unit)
+        out.update(signal=signal, signal_label=sig, value=v, unit=unit, trend_signal=signal)
         if rule is not None and rule.kind in ("above", "below"):
             out["limit"] = rule.limit
             beyond = None if not isinstance(v, int | float) or isinstance(v, bool) else (
@@ -116,8 +116,11 @@ def cause_view(guard: dict[str, Any], values: dict[str, Any], config: Any, lang:
     else:
         b: dict[str, Any] = next((m for m in guard.get("models") or [] if m.get("name") == name), {})
         score, thr = b.get("last_score"), b.get("threshold")
+        inputs = _model_inputs(config, name)
+        scalar = [s for s in inputs if getattr(labels.signals(config).get(s), "type", None) != "block"]
         out.update(value=score, limit=thr, persists=bool(b.get("alarm")),
-                   inputs=[labels.signal_label(config, s, lang) for s in _model_inputs(config, name)])
+                   inputs=[labels.signal_label(config, s, lang) for s in inputs],
+                   trend_signal=scalar[0] if scalar else None)  # the card's trend: the first scalar input
         out["text"] = t.gettext(N_("Model %(name)s saw an anomaly: score %(score)s (threshold %(threshold)s)")) % {
             "name": name, "score": f.num(score, 2), "threshold": f.num(thr, 2)}
         out["check"] = t.gettext(CHECKS["model"])

@@ -1,5 +1,6 @@
 // Time-series charts drawn in the browser with uPlot (served from the box, static/vendor/).
-// - [data-spark]: Home's sparklines. History from /api/v1/trends (the recorder's samples),
+// - [data-spark]: Home's sparklines; #why-trend: the cause's signal around a guard trip.
+//   History from /api/v1/trends (the recorder's samples),
 //   then every value of the live stream (live.js re-dispatches it as "werkvloer:live").
 //   A guard rule's limit is a dashed red line at that value.
 // - [data-oee-chart]: OEE and A/P/Q per day or per shift from /api/v1/kpi/periods, the target as a line.
@@ -17,16 +18,38 @@
   }
 
   // ----- sparklines ---------------------------------------------------------------
-  var sparks = {};  // signal -> {el, u, data, windowS, limits}
+  var sparks = [];  // {name, el, u, data, windowS, limits, lastT}
 
-  function sparkOpts(el, sig) {
+  // A vertical grey line at the trip (the why-card's trend).
+  function tripLine(s) {
+    return function (u) {
+      if (!s.tripX) return;
+      var x = u.valToPos(s.tripX, "x", true), ctx = u.ctx;
+      ctx.save(); ctx.strokeStyle = GREY; ctx.lineWidth = 2 * (window.devicePixelRatio || 1);
+      ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+      ctx.restore();
+    };
+  }
+
+  function makeSpark(el, sig, windowS, tripNs) {
+    var xs = sig.t.map(function (t) { return t / 1e9; });
+    var data = [xs, sig.v.slice()];
+    sig.limits.forEach(function (l) { data.push(xs.map(function () { return l.limit; })); });
+    var s = {name: sig.name, el: el, data: data, windowS: windowS, limits: sig.limits,
+             lastT: sig.t.length ? sig.t[sig.t.length - 1] : 0, tripX: tripNs ? tripNs / 1e9 : null};
     var series = [{}, {stroke: BLUE, width: 2, points: {show: false}, label: sig.label}];
     sig.limits.forEach(function (l) {
       series.push({stroke: RED, width: 1.5, dash: [6, 4], points: {show: false}, label: l.name});
     });
-    return {width: Math.max(80, el.clientWidth || 160), height: Math.max(32, el.clientHeight || 44),
-            pxAlign: false, cursor: {show: false}, legend: {show: false}, select: {show: false},
-            scales: {x: {time: true}}, axes: [{show: false}, {show: false}], series: series};
+    var opts = {width: Math.max(80, el.clientWidth || 160), height: Math.max(32, el.clientHeight || 44),
+                pxAlign: false, cursor: {show: false}, legend: {show: false}, select: {show: false},
+                scales: {x: {time: true}}, axes: [{show: false}, {show: false}], series: series,
+                hooks: {draw: [tripLine(s)]}};
+    s.u = new window.uPlot(opts, data, el);
+    el._uplot = s.u;
+    sparks.push(s);
+    mark(s);
+    return s;
   }
 
   function mark(s) {
@@ -43,25 +66,40 @@
     getJSON("/api/v1/trends").then(function (h) {
       h.signals.forEach(function (sig) {
         var el = document.querySelector('[data-spark="' + sig.name + '"]');
-        if (!el) return;
-        var xs = sig.t.map(function (t) { return t / 1e9; });
-        var data = [xs, sig.v.slice()];
-        sig.limits.forEach(function (l) { data.push(xs.map(function () { return l.limit; })); });
-        var s = {el: el, data: data, windowS: h.window_s, limits: sig.limits,
-                 lastT: sig.t.length ? sig.t[sig.t.length - 1] : 0};
-        s.u = new window.uPlot(sparkOpts(el, sig), data, el);
-        el._uplot = s.u;
-        sparks[sig.name] = s;
-        mark(s);
+        if (el) makeSpark(el, sig, h.window_s, null);
       });
       document.body.dataset.sparks = "ready";
     }).catch(function () { document.body.dataset.sparks = "failed"; });
   }
 
+  // The why-card: the trend of the cause's signal from a minute before the trip, with its limit.
+  var WHY_BEFORE_S = 60;
+  var why = {el: document.getElementById("why-trend"), key: null, spark: null};
+  function updateWhy(cause) {
+    if (!why.el) return;
+    var key = cause && cause.trend_signal ? cause.trend_signal + "@" + cause.since_utc_ns : null;
+    if (key === why.key) return;
+    why.key = key;
+    if (why.spark) { why.spark.u.destroy(); sparks.splice(sparks.indexOf(why.spark), 1); why.spark = null; }
+    why.el.dataset.signal = "";
+    if (!key) return;
+    var since = Number(cause.since_utc_ns) || Date.now() * 1e6;
+    var windowS = Math.min(3600, Math.max(120, Math.ceil((Date.now() * 1e6 - since) / 1e9) + WHY_BEFORE_S));
+    getJSON("/api/v1/trends?signal=" + encodeURIComponent(cause.trend_signal) + "&window_s=" + windowS).then(function (h) {
+      var sig = h.signals[0];
+      if (!sig || why.key !== key) return;
+      why.spark = makeSpark(why.el, sig, windowS, since);
+      why.spark.windowS = 3600;  // keep the trip in view while the card stays
+      why.el.dataset.signal = sig.name;
+    }).catch(function () {});
+  }
+
   function onLive(ev) {
-    var values = (ev.detail && ev.detail.values) || {};
-    Object.keys(sparks).forEach(function (name) {
-      var s = sparks[name], val = values[name];
+    var msg = ev.detail || {};
+    if (msg.home && msg.home.guard) updateWhy(msg.home.guard.cause);
+    var values = msg.values || {};
+    sparks.forEach(function (s) {
+      var val = values[s.name];
       if (!val || typeof val.v !== "number" || (val.q !== undefined && val.q !== 0)) return;
       var t = Number(val.t || 0);
       if (!t || t <= s.lastT) return;  // the stream repeats the latest sample until a new one comes

@@ -106,6 +106,15 @@ def test_why_did_it_stop_and_reset_refused_while_the_jam_persists(stack: Any, pa
         else:
             assert "Motorstroom te hoog" in cause and "grens 20" in cause and "motor_current" not in cause
         assert "voordat je vrijgeeft" in page.locator("#guard-check").inner_text()
+        # The card's trend: the cause's signal from before the trip (grey line) with the rule's limit.
+        page.wait_for_selector("#why-trend[data-signal] canvas")
+        trend = page.evaluate("""() => { const e = document.getElementById('why-trend'); const u = e._uplot;
+            return {signal: e.dataset.signal, x0: u.data[0][0], limits: u.data.slice(2).map(c => Array.from(new Set(c)))}; }""")
+        trip_ns = _home(stack)["guard"]["cause"]["since_utc_ns"]
+        assert trend["signal"] == "motor_current" and trend["x0"] * 1e9 < trip_ns, (trend, trip_ns)
+        if not cause.startswith("Model"):
+            assert trend["limits"] == [[20.0]], trend
+        page.locator("#why-card").screenshot(path=str(SCREENSHOTS / "why-stop-trend-800x480.png"))
         page.screenshot(path=str(SCREENSHOTS / "why-stop-800x480.png"))
         # At rest a jam draws no current: the reset goes to the guard, the machine runs, the jam trips it again.
         page.locator("#guard-reset").click()
