@@ -196,6 +196,22 @@ async def _guard_call(r: Req, op: str, *, role: str, **args: Any) -> dict[str, A
         raise HTTPException(409, str(exc)) from exc
 
 
+async def tripped_again(r: Req) -> dict[str, Any] | None:
+    """After a reset: the guard's status if it trips again within ``RESET_SETTLE_S``, else None
+    (also when the core stops answering)."""
+    deadline = time.monotonic() + RESET_SETTLE_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        try:
+            st = await r.state.link.request("guard.status")
+        except (CoreDown, ValueError, PermissionError):
+            return None
+        st = st.get("status", st) if isinstance(st, dict) else {}
+        if st.get("tripped"):
+            return st  # type: ignore[no-any-return]
+    return None
+
+
 @router.get("/api/v1/guard", tags=["guard"])
 async def guard_get(r: Req = ReqDep) -> dict[str, Any]:
     """Guard mode, trip state, models and outputs (from the core)."""
@@ -225,19 +241,11 @@ async def guard_reset(r: Req = ReqDep) -> dict[str, Any]:
     r.audit("guard.reset", "guard")
     # A cause the signals no longer show while the machine stands (a jam draws no current at rest) comes
     # back once it runs: watch a short while, so nobody is told "reset" when it stopped again.
-    deadline = time.monotonic() + RESET_SETTLE_S
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        try:
-            st = await r.state.link.request("guard.status")
-        except (CoreDown, ValueError, PermissionError):
-            break
-        st = st.get("status", st) if isinstance(st, dict) else {}
-        if st.get("tripped"):
-            values = (await live_message(r)).get("values") or {}
-            cause = live_view.cause_view(st, values, r.state.config, r.lang) or {}
-            raise HTTPException(409, r._("The guard stopped the machine again right after the reset: "
-                                         "the cause is still there. Remove it first.") + " " + (cause.get("text") or ""))
+    if (st := await tripped_again(r)) is not None:
+        values = (await live_message(r)).get("values") or {}
+        cause = live_view.cause_view(st, values, r.state.config, r.lang) or {}
+        raise HTTPException(409, r._("The guard stopped the machine again right after the reset: "
+                                     "the cause is still there. Remove it first.") + " " + (cause.get("text") or ""))
     return reply
 
 

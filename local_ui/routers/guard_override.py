@@ -9,8 +9,6 @@ the confirm offers to put the guard in shadow until the sensor is repaired (the 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
@@ -19,8 +17,7 @@ from fastapi.responses import Response
 from .. import fmt
 from ..access import page_guard
 from ..context import Req, ReqDep
-from ..corelink import CoreDown
-from .core import RESET_SETTLE_S, _guard_call, home_snapshot
+from .core import _guard_call, home_snapshot, tripped_again
 
 router = APIRouter()
 
@@ -67,17 +64,10 @@ async def override_reset(why: Annotated[str, Form(max_length=500)] = "", confirm
                                              f"why: {why.strip()}")
     if shadow != "1":
         # Armed with the reading still beyond the limit: the rule stops the machine again after its hold time.
-        deadline = time.monotonic() + RESET_SETTLE_S
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-            try:
-                st = await r.state.link.request("guard.status")
-            except (CoreDown, ValueError, PermissionError):
-                break
-            if (st.get("status", st) if isinstance(st, dict) else {}).get("tripped"):
-                r.flash(r._("Reset, but the guard stopped the machine again: the reading is still beyond the limit. "
-                            "Put the guard in shadow until the sensor is repaired."), "bad")
-                return r.redirect("/")
+        if await tripped_again(r) is not None:
+            r.flash(r._("Reset, but the guard stopped the machine again: the reading is still beyond the limit. "
+                        "Put the guard in shadow until the sensor is repaired."), "bad")
+            return r.redirect("/")
         r.flash(r._("Reset by maintenance override."))
         return r.redirect("/")
     r.flash(r._("Reset by maintenance override. The guard is in shadow (alerts only, no stop) until the "
