@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -168,3 +170,29 @@ def running_stack(tmp: Path, **kw: Any) -> Iterator[Stack]:
         yield st
     finally:
         st.stop()
+
+
+@contextlib.contextmanager
+def core_ipc(sock: Path, handlers: dict[str, Any], streams: dict[str, Any] | None = None,
+             **server_kw: Any) -> Iterator[None]:
+    """A stand-in for the core: a real IpcServer with ``handlers`` on ``sock``, on its own loop in a
+    thread, from when the socket exists until the block ends."""
+    from appliance.ipc import IpcServer
+
+    stop = threading.Event()
+
+    def core() -> None:
+        async def main() -> None:
+            async with IpcServer(sock, handlers, streams, **server_kw):
+                while not stop.is_set():
+                    await asyncio.sleep(0.02)
+        asyncio.run(main())
+
+    t = threading.Thread(target=core, daemon=True)
+    t.start()
+    try:
+        wait_for(sock.exists, what="ipc socket")
+        yield
+    finally:
+        stop.set()
+        t.join(5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -13,11 +12,10 @@ import pytest
 import uvicorn
 
 from appliance.database import open_box_db
-from appliance.ipc import IpcServer
 from local_ui import security
 from local_ui.app import create_app
 
-from .helpers import free_port, wait_for
+from .helpers import core_ipc, free_port, wait_for
 
 
 class ServerThread:
@@ -84,21 +82,9 @@ def test_home_renders_honest_not_available_states(ui: ServerThread) -> None:
 def test_live_relays_the_core_ipc_stream_and_health_parts(box_config: Any, ui: ServerThread) -> None:
     sock = box_config.db_path.parent / "core.sock"
     values = {"spindle_speed": {"v": 2999.5, "q": 0, "t": 1}}
-    stop = threading.Event()
-
-    def core() -> None:
-        async def main() -> None:
-            handlers = {"status": lambda req: {"parts": [{"name": "cel_plc", "kind": "modbus", "state": "ok",
-                                                           "available": True, "last_good_utc_ns": 42}]}}
-            async with IpcServer(sock, handlers, {"live": lambda: {"values": values}}, stream_interval_s=0.05):
-                while not stop.is_set():
-                    await asyncio.sleep(0.05)
-        asyncio.run(main())
-
-    t = threading.Thread(target=core, daemon=True)
-    t.start()
-    try:
-        wait_for(sock.exists, what="ipc socket")
+    handlers = {"status": lambda req: {"parts": [{"name": "cel_plc", "kind": "modbus", "state": "ok",
+                                                   "available": True, "last_good_utc_ns": 42}]}}
+    with core_ipc(sock, handlers, {"live": lambda: {"values": values}}, stream_interval_s=0.05):
         events = _first_events(ui.url, 5)
         up = [e for e in events if e.get("core") == "up"]
         assert up and up[-1]["values"]["spindle_speed"]["v"] == 2999.5
@@ -106,9 +92,6 @@ def test_live_relays_the_core_ipc_stream_and_health_parts(box_config: Any, ui: S
         assert h["core"]["state"] == "ok"
         assert h["parts"] == [{"name": "cel_plc", "kind": "modbus", "state": "ok", "last_good_utc_ns": 42,
                                "detail": None}]
-    finally:
-        stop.set()
-        t.join(5)
 
 
 def test_openapi_documents_the_api(ui: ServerThread) -> None:

@@ -4,9 +4,7 @@ SQLite, the shipped LiteRT model, and a real IPC server around a real Guard."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from local_ui import security
 from local_ui.app import create_app
 from tests.conftest import model_version
 
-from .helpers import wait_for
+from .helpers import core_ipc
 
 LOCAL = ("127.0.0.1", 40000)
 PINS = {"admin": "2468", "maintenance": "1357", "coordinator": "8642"}
@@ -135,7 +133,6 @@ def test_activation_reaches_a_running_guard_over_ipc(app: Any, db: Any, box_conf
     from appliance.alerts import AlertSink
     from appliance.guard import Guard, handlers
     from appliance.guard.config import GuardConfig
-    from appliance.ipc import IpcServer
     from appliance.models.registry import ModelRegistry
 
     gcfg = GuardConfig.model_validate({"mode": "shadow", "models": [
@@ -144,31 +141,18 @@ def test_activation_reaches_a_running_guard_over_ipc(app: Any, db: Any, box_conf
     guard = Guard(gcfg, registry=reg, alert_sink=AlertSink(), db_path=box_config.db_path, model_poll_s=600)
     guard.start()
     sock = box_config.db_path.parent / "core.sock"
-    stop = threading.Event()
-
-    def core() -> None:
-        async def main() -> None:
-            async with IpcServer(sock, dict(handlers(guard))):
-                while not stop.is_set():
-                    await asyncio.sleep(0.02)
-        asyncio.run(main())
-
-    t = threading.Thread(target=core, daemon=True)
-    t.start()
     try:
-        wait_for(sock.exists, what="ipc socket")
-        c, h = client(app, "maintenance")
-        assert upload(c, h, bumped(tmp_path, "1.2.0")).status_code == 201
-        r = c.post("/api/v1/models/vibration-anomaly/activate", json={"version": "1.2.0"}, headers=h)
-        core = r.json()["core"]
-        assert core["applied"] and core["models"][0]["active"] == "1.2.0"
-        assert guard.status()["models"][0]["version"] == "1.2.0"
-        # The Settings page shows it too (maintenance sees the models section).
-        html = c.get("/settings").text
-        assert 'id="model-vibration-anomaly" data-active="1.2.0"' in html
+        with core_ipc(sock, dict(handlers(guard))):
+            c, h = client(app, "maintenance")
+            assert upload(c, h, bumped(tmp_path, "1.2.0")).status_code == 201
+            r = c.post("/api/v1/models/vibration-anomaly/activate", json={"version": "1.2.0"}, headers=h)
+            core = r.json()["core"]
+            assert core["applied"] and core["models"][0]["active"] == "1.2.0"
+            assert guard.status()["models"][0]["version"] == "1.2.0"
+            # The Settings page shows it too (maintenance sees the models section).
+            html = c.get("/settings").text
+            assert 'id="model-vibration-anomaly" data-active="1.2.0"' in html
     finally:
-        stop.set()
-        t.join(5)
         guard.stop()
 
 

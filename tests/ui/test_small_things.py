@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from local_ui import security
-from local_ui.app import create_app
-
 from .conftest import PINS, SCREENSHOTS, login
+from .test_kpi_page import _admin
 from .test_security import _csrf
 
 LINKS_JS = """
@@ -75,18 +73,9 @@ def test_pin_saved_banner_is_in_view(stack: Any, page_factory: Any) -> None:
 
 
 def _admin_client(box_config: Any, *, idle_s: int | None = None) -> TestClient:
-    from appliance.storage import open_db
-
     cfg = box_config if idle_s is None else box_config.model_copy(
         update={"ui": box_config.ui.model_copy(update={"idle_logout_s": idle_s})})
-    app = create_app(cfg, session_secret="s")
-    db = open_db(cfg.db_path, migrate=False)
-    security.set_pin(db, "admin", "1234")
-    db.conn.close()
-    c = TestClient(app, client=("127.0.0.1", 40000))
-    page = c.get("/login")
-    c.post("/login", data={"role": "admin", "pin": "1234", "csrf": _csrf(page.text), "next": "/"})
-    return c
+    return _admin(cfg)
 
 
 def test_kiosk_falls_back_to_operator_when_idle(box_config: Any, monkeypatch: Any) -> None:
