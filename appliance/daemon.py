@@ -109,6 +109,7 @@ class RunningBox:
     bus: Bus
     sources: Sequence[Source]
     recorder: Recorder
+    alerts: AlertConsumer
     guard: Guard
     kpi: KpiEngine
     stack_light: StackLight | None
@@ -125,6 +126,7 @@ class RunningBox:
             out.append({"name": h.name, "kind": h.kind, "state": h.state, "available": h.available,
                         "last_good_utc_ns": h.last_good_utc_ns, "last_error": h.last_error})
         out.append({"kind": "recorder", **self.recorder.health()})
+        out.append({"kind": "alerts", **self.alerts.health()})
         g = self.guard.status()
         out.append({"name": "guard", "kind": "guard", "state": g.get("state", g.get("mode")),
                     "available": g.get("healthy", True), "last_good_utc_ns": g.get("last_good_utc_ns"),
@@ -174,7 +176,7 @@ class Core:
                 batch_interval_s=cfg.storage.batch_interval_s, retention_days=cfg.storage.raw_retention_days,
                 signal_meta=self._signal_meta()), start_off_loop=True))
             sink = AlertSink()
-            await enter(parts.started(AlertConsumer(sink, self.db_path)))
+            alerts = await enter(parts.started(AlertConsumer(sink, self.db_path)))
             kpi = await enter(parts.started(parts.kpi_engine(cfg, bus, sink)))
             pins = parts.pin_factory(cfg)
             guard = await enter(parts.guard(cfg, bus, sink, pins=pins))
@@ -186,7 +188,7 @@ class Core:
             await enter(parts.background("source-watch", parts.watch_sources(sources, sink, since_mono=watch_from)))
             light = await enter(parts.gpio_extras(cfg.sources.gpio, pins=pins, g=guard, kpi=kpi,
                                                   db_path=self.db_path))
-            box = RunningBox(bus=bus, sources=sources, recorder=recorder, guard=guard, kpi=kpi,
+            box = RunningBox(bus=bus, sources=sources, recorder=recorder, alerts=alerts, guard=guard, kpi=kpi,
                              stack_light=light, started_mono=self.started_mono)
             watchdog = Watchdog({**self._extra_checks, "recorder": lambda: recorder.progress_mono,
                                  "kpi": kpi.progress, "guard": guard.progress},

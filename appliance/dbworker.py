@@ -37,7 +37,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +194,11 @@ class DbWorker:
         if self.failing or self._bug:
             return "failing"
         return "ok" if self.alive else "stopped"
+
+    def health(self) -> dict[str, Any]:
+        """For the core's ``status`` op (a part of ``GET /api/v1/health``)."""
+        return {"name": self.name, "state": self.state, "available": self.alive and self.state != "failing",
+                "last_good_utc_ns": self.last_write_utc_ns, "last_error": self.last_error}
 
     def progress(self) -> float:
         """Monotonic time (s) of the thread's last round, for the core's watchdog."""

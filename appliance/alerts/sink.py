@@ -124,6 +124,10 @@ class AlertConsumer(DbWorker):
         self.stored += n
         return n
 
+    def health(self) -> dict[str, Any]:
+        return {**super().health(), "stored": self.stored, "rejected": self.rejected,
+                "pending": len(self.sink) + len(self._retry), "dropped": self.sink.dropped}
+
     def work(self) -> None:
         self.sink.wait(self.poll_s)
         self.drain_once()

@@ -86,6 +86,7 @@ def test_a_failing_round_is_one_error_and_a_state_until_it_works_again(tmp_path:
         with caplog.at_level(logging.INFO, logger="tests.dbworker"):
             w.broken.set()
             wait_for(lambda: w.state == "failing")
+            assert w.health()["state"] == "failing" and not w.health()["available"]
             first = w.progress()
             wait_for(lambda: w.progress() > first)  # still running, rounds go on failing
             errors = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -108,3 +109,22 @@ def test_a_failed_write_is_reported_once(tmp_path: Path, caplog: pytest.LogCaptu
         assert w.failing and w.last_error == "disk full"
         assert w.write_ok("writing again") and not w.write_ok("writing again")
     assert [r.getMessage() for r in caplog.records] == ["cannot write (disk full)", "writing again"]
+
+
+def test_the_alert_consumer_reports_its_health(tmp_path: Path) -> None:
+    from appliance.alerts import AlertConsumer, AlertSink
+
+    sink = AlertSink()
+    consumer = AlertConsumer(sink, tmp_path / "w.db", poll_s=0.05)
+    assert consumer.health()["state"] == "stopped"
+    consumer.start()
+    try:
+        sink.submit(source="box", kind="test", severity="info", title="t", dedupe_key="box:test")
+        sink.submit(source="box", kind="test", severity="loud", title="t", dedupe_key="box:bad")
+        wait_for(lambda: consumer.stored + consumer.rejected == 2)
+        h = consumer.health()
+        assert (h["name"], h["state"], h["available"], h["stored"], h["rejected"], h["pending"]) == (
+            "alert-consumer", "ok", True, 1, 1, 0)
+        assert h["last_good_utc_ns"] is not None
+    finally:
+        consumer.stop()
