@@ -177,6 +177,20 @@
     }).catch(function () { el.dataset.ready = "failed"; });
   }
 
+  // A window that changes size (a laptop, a rotated screen): each chart takes its box's new width.
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    if (resizeTimer) clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () {
+      document.querySelectorAll("[data-spark], #why-trend, [data-oee-chart]").forEach(function (el) {
+        var u = el._uplot;
+        if (!u || !el.clientWidth) return;
+        var w = Math.max(el.hasAttribute("data-oee-chart") ? 280 : 80, el.clientWidth);
+        if (Math.abs(w - u.width) > 2) u.setSize({width: w, height: u.height});
+      });
+    }, 150);
+  });
+
   startSparks();
   document.addEventListener("werkvloer:live", onLive);
   document.querySelectorAll("[data-oee-chart]").forEach(oeeChart);

@@ -75,7 +75,14 @@ def test_sparklines_fit_every_screen(stack: Any, page_factory: Any, viewport: st
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
     label = page.locator("[data-spark=motor_current]").get_attribute("aria-label")
     assert label.startswith("Motorstroom, laatste 10 minuten") and "grens 20,0 A" in label
-    if viewport == "1280x800":  # English: the signal's label_en, the same limit
+    if viewport == "1280x800":
+        # A narrower window: the sparkline follows its cell (no sideways scrolling after a resize either).
+        wide = box["width"]
+        page.set_viewport_size({"width": 800, "height": 480})
+        page.wait_for_function(f"{SPARK}._uplot.width < {wide - 20}")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways after resize"
+        page.set_viewport_size({"width": 1280, "height": 800})
+        # English: the signal's label_en, the same limit
         page.locator("button[name=lang][value=en]").click()
         page.wait_for_selector("html[lang=en] body[data-sparks=ready]")
         label = page.locator("[data-spark=motor_current]").get_attribute("aria-label")
