@@ -13,11 +13,12 @@ import numpy as np
 from appliance.config import parse_config
 from appliance.database import open_box_db
 from appliance.kpi.baseline import baseline_report
-from appliance.kpi.buckets import apply_delta, write_tx
+from appliance.kpi.buckets import apply_delta
 from appliance.kpi.calendar import MINUTE_NS, NS, ShiftCalendar
 from appliance.kpi.engine import KpiEngine
 from appliance.kpi.queries import downtime_pareto, kpi_total, period_rows
 from appliance.kpi.reasons import ReasonTree
+from appliance.storage import write_tx
 from drivers.samples import Sample
 
 from .stats import summary_ms

@@ -2,7 +2,7 @@
 
 Also the rule that says which column a stop's time counts in. The transaction
 helpers (``write_tx``, ``audit_row``, ``raw_conn``) are
-:mod:`appliance.storage`'s, re-exported here for existing imports.
+:mod:`appliance.storage`'s; re-exported here only for tests/kpi/test_baseline.py.
 """
 
 from __future__ import annotations
