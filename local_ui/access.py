@@ -2,9 +2,13 @@
 role. Routers call :func:`page_guard` or :func:`api_guard` with the capability
 a route needs (``local_ui.security.CAPABILITIES``); ``create_app`` turns
 ``NeedsSetup``/``NeedsLogin`` into the setup screen, the login screen or 401/409.
+:func:`found` is the one "no such thing" answer (404) after the check.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import HTTPException
 
@@ -12,6 +16,7 @@ from . import security
 from .context import Req
 
 SESSION_MAX_AGE_S = 12 * 3600
+T = TypeVar("T")
 
 
 class NeedsSetup(Exception):
@@ -42,3 +47,13 @@ def api_guard(r: Req, capability: str = "view") -> str:
         raise NeedsLogin(capability)
     assert r.role is not None
     return r.role
+
+
+def found(lookup: Callable[[], T], detail: str | None = None, *,
+          missing: type[Exception] | tuple[type[Exception], ...] = LookupError) -> T:
+    """``lookup()``, or a 404 when it raises ``missing`` (the stores raise ValueError, the content
+    library LookupError): with ``detail``, or for the API the lookup's own message."""
+    try:
+        return lookup()
+    except missing as exc:
+        raise HTTPException(404, str(exc) if detail is None else detail) from exc

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from .. import audit_view, charts, fmt, labels, services
-from ..access import api_guard, page_guard
+from ..access import api_guard, found, page_guard
 from ..api_errors import DbId
 from ..context import Req, ReqDep
 
@@ -89,10 +89,7 @@ def alerts_page(state: str = "open", source: str | None = None, severity: str | 
 def alert_page(alert_id: DbId, r: Req = ReqDep) -> Response:
     page_guard(r, "alerts")
     store = _store(r)
-    try:
-        a = store.get(alert_id)
-    except ValueError as exc:
-        raise HTTPException(404, r._("No such alert.")) from exc
+    a = found(lambda: store.get(alert_id), r._("No such alert."), missing=ValueError)
     f = fmt.Formatter(r.lang, r.state.config.box.timezone)
     windows, snapshots, values = [], [], []
     for i, ev in enumerate(a.evidence):
@@ -199,10 +196,7 @@ def api_alert_stats(r: Req = ReqDep) -> list[dict[str, Any]]:
 @router.get("/api/v1/alerts/{alert_id}", tags=["alerts"])
 def api_alert(alert_id: DbId, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
-    try:
-        return alert_dict(_store(r).get(alert_id), r.lang, full=True)
-    except ValueError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    return found(lambda: alert_dict(_store(r).get(alert_id), r.lang, full=True), missing=ValueError)
 
 
 @router.post("/api/v1/alerts/{alert_id}/ack", tags=["alerts"])

@@ -14,7 +14,7 @@ from content import progress as content_progress
 from content import schema as content_schema
 
 from .. import services
-from ..access import api_guard, page_guard
+from ..access import api_guard, found, page_guard
 from ..context import Req, ReqDep
 from ..i18n import N_
 
@@ -126,10 +126,7 @@ def _benefit(r: Req, step: Any) -> dict[str, Any]:
 def step_page(step_id: str, r: Req = ReqDep) -> Response:
     page_guard(r, "content")
     lib = _lib(r)
-    try:
-        step = lib.step(step_id)
-    except LookupError as exc:
-        raise HTTPException(404, r._("No such step.")) from exc
+    step = found(lambda: lib.step(step_id), r._("No such step."))
     t = step.text(r.lang)
     progress = content_progress.get_progress(r.db, step_id)
     cards = [{"id": c.id, "title": c.text(r.lang).title} for c in (lib.card(cid) for cid in step.cards)]
@@ -148,10 +145,7 @@ class ProgressIn(BaseModel):
 
 def _set_progress(r: Req, step_id: str, body: ProgressIn) -> dict[str, Any]:
     lib = _lib(r)
-    try:
-        lib.step(step_id)
-    except LookupError as exc:
-        raise HTTPException(404, r._("No such step.")) from exc
+    found(lambda: lib.step(step_id), r._("No such step."))
     p = content_progress.set_progress(r.db, step_id, body.status, note=body.note)
     r.audit("content.progress", step_id, body.status)
     return {"step_id": p.step_id, "status": p.status, "date": p.date, "note": p.note}
@@ -176,10 +170,7 @@ def api_steps(function: str | None = None, lang: Literal["nl", "en"] | None = No
     api_guard(r, "content")
     lib = _lib(r)
     progress = content_progress.all_progress(r.db)
-    try:
-        steps = lib.steps(function=function)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    steps = found(lambda: lib.steps(function=function))
     return [step_view(s, lang or r.lang, progress.get(s.id)) for s in steps]
 
 
@@ -223,10 +214,7 @@ def skills_page(r: Req = ReqDep) -> Response:
 def card_page(card_id: str, r: Req = ReqDep) -> Response:
     page_guard(r, "content")
     lib = _lib(r)
-    try:
-        card = lib.card(card_id)
-    except LookupError as exc:
-        raise HTTPException(404, r._("No such skills card.")) from exc
+    card = found(lambda: lib.card(card_id), r._("No such skills card."))
     steps = [{"id": s.id, "title": s.text(r.lang).title} for s in lib.steps_needing(card_id)]
     return r.render("card.html", card=card, t=card.text(r.lang), steps=steps)
 

@@ -14,7 +14,7 @@ from appliance.kpi import commands as kpi_commands
 from appliance.kpi import queries as kpi_queries
 
 from .. import fmt, live_view, services
-from ..access import api_guard, page_guard
+from ..access import api_guard, found, page_guard
 from ..api_errors import DbId
 from ..context import Req, ReqDep
 
@@ -120,10 +120,8 @@ def back_to(next_url: str | None) -> str:
 @router.get("/stops/{stop_id}", include_in_schema=False)
 def stop_page(stop_id: DbId, next: str | None = None, r: Req = ReqDep) -> Response:  # noqa: A002 - the query name
     page_guard(r, "stops")
-    try:
-        stop = services.stop_view(kpi_queries.get_stop(r.db, stop_id, tree=_tree(r)), r.lang)
-    except ValueError as exc:
-        raise HTTPException(404, r._("No such stop.")) from exc
+    stop = found(lambda: services.stop_view(kpi_queries.get_stop(r.db, stop_id, tree=_tree(r)), r.lang),
+                 r._("No such stop."), missing=ValueError)
     _decorate(r, [stop])
     tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz
     mid = None
@@ -138,10 +136,7 @@ def stop_page(stop_id: DbId, next: str | None = None, r: Req = ReqDep) -> Respon
 def stop_reason_form(stop_id: DbId, reason: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
                      next: Annotated[str, Form(max_length=200)] = "", r: Req = ReqDep) -> Response:  # noqa: A002
     page_guard(r, "stops")
-    try:
-        before = kpi_queries.get_stop(r.db, stop_id).reason
-    except ValueError as exc:
-        raise HTTPException(404, r._("No such stop.")) from exc
+    before = found(lambda: kpi_queries.get_stop(r.db, stop_id), r._("No such stop."), missing=ValueError).reason
     try:
         s = _assign(r, stop_id, reason, comment or None)
     except HTTPException as exc:
@@ -180,10 +175,7 @@ def stop_undo_form(stop_id: int, r: Req = ReqDep) -> Response:
 @router.post("/stops/{stop_id}/split", include_in_schema=False)
 def stop_split_form(stop_id: DbId, at: Annotated[str, Form()], r: Req = ReqDep) -> Response:
     page_guard(r, "stops")
-    try:
-        stop = kpi_queries.get_stop(r.db, stop_id)
-    except ValueError as exc:
-        raise HTTPException(404, r._("No such stop.")) from exc
+    stop = found(lambda: kpi_queries.get_stop(r.db, stop_id), r._("No such stop."), missing=ValueError)
     tz = fmt.Formatter(r.lang, r.state.config.box.timezone).tz
     try:
         t = dt.time.fromisoformat(at.strip())
