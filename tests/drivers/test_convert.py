@@ -30,3 +30,34 @@ def test_not_finite_is_no_value_also_after_scaling() -> None:
     assert convert(sig(), math.nan) == (None, "value is nan")
     assert convert(sig(scale=1e308), 1e10) == (None, "value is inf")
     assert check(sig(max_value=1.0), 0.5) == (0.5, None)
+
+
+def test_a_units_range_marks_what_cannot_be_a_measurement() -> None:
+    temp = sig(unit="degC")
+    assert check(temp, 21.5) == (21.5, None) and check(temp, -40) == (-40, None)
+    value, problem = check(temp, 1.5e9)  # below the global ±1e15, not a temperature
+    assert value == 1.5e9 and problem is not None and "implausible for degC" in problem and "min_value" in problem
+    assert check(temp, -300.0)[1] is not None  # below absolute zero
+    assert check(sig(unit="bar"), 12.0)[1] is None and check(sig(unit="bar"), 50_000.0)[1] is not None
+    assert check(sig(unit="rpm"), -1500.0)[1] is None  # turning backwards is plausible
+    assert check(sig(unit="pieces"), 1.5e9)[1] is None  # no range for this unit: the global bound only
+
+
+def test_the_signals_own_bound_replaces_the_units() -> None:
+    furnace = sig(unit="degC", max_value=3000.0)
+    assert check(furnace, 2500.0) == (2500.0, None)  # the signal's max replaces the unit's 2000
+    assert check(furnace, -300.0)[1] is not None  # the unit's lower bound still holds
+    cold = sig(unit="degC", min_value=-300.0, max_value=5000.0)
+    assert check(cold, -290.0) == (-290.0, None)
+    assert check(cold, 6000.0) == (6000.0, "value 6000.0 above max_value 5000.0")
+
+
+def test_the_readme_lists_every_units_range() -> None:
+    from pathlib import Path
+
+    from drivers.convert import _RANGES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for units, (lo, hi) in _RANGES.items():
+        row = "| " + ", ".join(f"`{u}`" for u in units) + f" | {lo:g} | {hi:g} |"
+        assert row in readme, f"README's 'Plausible ranges per unit' lacks: {row}"

@@ -129,6 +129,40 @@ async def test_garbage_and_overflowing_values_are_bad_on_the_bus(collector: Coll
     assert scaled.quality is Quality.BAD and scaled.value is None  # the same answer the database gives
 
 
+async def test_a_value_beyond_its_units_range_is_bad_with_one_log_line(collector: Collector, tk_server: TkServer,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 16: plausible ranges per unit. 1.5e9 degC is below the global ±1e15 bound but cannot be a
+    temperature; -32768 x 0.1 degC is a sensor's fault code; the signal's own max_value replaces the
+    unit's upper bound; a unit without a range keeps the global bound only."""
+    caplog.set_level(logging.INFO, logger="drivers.modbus")
+    f32 = lambda v: codec.encode(v, "float32")  # noqa: E731
+    tk_server.set("hr", 0, f32(3.4e38) + f32(1.5e9) + codec.encode(-32768, "int16") + f32(2500.0) + f32(21.5)
+                  + f32(1.5e9))
+    degc = {"type": "float32", "unit": "degC"}
+    dev = ModbusDevice.model_validate({"name": "plc", "port": tk_server.port, "poll_interval_ms": 20, "signals": [
+        {"name": "garbage", "address": 0, **degc},
+        {"name": "too_hot", "address": 2, **degc},
+        {"name": "fault_code", "address": 4, "type": "int16", "scale": 0.1, "unit": "degC"},
+        {"name": "furnace", "address": 5, **degc, "max_value": 3000},
+        {"name": "temp", "address": 7, **degc},
+        {"name": "parts", "address": 9, "type": "float32", "unit": "pieces"}]})
+    async with ModbusSource(dev, collector.bus):
+        await wait_until(lambda: len(collector.of("temp")) >= 20, 20, "20 polls")
+    quality = {name: {s.quality for s in collector.of(name)} for name in
+               ("garbage", "too_hot", "fault_code", "furnace", "temp", "parts")}
+    assert quality == {"garbage": {Quality.BAD}, "too_hot": {Quality.BAD}, "fault_code": {Quality.BAD},
+                       "furnace": {Quality.GOOD}, "temp": {Quality.GOOD}, "parts": {Quality.GOOD}}
+    assert collector.last("too_hot").value == 1.5e9  # type: ignore[union-attr]  # kept, with its quality
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == [  # one line per bad signal over 20 polls, in words that say what to check
+        "modbus plc: signal garbage is bad: value 3.4e+38 is implausible for degC (outside -273.15..2000); "
+        "check type, word order and scale, or set the signal's min_value/max_value",
+        "modbus plc: signal too_hot is bad: value 1.5e+09 is implausible for degC (outside -273.15..2000); "
+        "check type, word order and scale, or set the signal's min_value/max_value",
+        "modbus plc: signal fault_code is bad: value -3276.8 is implausible for degC (outside -273.15..2000); "
+        "check type, word order and scale, or set the signal's min_value/max_value"]
+
+
 def test_a_float64_at_the_last_address_is_refused_by_the_config() -> None:
     with pytest.raises(ValueError, match="last Modbus address is 65535: use an address <= 65532"):
         ModbusDevice.model_validate({"name": "plc", "signals": [{"name": "x", "address": 65535, "type": "float64"}]})
