@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.toml
 
-.PHONY: run test soak bench lint venv clean image docs help vendor vendor-check
+.PHONY: run test test-peers soak bench lint venv clean image docs help vendor vendor-check
 
 # Browser libraries the UI serves from the box (uPlot), pinned in package.json +
 # package-lock.json. The copies in local_ui/static/vendor/ are committed, so the
@@ -37,8 +37,20 @@ run: $(STAMP) $(VENDORED)
 
 # The Debian packages the suite needs first (installed when root), then pytest;
 # -rs lists every skip with its reason.
-test: system-deps $(STAMP) $(VENDORED)
+test: system-deps $(STAMP) $(VENDORED) $(PEER_STAMP)
 	$(PY) -m pytest -q -rs
+
+# Test-only: node-opcua, an independent OPC UA server the interop tests run wire.py
+# and the OPC UA source against (tests/peers/opcua-node, pinned by its lock file).
+# Installed again when the lock changes; never part of the box.
+PEER := tests/peers/opcua-node
+PEER_STAMP := $(PEER)/node_modules/.installed
+$(PEER_STAMP): $(PEER)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make test needs npm (Node.js 20) for the OPC UA interop peer in $(PEER): install nodejs and npm" >&2; exit 1; }
+	cd $(PEER) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test-peers: $(PEER_STAMP)
 
 system-deps:
 	@tests/system-deps.sh
