@@ -10,7 +10,7 @@ from sync.client import SyncClient
 from sync.hub.db import Database
 from sync.outbox import HOUR_NS, NS, Outbox
 
-from .conftest import Clock
+from .conftest import Clock, box_config
 
 # A Monday, 00:00 UTC: the simulated history ends here.
 T0 = int(dt.datetime(2026, 6, 1, tzinfo=dt.UTC).timestamp()) * NS
@@ -21,6 +21,17 @@ def fill(cfg: Any, days: int, *, end_ns: int = T0, pilot_from_day: int | None = 
     from appliance.simulator.history import fill_history
 
     return fill_history(cfg, days=days, now_ns=end_ns, pilot_from_day=pilot_from_day)
+
+
+def box_with_history(url: str, token: str, tmp_path: Path, days: int, *,
+                     ca_file: Path) -> tuple[Any, Clock, Outbox, SyncClient]:
+    """A box that sends to the hub at ``url`` with ``token``, with ``days`` of simulated closed KPI periods
+    up to ``T0`` and its clock at the start of that history: (config, clock, outbox, client)."""
+    cfg = box_config(tmp_path / "box", url=url, ca_file=ca_file)
+    fill(cfg, days)
+    clock = Clock(T0 - days * DAY)
+    ob, client = make_box(cfg, token, clock)
+    return cfg, clock, ob, client
 
 
 def make_box(cfg: Any, token: str, clock: Clock, *, consent: str = "kpi") -> tuple[Outbox, SyncClient]:

@@ -13,7 +13,17 @@ from appliance.kpi.reasons import ReasonTree
 from sync.hub.db import Database
 
 from .conftest import Clock, box_config
-from .helpers import DAY, HOUR_NS, NS, T0, contiguous, fill, hourly_pushes, hub_batches, make_box
+from .helpers import (
+    DAY,
+    HOUR_NS,
+    NS,
+    T0,
+    box_with_history,
+    contiguous,
+    fill,
+    hourly_pushes,
+    hub_batches,
+)
 
 
 def hub_periods(db_url: str, granularity: str) -> dict[int, tuple[str, float | None, int]]:
@@ -31,10 +41,7 @@ def test_a_late_reason_and_a_late_baseline_reach_the_hub(hub_db_url: str, tls: d
                                                          tmp_path: Path) -> None:
     hub = hub_factory(hub_db_url, tls).start()
     token = hub.cli("token", "create", "cel-1")
-    cfg = box_config(tmp_path / "box", url=hub.url, ca_file=tls["ca"])
-    fill(cfg, 3)
-    clock = Clock(T0 - 3 * DAY)
-    ob, client = make_box(cfg, token, clock)
+    cfg, clock, ob, client = box_with_history(hub.url, token, tmp_path, 3, ca_file=tls["ca"])
     hourly_pushes(client, clock, T0 + 2 * HOUR_NS)
     before_hours = hub_periods(hub_db_url, "hour")
     before_days = hub_periods(hub_db_url, "day")
@@ -93,10 +100,7 @@ def test_an_older_batch_never_overwrites_a_correction_at_the_hub(hub_db_url: str
                                                                  hub_factory, tmp_path: Path) -> None:
     hub = hub_factory(hub_db_url, tls).start()
     token = hub.cli("token", "create", "cel-1")
-    cfg = box_config(tmp_path / "box", url=hub.url, ca_file=tls["ca"])
-    fill(cfg, 2)
-    clock = Clock(T0 - 2 * DAY)
-    ob, client = make_box(cfg, token, clock)
+    cfg, clock, ob, client = box_with_history(hub.url, token, tmp_path, 2, ca_file=tls["ca"])
     hourly_pushes(client, clock, T0 + 2 * HOUR_NS)
     # The local day starts before the UTC one: the pilot covers the whole local day.
     mark_period(ob.conn, kind="pilot", start_ns=T0 - 3 * DAY, end_ns=T0, role="coordinator")

@@ -14,6 +14,7 @@ from .helpers import (
     HOUR_NS,
     T0,
     box_hours,
+    box_with_history,
     contiguous,
     fill,
     hourly_pushes,
@@ -27,10 +28,7 @@ def test_seven_days_arrive_exactly_once_in_order(hub_db_url: str, tls: dict[str,
                                                   tmp_path: Path) -> None:
     hub = hub_factory(hub_db_url, tls).start()
     token = hub.cli("token", "create", "cel-1")
-    cfg = box_config(tmp_path / "box", url=hub.url, ca_file=tls["ca"])
-    fill(cfg, 7)
-    clock = Clock(T0 - 7 * DAY)
-    ob, client = make_box(cfg, token, clock)
+    cfg, clock, ob, client = box_with_history(hub.url, token, tmp_path, 7, ca_file=tls["ca"])
 
     results = hourly_pushes(client, clock, T0 + 2 * HOUR_NS)
     # Send the same batches again from the box's side: the hub must not double them.
