@@ -46,6 +46,20 @@ def _forget_old_session_secret(db: Any) -> None:
                  KEY_FILE)
 
 
+class BoxApp(FastAPI):
+    """FastAPI with the security headers outside *everything*, Starlette's ServerErrorMiddleware
+    included: that one is always outermost in ``build_middleware_stack`` and answers an unexpected
+    exception (the 500 of ``api_errors``) itself, so a middleware added with ``add_middleware``
+    never saw that answer and it went out without CSP or X-Frame-Options (issue 16)."""
+
+    def __init__(self, *, host_names: frozenset[str], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.host_names = host_names
+
+    def build_middleware_stack(self) -> Any:
+        return SecurityHeaders(super().build_middleware_stack(), names=self.host_names)
+
+
 def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path: str | Path | None = None,
                session_secret: str | None = None, config_path: str | Path | None = None) -> FastAPI:
     """Build the UI app. ``db_path`` defaults to the config's database,
@@ -68,16 +82,15 @@ def create_app(config: BoxConfig, *, db_path: str | Path | None = None, ipc_path
         yield
         await state.hub.close()
 
-    app = FastAPI(title="Werkvloer local UI", version="1", docs_url=None, redoc_url=None,  # /api/v1/docs: routers/docs.py, no CDN
-                  lifespan=lifespan,
-                  description="Shop-floor box: machine state, stops, alerts, KPIs, guard. "
-                              "State-changing requests need the session's CSRF token (X-CSRF-Token).")
+    app = BoxApp(title="Werkvloer local UI", version="1", docs_url=None, redoc_url=None,  # /api/v1/docs: routers/docs.py, no CDN
+                 lifespan=lifespan, host_names=allowed_names(config.ui.host, config.ui.allowed_hosts),
+                 description="Shop-floor box: machine state, stops, alerts, KPIs, guard. "
+                             "State-changing requests need the session's CSRF token (X-CSRF-Token).")
     app.state.ui = state
     # Signed (itsdangerous) cookie session; Starlette always sets HttpOnly.
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="werkvloer_session",
                        max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.add_middleware(SecurityHeaders, names=allowed_names(config.ui.host, config.ui.allowed_hosts))  # outermost
 
     from .routers import (
         alerts,

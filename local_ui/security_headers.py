@@ -72,7 +72,7 @@ def _is_ip(name: str) -> bool:
 
 
 class SecurityHeaders:
-    """ASGI middleware: ``app.add_middleware(SecurityHeaders, names=allowed_names(...))``."""
+    """ASGI middleware around the whole app, Starlette's error middleware included (``local_ui.app.BoxApp``)."""
 
     def __init__(self, app: Any, *, names: frozenset[str]) -> None:
         self.app = app

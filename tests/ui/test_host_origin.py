@@ -87,6 +87,21 @@ def test_every_response_forbids_framing_and_foreign_content(app: Any) -> None:
         assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff"
 
 
+def test_a_500_from_deep_inside_carries_the_headers_too(app: Any, box_config: Any) -> None:
+    """A failure below the routes (here a database that is no longer one) is answered by Starlette's
+    outermost error middleware; the headers must be on that answer as well."""
+    c = TestClient(app, client=("127.0.0.1", 40000), base_url=BOX, raise_server_exceptions=False)
+    assert c.get("/api/v1/stops").status_code == 200
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{box_config.db_path}{suffix}").unlink(missing_ok=True)
+    box_config.db_path.write_bytes(b"this is not a database" * 512)
+    for path in ("/api/v1/stops", "/stops"):
+        r = c.get(path)
+        assert r.status_code == 500 and r.json()["detail"].startswith("internal error"), path
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff", path
+
+
 def test_session_key_is_a_private_file_and_data_is_not_world_readable(app: Any, box_config: Any) -> None:
     data = Path(box_config.box.data_dir)
     assert stat.S_IMODE(key_path(data).stat().st_mode) == 0o600
