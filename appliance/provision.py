@@ -245,10 +245,11 @@ def network_unit(n: Network) -> str:
 
 def _set_pins(db_path: Path, pins: dict[str, str]) -> None:
     from .database import open_box_db
+    from .storage import write_tx
 
     db = open_box_db(db_path)  # every area's migrations, the ui_pins table included
     try:
-        with db.conn:
+        with write_tx(db):
             db.execute("DELETE FROM ui_pins")
             for role, record in sorted(pins.items()):
                 db.execute("INSERT INTO ui_pins(role, hash, updated_ts) VALUES (?, ?, ?)",

@@ -25,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from appliance.config import BoxConfig
 from appliance.database import open_box_db
 from appliance.keys import KEY_FILE, cookie_secret, session_key
-from appliance.storage import get_setting
+from appliance.storage import get_setting, write_tx
 
 from . import api_errors, store
 from .access import SESSION_MAX_AGE_S, NeedsLogin, NeedsSetup, api_guard, page_guard
@@ -40,7 +40,7 @@ def _forget_old_session_secret(db: Any) -> None:
     """Before issue 16 the cookie key was a database setting; a copy of the
     database must not sign cookies, so it is removed (everyone logs in again)."""
     if get_setting(db, "ui.session_secret") is not None:
-        with db.conn:
+        with write_tx(db):
             db.execute("DELETE FROM settings WHERE key = ?", ["ui.session_secret"])
         log.info("removed the old session key from the database; the key is now a file of its own (%s)",
                  KEY_FILE)

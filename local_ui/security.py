@@ -34,6 +34,7 @@ from appliance.roles import LOGIN_ROLES as LOGIN_ROLES
 from appliance.roles import ROLES as ROLES
 from appliance.roles import may as may
 from appliance.roles import require as require
+from appliance.storage import write_tx
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -62,7 +63,7 @@ def set_pin(db: sqlite_utils.Database, role: str, pin: str) -> None:
     if role not in LOGIN_ROLES:
         raise PinError(f"only {', '.join(LOGIN_ROLES)} have a PIN")
     record = hash_pin(pin)
-    with db.conn:
+    with write_tx(db):
         db.execute("INSERT INTO ui_pins(role, hash, updated_ts) VALUES (?, ?, ?) "
                    "ON CONFLICT(role) DO UPDATE SET hash=excluded.hash, updated_ts=excluded.updated_ts",
                    [role, record, time.time_ns()])
@@ -71,7 +72,7 @@ def set_pin(db: sqlite_utils.Database, role: str, pin: str) -> None:
 def remove_pin(db: sqlite_utils.Database, role: str) -> None:
     if role == "admin":
         raise PinError("the admin PIN can be changed, not removed")
-    with db.conn:
+    with write_tx(db):
         db.execute("DELETE FROM ui_pins WHERE role = ?", [role])
 
 
@@ -86,7 +87,7 @@ def login(db: sqlite_utils.Database, *, role: str, pin: str, client: str, now_s:
         raise LockedOut(int((row[2] - now_ns) / 1e9) + 1)
     rec = db.execute("SELECT hash FROM ui_pins WHERE role = ?", [role]).fetchone()
     ok = rec is not None and check_pin(pin, rec[0])
-    with db.conn:
+    with write_tx(db):
         if ok:
             db.execute("DELETE FROM ui_login_failures WHERE client = ? AND role = ?", [client, role])
             return True

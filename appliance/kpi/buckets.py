@@ -1,21 +1,18 @@
 """The additive bucket writer: a delta spread over the minute, hour, shift and day rows.
 
 Also the rule that says which column a stop's time counts in. The transaction
-helpers (``write_tx``, ``audit_row``, ``raw_conn``) are
-:mod:`appliance.storage`'s; re-exported here only for tests/kpi/test_baseline.py.
+helpers (``write_tx``, ``audit_row``) are :mod:`appliance.storage`'s.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from appliance.storage import audit_row, raw_conn, write_tx
-
 from .calendar import MINUTE_NS, ShiftCalendar, ShiftInstance
 from .reasons import ReasonInfo
 from .schema import COLS, HOUR_NS
 
-__all__ = ["apply_delta", "audit_row", "effective_state", "minute_meta", "raw_conn", "split_minutes", "write_tx"]
+__all__ = ["apply_delta", "effective_state", "minute_meta", "split_minutes"]
 
 
 def effective_state(raw: str, reason: ReasonInfo | None) -> str:

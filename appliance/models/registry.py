@@ -44,7 +44,7 @@ from models.runtime import (
 )
 
 from ..roles import check_role, roles_for
-from ..storage import audit
+from ..storage import audit, write_tx
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class ModelRegistry:
             except (ModelError, ValueError, OSError) as exc:
                 log.error("shipped model %s is unusable: %s", folder, exc)
                 continue
-            with self.db.conn:
+            with write_tx(self.db):
                 self.db.execute(
                     "INSERT INTO model_versions(model_id, version, kind, source, path, sha256, manifest, installed_ts, installed_by) "
                     "VALUES (?, ?, ?, 'shipped', ?, ?, ?, ?, NULL) "
@@ -254,7 +254,7 @@ class ModelRegistry:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         now = time.time_ns()
-        with self.db.conn:
+        with write_tx(self.db):
             self.db.execute(
                 "INSERT INTO model_versions(model_id, version, kind, source, path, sha256, manifest, installed_ts, installed_by) "
                 "VALUES (?, ?, ?, 'installed', ?, ?, ?, ?, ?)",
@@ -266,7 +266,7 @@ class ModelRegistry:
 
     def _set_slot(self, model_id: str, slot: str, version: str | None, *, action: str, by_role: str) -> None:
         now = time.time_ns()
-        with self.db.conn:
+        with write_tx(self.db):
             if version is None:
                 self.db.execute("DELETE FROM model_slots WHERE model_id = ? AND slot = ?", [model_id, slot])
             else:
@@ -335,7 +335,7 @@ class ModelRegistry:
                              f"{'the shipped baseline' if slot == 'active' else 'no shadow'}")
         was = stack.pop()
         now_v = stack[-1] if stack else None
-        with self.db.conn:
+        with write_tx(self.db):
             self.db.execute("INSERT INTO model_slot_history(ts, model_id, slot, action, version, by_role) "
                             "VALUES (?, ?, ?, 'rollback', ?, ?)", [time.time_ns(), model_id, slot, was, by_role])
             if now_v is None:
@@ -353,7 +353,7 @@ class ModelRegistry:
     def record_comparison(self, model_id: str, comparison: ShadowComparison, *,
                           active_version: str | None, shadow_version: str) -> None:
         """Store the guard's shadow comparison figures (shown on the model page)."""
-        with self.db.conn:
+        with write_tx(self.db):
             self.db.execute(
                 "INSERT INTO model_shadow_stats(ts, model_id, active_version, shadow_version, n, agreement_rate, "
                 "correlation, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -10,11 +10,12 @@ import pytest
 from appliance.database import open_box_db
 from appliance.errors import PermissionDenied
 from appliance.kpi.baseline import baseline_report, compare_days, roi_estimate
-from appliance.kpi.buckets import apply_delta, write_tx
+from appliance.kpi.buckets import apply_delta
 from appliance.kpi.calendar import MINUTE_NS, ShiftCalendar
 from appliance.kpi.commands import mark_period, set_roi_inputs
 from appliance.kpi.config import MachineConfig
 from appliance.kpi.queries import get_periods
+from appliance.storage import write_tx
 
 SHIFT = {"name": "dag", "start": "07:00", "end": "15:00"}
 
