@@ -131,6 +131,8 @@ class RunningBox:
         out.append({"name": "guard", "kind": "guard", "state": g.get("state", g.get("mode")),
                     "available": g.get("healthy", True), "last_good_utc_ns": g.get("last_good_utc_ns"),
                     "mode": g.get("mode"), "tripped": g.get("tripped")})
+        if "writer" in g:
+            out.append({"kind": "guard-writer", **g["writer"]})
         out.append({"kind": "kpi", **self.kpi.health()})
         return {"parts": out, "uptime_s": round(time.monotonic() - self.started_mono, 1),
                 "watchdog_stalled": watchdog_stalled}

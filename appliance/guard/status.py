@@ -2,7 +2,9 @@
 
 ``state``: stopped | tripped | degraded | ok. ``healthy`` is false while the
 guard thread is not running, a stop is declared failed, or the guard is armed
-with a stop output it cannot reach (issue 16).
+with a stop output it cannot reach (issue 16). ``writer`` is the health of the
+thread that stores trips and audit rows (``failing`` while its database write
+fails; the stop itself does not wait on it, so ``healthy`` does not change).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class GuardStatus:
     _healthy: bool
     _last_good_utc_ns: int | None
     _heartbeat: Any
+    _writer: Any  # store.GuardWriter (a DbWorker)
     _last_trip: dict[str, Any] | None
     _counters: dict[str, int]
     _progress_mono: float
@@ -71,6 +74,7 @@ class GuardStatus:
             "outputs": self._bank.status(),
             "heartbeat": None if self._heartbeat is None else {
                 "name": self._heartbeat.name, "ok": self._heartbeat.ok, "last_error": self._heartbeat.last_error},
+            "writer": self._writer.health(),  # the trip/audit writer thread: ok | failing | stopped
             "last_trip": self._last_trip,
             "suppressed_trips": self._latch.suppressed,
             "samples": self._counters["samples"],
