@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,26 @@ class SampleCollector:
     def of(self, signal: str) -> list[Any]:
         with self._lock:
             return [s for s in self.samples if s.signal == signal]
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """An in-process ``werkvloer core`` (``appliance.cli.main(["core", ...])``)
+    sets up the process's logging: it replaces the root logger's handlers with
+    a StreamHandler on the ``sys.stderr`` of that moment, which is this test's
+    capture stream. Left in place, every later log line (a thread of another
+    test included) hits the closed stream ("--- Logging error --- I/O operation
+    on closed file"). Each test gets the root logger back as it found it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for h in root.handlers[:]:
+        if h not in handlers:
+            root.removeHandler(h)
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)
 
 
 @pytest.fixture
