@@ -84,6 +84,14 @@ SCHEMA = [
         false_share DOUBLE PRECISION,
         PRIMARY KEY (loan, seq, source, kind)
     )""",
+    # A coordinator's login session: the cookie holds a random id, the hub its hash; logout deletes
+    # the row, so a copied cookie is dead after logout (the token itself never leaves the login form).
+    """CREATE TABLE IF NOT EXISTS hub_sessions (
+        session_hash TEXT PRIMARY KEY,
+        box TEXT NOT NULL,
+        created_ts BIGINT NOT NULL,
+        expires_ts BIGINT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS hub_idem (
         box TEXT NOT NULL,
         key TEXT NOT NULL,

@@ -2,17 +2,28 @@
 contact, KPIs per box, roll-ups per sector x size class (cells < 10 firms
 suppressed), baseline vs pilot per firm and the programme's effect, CSV
 export (also Dutch Excel). A coordinator logs in with a coordinator token
-(``werkvloer hub token create NAME --coordinator``); the session is that
-token in an HttpOnly, SameSite=Strict cookie."""
+(``werkvloer hub token create NAME --coordinator``) and gets a session: a
+random id in an HttpOnly, SameSite=Strict cookie, its hash in
+``hub_sessions`` (8 h; revoking the token ends it too). Log out deletes it.
+
+Every form post (log in, log out) must come from the hub's own page: an
+``Origin`` (or ``Referer``) of another site is refused, and the form's CSRF
+token must equal the ``werkvloer_hub_csrf`` cookie the page set (double
+submit; SameSite=Strict keeps that cookie off another site's posts). So no
+other site can log a coordinator's browser into someone else's session or out
+of their own."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hmac
 import io
+import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -25,6 +36,7 @@ from .db import Database
 
 HERE = Path(__file__).parent
 COOKIE = "werkvloer_hub"
+CSRF_COOKIE = "werkvloer_hub_csrf"
 NAV = [("/", "Boxes"), ("/rollups", "Roll-ups"), ("/effect", "Effect")]
 
 NL = {
@@ -48,6 +60,9 @@ NL = {
     "Estimate": "Schatting", "95% interval": "95%-interval", "OEE, relative": "OEE, relatief",
     "OEE, points": "OEE, procentpunten", "with a pilot": "met pilot", "drop-outs": "uitvallers",
     "resamples": "trekkingen", "Baseline vs pilot per firm": "Nulmeting en pilot per bedrijf",
+    "Log out": "Uitloggen", "Unknown or revoked coordinator token.": "Onbekend of ingetrokken token van een coördinator.",
+    "This form is out of date or came from another site: log in again here.":
+        "Dit formulier is verlopen of kwam van een andere site: log hier opnieuw in.",
 }
 
 
@@ -66,35 +81,75 @@ def mount(app: FastAPI, db: Database) -> None:
         c = request.cookies.get("werkvloer_hub_lang")
         return c if c in ("nl", "en") else "nl"
 
-    def render(request: Request, name: str, title: str, **ctx: Any) -> HTMLResponse:
+    def render(request: Request, name: str, title: str, *, status: int = 200, **ctx: Any) -> HTMLResponse:
         lang = lang_of(request)
 
         def t(s: str) -> str:
             return NL.get(s, s) if lang == "nl" else s
 
+        csrf = request.cookies.get(CSRF_COOKIE) or ""
+        fresh = len(csrf) < 32
+        if fresh:
+            csrf = secrets.token_urlsafe(32)
         html = env.get_template(name).render(lang=lang, t=t, title=t(title), nav=NAV, path=request.url.path,
-                                             pct=_pct, cell=_cell, day=_day, **ctx)
-        resp = HTMLResponse(html)
+                                             pct=_pct, cell=_cell, day=_day, csrf=csrf, **ctx)
+        resp = HTMLResponse(html, status_code=status)
+        if fresh:
+            resp.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=request.url.scheme == "https")
         if request.query_params.get("lang") in ("nl", "en"):
             resp.set_cookie("werkvloer_hub_lang", lang, httponly=True, samesite="strict")
         return resp
 
     async def coordinator(request: Request) -> str | None:
-        return await run_in_threadpool(store.box_for_token, db, request.cookies.get(COOKIE), role="coordinator")
+        return await run_in_threadpool(store.session_coordinator, db, request.cookies.get(COOKIE))
 
     def to_login() -> RedirectResponse:
         return RedirectResponse("/login", status_code=303)
+
+    def form_ok(request: Request, csrf: str) -> bool:
+        """Posted from the hub's own page: same origin, and the form's token is the page's cookie."""
+        here = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+        for header in ("origin", "referer"):
+            came = request.headers.get(header)
+            if came is not None:
+                u = urlsplit(came)
+                if f"{u.scheme}://{u.netloc}".lower() != here:
+                    return False
+                break  # the Origin decides; a Referer only when a browser sent no Origin
+        cookie = request.cookies.get(CSRF_COOKIE) or ""
+        return len(cookie) >= 32 and hmac.compare_digest(csrf.encode(), cookie.encode())
+
+    def refused(request: Request) -> HTMLResponse:
+        resp = render(request, "login.html", "Log in", status=403,
+                      error="This form is out of date or came from another site: log in again here.")
+        return resp
 
     @app.get("/login", include_in_schema=False)
     async def login_page(request: Request) -> Response:
         return render(request, "login.html", "Log in")
 
     @app.post("/login", include_in_schema=False)
-    async def login(request: Request, token: str = Form(...)) -> Response:
-        if await run_in_threadpool(store.box_for_token, db, token, role="coordinator") is None:
-            return render(request, "login.html", "Log in")
+    async def login(request: Request, token: str = Form(...), csrf: str = Form("")) -> Response:
+        if not form_ok(request, csrf):
+            return refused(request)
+        who = await run_in_threadpool(store.box_for_token, db, token, role="coordinator")
+        if who is None:
+            return render(request, "login.html", "Log in", status=401, error="Unknown or revoked coordinator token.")
+        sid = await run_in_threadpool(store.open_session, db, who)
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        secure = request.url.scheme == "https"
+        resp.set_cookie(COOKIE, sid, httponly=True, samesite="strict", secure=secure)
+        # A new form token for the new session: one learnt before the login is worth nothing after it.
+        resp.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(32), httponly=True, samesite="strict", secure=secure)
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request, csrf: str = Form("")) -> Response:
+        if not form_ok(request, csrf):
+            return refused(request)
+        await run_in_threadpool(store.close_session, db, request.cookies.get(COOKIE))
+        resp = to_login()
+        resp.delete_cookie(COOKIE, httponly=True, samesite="strict")
         return resp
 
     @app.get("/", include_in_schema=False)

@@ -74,6 +74,38 @@ def box_for_token(db: Database, token: str | None, *, role: str = "box") -> str 
     return row[0] if row else None
 
 
+SESSION_S = 8 * 3600  # a coordinator's working day; then log in again
+
+
+def open_session(db: Database, coordinator: str, *, now_ns: int | None = None) -> str:
+    """A login session of ``coordinator``; the returned id goes in the cookie, only its hash is stored."""
+    sid = "wvs_" + secrets.token_urlsafe(32)
+    now = now_ns or time.time_ns()
+    with db.tx() as c:
+        c.execute("DELETE FROM hub_sessions WHERE expires_ts <= ?", [now])
+        c.execute("INSERT INTO hub_sessions(session_hash, box, created_ts, expires_ts) VALUES (?, ?, ?, ?)",
+                  [hash_token(sid), coordinator, now, now + SESSION_S * NS])
+    return sid
+
+
+def session_coordinator(db: Database, sid: str | None, *, now_ns: int | None = None) -> str | None:
+    """The coordinator of a live session (its token not revoked since), or None."""
+    if not sid:
+        return None
+    with db.tx() as c:
+        row = c.one("SELECT s.box FROM hub_sessions s JOIN hub_tokens t ON t.box = s.box "
+                    "WHERE s.session_hash = ? AND s.expires_ts > ? AND t.role = 'coordinator' "
+                    "AND t.revoked_ts IS NULL", [hash_token(sid), now_ns or time.time_ns()])
+    return row[0] if row else None
+
+
+def close_session(db: Database, sid: str | None) -> bool:
+    if not sid:
+        return False
+    with db.tx() as c:
+        return c.execute("DELETE FROM hub_sessions WHERE session_hash = ?", [hash_token(sid)]) > 0
+
+
 def boxes(db: Database) -> list[dict[str, Any]]:
     """Each box: batches held, highest seq, last contact (UTC ISO), over all its loans."""
     with db.tx() as c:

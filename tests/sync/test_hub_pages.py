@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import secrets
 from typing import Any
 
@@ -59,18 +60,71 @@ def hub(hub_db_url: str) -> Any:
     db.close()
 
 
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+
+
+def login(client: Any, token: str, **headers: str) -> Any:
+    """Log in as a browser does: the login page's form, with its CSRF token."""
+    csrf = _csrf(client.get("/login").text)
+    return client.post("/login", data={"token": token, "csrf": csrf}, headers=headers, follow_redirects=False)
+
+
+def signed_in(client: Any) -> bool:
+    return client.get("/", follow_redirects=False).status_code == 200
+
+
 def test_pages_need_a_coordinator_token(hub: Any) -> None:
     assert hub.get("/", follow_redirects=False).headers["location"] == "/login"
     box_token = store.create_token(hub.app.state.db, "box-x")
-    hub.post("/login", data={"token": box_token})
-    assert hub.get("/", follow_redirects=False).status_code == 303  # a box token is not a coordinator's
-    hub.post("/login", data={"token": hub.coord})
+    r = login(hub, box_token)
+    assert r.status_code == 401 and "ingetrokken token" in r.text  # a box token is not a coordinator's
+    assert not signed_in(hub)
+    assert login(hub, hub.coord).status_code == 303
     page = hub.get("/")
     assert page.status_code == 200 and "Boxen" in page.text and "box-15" in page.text
 
 
+def test_login_takes_only_the_hubs_own_form(hub: Any) -> None:
+    # Login CSRF: another site must not log a coordinator's browser into a session of its choosing.
+    r = hub.post("/login", data={"token": hub.coord}, follow_redirects=False)  # no form token
+    assert r.status_code == 403 and "andere site" in r.text and not signed_in(hub)
+    r = login(hub, hub.coord, Origin="http://evil.example")
+    assert r.status_code == 403 and not signed_in(hub)
+    r = login(hub, hub.coord, Referer="http://evil.example/page")  # no Origin: the Referer decides
+    assert r.status_code == 403 and not signed_in(hub)
+    other = TestClient(hub.app)
+    r = hub.post("/login", data={"token": hub.coord, "csrf": _csrf(other.get("/login").text)},
+                 follow_redirects=False)  # a token of another browser's page
+    assert r.status_code == 403 and not signed_in(hub)
+    r = login(hub, hub.coord, Origin="http://testserver")
+    assert r.status_code == 303 and signed_in(hub)
+    assert hub.coord not in str(hub.cookies.get("werkvloer_hub"))  # the cookie is a session, not the token
+
+
+def test_logout_ends_the_session_also_for_a_copied_cookie(hub: Any) -> None:
+    assert login(hub, hub.coord).status_code == 303
+    sid = hub.cookies.get("werkvloer_hub")
+    copy = TestClient(hub.app, cookies={"werkvloer_hub": sid})
+    assert signed_in(copy)
+    page = hub.get("/").text
+    assert 'action="/logout"' in page and "Uitloggen" in page
+    # Not from another site, and not without the page's token: the session stays.
+    assert hub.post("/logout", data={"csrf": _csrf(page)}, headers={"Origin": "http://evil.example"},
+                    follow_redirects=False).status_code == 403
+    assert hub.post("/logout", follow_redirects=False).status_code == 403
+    assert signed_in(hub)
+    r = hub.post("/logout", data={"csrf": _csrf(page)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert not signed_in(hub) and not signed_in(copy)  # ended at the hub, not just forgotten by the browser
+    # Revoking the coordinator's token ends a live session too.
+    assert login(hub, hub.coord).status_code == 303 and signed_in(hub)
+    assert store.revoke_token(hub.app.state.db, "anna")
+    assert not signed_in(hub)
+
+
 def test_rollups_suppress_small_cells_and_the_effect_is_found(hub: Any) -> None:
-    hub.post("/login", data={"token": hub.coord})
+    login(hub, hub.coord)
     roll = hub.get("/rollups").text
     assert "minder dan 10 bedrijven" in roll
     row28 = roll[roll.index("<td>28</td>"):].split("</tr>")[0]
