@@ -41,13 +41,18 @@ def wait_for(cond: Callable[[], Any], *, timeout_s: float = 20.0, what: str = "c
     raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """In a test's event loop: poll ``condition`` until true; fail after ``timeout`` s."""
+async def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition", *,
+                     every_s: float = 0.002) -> Any:
+    """In a test's event loop: poll ``condition`` until it returns something true (which is returned);
+    fail with ``what`` after ``timeout`` s (a deadline, not a timing assertion)."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        value = condition()
+        if value:
+            return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.1f} s")
-        await asyncio.sleep(0.002)
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(every_s)
 
 
 class SampleCollector:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import re
@@ -16,6 +15,7 @@ import pytest
 
 from appliance.bus import Bus
 from drivers.samples import Sample
+from tests.conftest import wait_until as shared_wait_until
 
 
 def free_port() -> int:
@@ -35,12 +35,8 @@ def free_port() -> int:
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` s (a deadline, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+    """tests.conftest.wait_until with the Modbus tests' longer default deadline."""
+    await shared_wait_until(predicate, timeout, what, every_s=0.01)
 
 
 class Collector:

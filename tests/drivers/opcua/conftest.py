@@ -14,7 +14,6 @@ import contextlib
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +23,7 @@ import pytest
 from appliance.simulator.opcua_server import child_process
 from drivers.opcua.simserver import OpcuaSimServer
 from models.training.machine import MachineSim, MachineState, TimelineStep
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 T = TypeVar("T")
 
@@ -116,15 +115,8 @@ def server_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 
 async def until(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``cond`` until it is truthy (returns its value) or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
+    """tests.conftest.wait_until with the OPC UA tests' longer default deadline (returns ``cond``'s value)."""
+    return await wait_until(cond, timeout, what, every_s=0.02)
 
 
 @pytest.fixture
