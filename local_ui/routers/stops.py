@@ -92,9 +92,12 @@ def guard_trip_for(r: Req, stop: dict[str, Any]) -> dict[str, Any] | None:
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'guard_trips'").fetchone() is None:
         return None
     start = stop["start_utc_ns"]
-    row = db.execute("SELECT id, ts, cause_kind, cause, signal, score, threshold FROM guard_trips WHERE mode = 'armed' "
-                     "AND ts BETWEEN ? AND ? ORDER BY abs(ts - ?) LIMIT 1",
-                     [start - TRIP_BEFORE_NS, start + TRIP_AFTER_NS, start]).fetchone()
+    # Not a trip whose own stop ended before this one began: the machine ran in between (reset), so
+    # this stop has another cause, even when it began within TRIP_BEFORE_NS of the trip.
+    row = db.execute("SELECT id, ts, cause_kind, cause, signal, score, threshold FROM guard_trips t "
+                     "WHERE mode = 'armed' AND ts BETWEEN ? AND ? AND NOT EXISTS (SELECT 1 FROM kpi_stops p "
+                     "WHERE p.end_ts > t.ts AND p.end_ts <= ?) ORDER BY abs(ts - ?) LIMIT 1",
+                     [start - TRIP_BEFORE_NS, start + TRIP_AFTER_NS, start, start]).fetchone()
     if row is None:
         return None
     tid, ts, kind, cause, signal, score, threshold = row
