@@ -31,6 +31,7 @@ from . import parts
 from .alerts import AlertConsumer, AlertSink
 from .bus import Bus
 from .config import BoxConfig
+from .dbwatch import DbWriteWatch, watch_db_writes
 from .ipc import Handler, IpcServer, socket_path
 from .notify import Notifier, watchdog_interval_s
 from .recorder import Recorder
@@ -113,11 +114,15 @@ class RunningBox:
     guard: Guard
     kpi: KpiEngine
     stack_light: StackLight | None
+    db_watch: DbWriteWatch
     started_mono: float
 
     def summary(self) -> str:
         ok = sum(1 for s in self.sources if getattr(s.health, "available", False))
-        return f"running: {len(self.sources)} sources ({ok} answering), guard {self.guard.status().get('mode')}"
+        line = f"running: {len(self.sources)} sources ({ok} answering), guard {self.guard.status().get('mode')}"
+        if failing := self.db_watch.failing():
+            line += f"; cannot store: {', '.join(sorted(failing))} (see alerts, free space)"
+        return line
 
     def health(self, *, watchdog_stalled: bool) -> dict[str, Any]:
         out: list[dict[str, Any]] = []
@@ -135,7 +140,7 @@ class RunningBox:
             out.append({"kind": "guard-writer", **g["writer"]})
         out.append({"kind": "kpi", **self.kpi.health()})
         return {"parts": out, "uptime_s": round(time.monotonic() - self.started_mono, 1),
-                "watchdog_stalled": watchdog_stalled}
+                "watchdog_stalled": watchdog_stalled, "db_write_failing": self.db_watch.failing()}
 
     def live(self) -> dict[str, Any]:
         values = {name: {"v": s.value, "q": int(s.quality), "t": s.utc_ns}
@@ -184,14 +189,19 @@ class Core:
             guard = await enter(parts.guard(cfg, bus, sink, pins=pins))
             fast = await enter(parts.started(parts.fast_path(cfg, guard, bus)))
             await enter(parts.background("disk-check", parts.watch_disk(self.data_dir, sink)))
+            db_watch = DbWriteWatch(sink, {
+                "recorder": recorder.health, "alert-consumer": alerts.health,
+                "kpi": lambda: {**kpi.health(), "last_error": kpi.last_error},
+                "guard-writer": lambda: guard.status()["writer"]})
+            await enter(parts.background("db-write-watch", watch_db_writes(db_watch)))
             self._status("starting drivers")
             watch_from = time.monotonic()
             sources = await enter(parts.sources(cfg, bus, pins=pins, fast=fast))
             await enter(parts.background("source-watch", parts.watch_sources(sources, sink, since_mono=watch_from)))
             light = await enter(parts.gpio_extras(cfg.sources.gpio, pins=pins, g=guard, kpi=kpi,
-                                                  db_path=self.db_path))
+                                                  db_path=self.db_path, attention=lambda: bool(db_watch.failing())))
             box = RunningBox(bus=bus, sources=sources, recorder=recorder, alerts=alerts, guard=guard, kpi=kpi,
-                             stack_light=light, started_mono=self.started_mono)
+                             stack_light=light, db_watch=db_watch, started_mono=self.started_mono)
             watchdog = Watchdog({**self._extra_checks, "recorder": lambda: recorder.progress_mono,
                                  "kpi": kpi.progress, "guard": guard.progress},
                                 self.notifier, stuck_after_s=self.stuck_after_s, summary=box.summary)

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -220,9 +220,11 @@ SIM_PINS_PERIOD_S = 0.02
 
 
 @asynccontextmanager
-async def gpio_extras(gpio: GpioConfig | None, *, pins: Any, g: Guard, kpi: KpiEngine,
-                      db_path: Path) -> AsyncIterator[StackLight | None]:
-    """The stack light (yielded, or None), and mock pins driven by a simulator (demo, tests)."""
+async def gpio_extras(gpio: GpioConfig | None, *, pins: Any, g: Guard, kpi: KpiEngine, db_path: Path,
+                      attention: Callable[[], bool] = lambda: False) -> AsyncIterator[StackLight | None]:
+    """The stack light (yielded, or None), and mock pins driven by a simulator (demo, tests).
+    ``attention()``: something a person must see that may not be stored as an alert yet
+    (a database write failing)."""
     async with AsyncExitStack() as stack:
         light = None
         if gpio is not None and pins is not None:
@@ -232,7 +234,8 @@ async def gpio_extras(gpio: GpioConfig | None, *, pins: Any, g: Guard, kpi: KpiE
                 light = StackLight(gpio.stack_light, pin_factory=pins)
                 light.open()
                 stack.callback(light.close)
-                await stack.enter_async_context(background("stack-light", _drive_stack_light(light, g, kpi, db_path)))
+                await stack.enter_async_context(background("stack-light", _drive_stack_light(
+                    light, g, kpi, db_path, attention)))
             if gpio.simulator:
                 from gpiozero.pins.mock import MockFactory
 
@@ -253,7 +256,8 @@ def stack_light_state(*, tripped: bool, open_alerts: int, running: bool) -> Ligh
     return "running" if running else "off"
 
 
-async def _drive_stack_light(light: StackLight, g: Guard, kpi: KpiEngine, db_path: Path) -> None:
+async def _drive_stack_light(light: StackLight, g: Guard, kpi: KpiEngine, db_path: Path,
+                             attention: Callable[[], bool]) -> None:
     from .storage import connect
 
     conn = await asyncio.to_thread(connect, db_path, readonly=True)
@@ -267,7 +271,7 @@ async def _drive_stack_light(light: StackLight, g: Guard, kpi: KpiEngine, db_pat
                 with contextlib.suppress(Exception):
                     open_alerts = (await asyncio.to_thread(
                         conn.execute, "SELECT count(*) FROM alerts WHERE state = 'raised'")).fetchone()[0]
-            want = stack_light_state(tripped=bool(g.status().get("tripped")), open_alerts=open_alerts,
+            want = stack_light_state(tripped=bool(g.status().get("tripped")), open_alerts=open_alerts + attention(),
                                      running=kpi.status().get("state") == "running")
             if want != light.state:
                 light.show(want)

@@ -71,6 +71,7 @@ def test_core_notifies_ready_watchdog_and_stops_on_sigterm(tmp_path: Path, data_
         health = request_sync(socket_path(data_dir), "status")
         assert health["ok"] and any(p["kind"] == "recorder" and p["state"] == "ok" for p in health["parts"])
         assert any(p["kind"] == "guard-writer" and p["state"] == "ok" for p in health["parts"])
+        assert health["db_write_failing"] == {}  # no database write failing (appliance/dbwatch.py)
         proc.send_signal(signal.SIGTERM)
         systemd.wait_for("STOPPING", "1")
         assert proc.wait(timeout=5) == 0  # clean shutdown within 5 s
