@@ -52,6 +52,29 @@ _SESSION_GONE = {ua.StatusCodes.BadSessionIdInvalid, ua.StatusCodes.BadSessionCl
                  ua.StatusCodes.BadSessionNotActivated, ua.StatusCodes.BadSecureChannelIdInvalid,
                  ua.StatusCodes.BadSecureChannelClosed, ua.StatusCodes.BadIdentityTokenInvalid}
 _SERVICE_FAULT = ua.FourByteNodeId(ua.Int32(ua.ObjectIds.ServiceFault_Encoding_DefaultBinary))
+# The chunk sizes the client announces in its Hello (Part 6, 7.1.2.3); 0 = no limit on message size and count.
+CHUNK_SIZE = 65535
+
+
+def apply_acknowledge(limits: TransportLimits, ack: ua.Acknowledge) -> None:
+    """Take a server's Acknowledge into a client's limits (Part 6, 7.1.2.4).
+
+    The ACK's ReceiveBufferSize is the largest chunk the *server* can receive, so it caps the
+    chunks we send; its SendBufferSize is the largest chunk it will send us. asyncua 2.1's
+    ``TransportLimits.update_client_limits`` swaps the two (and takes the server's MaxMessageSize
+    as our receive limit): harmless against a server with equal sizes (asyncua's own), but a PLC
+    that receives 8 KiB chunks and sends 64 KiB ones (found with node-opcua, see
+    tests/drivers/opcua/test_interop_node.py) refuses every request over 8 KiB and the client
+    refuses its answers. Installed for asyncua's client too (below), so the source is fixed as well.
+    """
+    if ack.ReceiveBufferSize:
+        limits.max_send_buffer = min(CHUNK_SIZE, ack.ReceiveBufferSize)
+    limits.max_recv_buffer = max(CHUNK_SIZE, min(ack.SendBufferSize or CHUNK_SIZE, 1 << 24))  # lenient
+    limits.max_chunk_count = 0
+    limits.max_message_size = 0
+
+
+TransportLimits.update_client_limits = apply_acknowledge  # type: ignore[method-assign,assignment]
 
 
 class WireError(ConnectionError):
@@ -249,13 +272,15 @@ class Wire:
             raise WireError(f"cannot connect to {self.host}:{self.port} ({exc})") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
-        self._conn = SecureConnection(policy, TransportLimits(65535, 65535, 0, 0))
+        self._conn = SecureConnection(policy, TransportLimits(CHUNK_SIZE, CHUNK_SIZE, 0, 0))
         self._request_id = self._handle = 0
         self._token = ua.NodeId()
-        hello = ua.Hello()
+        hello = ua.Hello()  # asyncua's defaults announce 2 GiB chunks: say what we take
+        hello.ReceiveBufferSize = hello.SendBufferSize = ua.UInt32(CHUNK_SIZE)
+        hello.MaxMessageSize = hello.MaxChunkCount = ua.UInt32(0)
         hello.EndpointUrl = ua.String(self.url)
         sock.sendall(uatcp_to_binary(ua.MessageType.Hello, hello))  # type: ignore[arg-type]
-        ack = self._receive(deadline)
+        ack = self._receive(deadline)  # SecureConnection applies it (apply_acknowledge)
         if not isinstance(ack, ua.Acknowledge):
             raise WireError(f"OPC UA {self.url}: expected Acknowledge, got {type(ack).__name__}")
         self._channel(ua.SecurityTokenRequestType.Issue, deadline)

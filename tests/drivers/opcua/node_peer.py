@@ -42,7 +42,8 @@ def _need_install() -> str | None:
 class NodePeer:
     """node-opcua's server in a child process; :meth:`kill` (SIGKILL) and :meth:`start` again on the same port."""
 
-    def __init__(self, pki_dir: Path, *, port: int | None = None, token_lifetime_ms: int | None = None) -> None:
+    def __init__(self, pki_dir: Path, *, port: int | None = None, token_lifetime_ms: int | None = None,
+                 receive_buffer: int | None = None) -> None:
         problem = _need_install()
         if problem:
             pytest.fail(problem, pytrace=False)
@@ -50,6 +51,7 @@ class NodePeer:
         self.port = port or free_port()
         self.url = f"opc.tcp://127.0.0.1:{self.port}"
         self.token_lifetime_ms = token_lifetime_ms
+        self.receive_buffer = receive_buffer  # the ACK's ReceiveBufferSize (a small PLC); it sends 64 KiB chunks
         self.proc: subprocess.Popen[str] | None = None
         self._cond = threading.Condition()
         self._lines: list[str] = []  # everything the server printed, for failure messages
@@ -64,6 +66,8 @@ class NodePeer:
                "--user", USER, "--password", PASSWORD]
         if self.token_lifetime_ms is not None:
             cmd += ["--token-lifetime-ms", str(self.token_lifetime_ms)]
+        if self.receive_buffer is not None:
+            cmd += ["--receive-buffer", str(self.receive_buffer)]
         with self._cond:
             self._ready = False
             self._replies.clear()

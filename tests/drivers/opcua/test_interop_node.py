@@ -153,3 +153,55 @@ async def test_the_subscribed_source_gets_node_opcuas_data_changes(node_peer, bo
         await until(lambda: any(s.value == 42 for s in got.of("count")), what="count 42")
         assert source.health.available
     assert all(isinstance(s.value, int) for s in got.of("count"))
+
+
+@pytest.fixture(scope="module")
+def small_plc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodePeer]:
+    """A server that receives 8 KiB chunks (the smallest OPC UA allows) and sends 64 KiB ones."""
+    with NodePeer(tmp_path_factory.mktemp("node-opcua-small"), receive_buffer=8192) as peer:
+        yield peer
+
+
+SIGNALS = 400  # one Read of 400 nodes is ~12 KiB: more than one 8 KiB chunk
+
+
+def test_the_fast_reader_chunks_its_read_for_a_server_with_small_buffers(small_plc) -> None:
+    # Found here: asyncua 2.1 swaps the Acknowledge's buffer sizes, so requests went out as one
+    # 12 KiB chunk and the server closed the channel (BadTcpMessageTooLarge). wire.apply_acknowledge.
+    small_plc.set("Speed", 4.5)
+    srv = OpcuaServer(name="cell", url=small_plc.url, timeout_s=2.0, reconnect_min_s=0.05, reconnect_max_s=0.2,
+                      signals=[{"name": f"speed_{i}", "node_id": node_id("Speed"), "mode": "poll"}
+                               for i in range(SIGNALS)])
+    rounds: list[list[Sample]] = []
+    changed = threading.Condition()
+
+    def deliver(samples: list[Sample]) -> None:
+        with changed:
+            rounds.append(samples)
+            changed.notify_all()
+
+    reader = FastOpcuaReader(srv, srv.signals, deliver=deliver)
+    reader.start()
+    try:
+        with changed:
+            assert changed.wait_for(lambda: len(rounds) >= 3, 20), reader.health
+        good = rounds[0]
+        assert len(good) == SIGNALS and all(s.quality is Quality.GOOD and s.value == 4.5 for s in good), \
+            reader.health.last_error
+    finally:
+        reader.stop()
+
+
+async def test_the_source_subscribes_many_items_on_a_server_with_small_buffers(small_plc) -> None:
+    small_plc.set("Count", 3)
+    bus = Bus()
+    got = Collector(bus)
+    cfg = OpcuaServer(name="cell", url=small_plc.url, publishing_interval_ms=50, reconnect_min_s=0.1,
+                      reconnect_max_s=0.5, timeout_s=2.0,
+                      signals=[{"name": f"count_{i}", "node_id": node_id("Count")} for i in range(SIGNALS)])
+    async with OpcuaSource(cfg, bus) as source:  # CreateMonitoredItems of 400 items: ~20 KiB
+        await until(lambda: all(got.of(f"count_{i}", Quality.GOOD) for i in range(SIGNALS)), what="every item")
+        small_plc.set("Count", 9)
+        await until(lambda: all(any(s.value == 9 for s in got.of(f"count_{i}")) for i in range(SIGNALS)),
+                    what="a data change on every item")
+        assert source.health.available

@@ -3,6 +3,7 @@
 // interop tests in tests/drivers/opcua/test_interop_node.py. Never part of the box.
 //
 //   node server.js --port N --pki DIR [--user NAME --password PW] [--token-lifetime-ms MS]
+//                  [--receive-buffer BYTES]
 //
 // Listens on 127.0.0.1:N with SecurityPolicy None and Basic256Sha256
 // SignAndEncrypt (anonymous or the user), and prints "ready <url>" once it
@@ -30,6 +31,9 @@ const pki = arg("pki");
 const user = arg("user", "operator");
 const password = arg("password", "geheim");
 const tokenLifetime = Number(arg("token-lifetime-ms", "600000"));
+// A small PLC's transport: the chunk size it can receive (the ACK's ReceiveBufferSize, >= 8192),
+// while it sends 64 KiB chunks (as many embedded servers do).
+const receiveBuffer = Number(arg("receive-buffer", "0"));
 if (!port || !pki) {
     console.error("usage: node server.js --port N --pki DIR [--user U --password P] [--token-lifetime-ms MS]");
     process.exit(2);
@@ -64,6 +68,12 @@ async function main() {
         userCertificateManager,
         userManager: { isValidUser: (u, p) => u === user && p === password },
         defaultSecureTokenLifetime: tokenLifetime,
+        transportSettings: receiveBuffer ? {
+            adjustTransportLimits: (hello) => ({
+                receiveBufferSize: receiveBuffer, sendBufferSize: Math.min(65536, hello.receiveBufferSize),
+                maxMessageSize: 16 * 1024 * 1024, maxChunkCount: 0,
+            }),
+        } : undefined,
         registerServerMethod: 1, // HIDDEN: no LDS, no mDNS
         buildInfo: { productName: "werkvloer-interop-peer" },
     });
