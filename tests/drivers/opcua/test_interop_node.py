@@ -79,11 +79,13 @@ def test_a_wrong_password_is_a_clear_error_not_a_hang(node_peer, box_dir) -> Non
     assert not out.connected
 
 
-def test_the_keep_alive_renews_the_token_within_node_opcuas_lifetime(tmp_path) -> None:
+@pytest.mark.parametrize("mode", ["None", "SignAndEncrypt"])
+def test_the_keep_alive_renews_the_token_within_node_opcuas_lifetime(tmp_path, box_dir, mode) -> None:
     # node-opcua revises the asked lifetime (1 h) down to its own (3 s here; 2.5 s is its minimum) and
-    # discards a token 125 % of its lifetime after issuing it.
+    # discards a token 125 % of its lifetime after issuing it. Secured, each renewal derives new keys.
+    secured = {"data_dir": box_dir, "security_mode": mode, "username": USER, "password": PASSWORD}
     with NodePeer(tmp_path / "pki", token_lifetime_ms=3000) as peer:
-        out = stop_output(peer.url)
+        out = stop_output(peer.url, **(secured if mode != "None" else {}))
         try:
             out.open()
             first = out._wire._conn.security_token
@@ -205,3 +207,21 @@ async def test_the_source_subscribes_many_items_on_a_server_with_small_buffers(s
         await until(lambda: all(any(s.value == 9 for s in got.of(f"count_{i}")) for i in range(SIGNALS)),
                     what="a data change on every item")
         assert source.health.available
+
+
+async def test_the_source_gets_data_again_after_node_opcua_is_killed_and_restarted(tmp_path, box_dir) -> None:
+    with NodePeer(tmp_path / "pki") as peer:
+        bus = Bus()
+        got = Collector(bus)
+        cfg = OpcuaServer(name="cell", url=peer.url, publishing_interval_ms=50, reconnect_min_s=0.1,
+                          reconnect_max_s=0.5, timeout_s=1.0, security_mode="SignAndEncrypt", username=USER,
+                          password_secret="plc", signals=[{"name": "speed", "node_id": node_id("Speed")}])
+        async with OpcuaSource(cfg, bus, data_dir=box_dir, secrets={"plc": PASSWORD}) as source:
+            peer.set("Speed", 1.5)
+            await until(lambda: any(s.value == 1.5 for s in got.of("speed")), what="speed 1.5")
+            peer.kill()
+            await until(lambda: not source.health.available, what="the loss noticed")
+            peer.start()  # same port, same certificate
+            peer.set("Speed", 2.5)  # a fresh process: every value is new
+            await until(lambda: any(s.value == 2.5 for s in got.of("speed")), what="speed 2.5 after the restart")
+            assert source.health.available and source.sessions_opened == 2
