@@ -146,7 +146,7 @@ class RunningBox:
         values = {name: {"v": s.value, "q": int(s.quality), "t": s.utc_ns}
                   for name, s in self.bus.latest().items()}
         out: dict[str, Any] = {"values": values, "utc_ns": time.time_ns(), "guard": self.guard.status(),
-                               "state": self.kpi.status()}
+                               "state": self.kpi.status(), "db_write_failing": sorted(self.db_watch.failing())}
         if self.stack_light is not None:
             out["stack_light"] = self.stack_light.state
         return out

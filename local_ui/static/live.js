@@ -141,6 +141,8 @@
     if (msg.home) { updateHome(msg.home); updateGuard(msg.home.guard); }
     if (msg.core !== "up") { setCore(false); return; }
     setCore(true);
+    var dbBanner = document.getElementById("db-banner");  // a database write failing (the core's db_write_failing)
+    if (dbBanner) dbBanner.hidden = !(msg.db_write_failing && msg.db_write_failing.length);
     updateModels(msg.guard);
     var values = msg.values || {};
     document.querySelectorAll("[data-live]").forEach(function (el) {

@@ -76,6 +76,7 @@ def test_live_stream_says_core_unavailable(ui: ServerThread) -> None:
 def test_home_renders_honest_not_available_states(ui: ServerThread) -> None:
     html = httpx.get(ui.url + "/").text
     assert 'id="core-banner"' in html
+    assert 'id="db-banner"' in html and "schijf vol" in html  # hidden until the core says a write fails
     assert "Niet beschikbaar" in html  # guard without core
 
 
