@@ -133,3 +133,16 @@ def test_a_locked_database_is_one_alert_that_says_so(tmp_path: Path) -> None:
         writer.stop()
     with sqlite3.connect(db) as c:
         assert c.execute("SELECT value FROM settings WHERE key = 'guard.mode'").fetchone() == ("shadow",)
+
+
+
+@pytest.mark.parametrize(("error", "cause"), [
+    ("database or disk is full", "disk_full"), ("attempt to write a readonly database", "read_only"),
+    ("database is locked", "locked"), ("disk I/O error", "error")])
+def test_the_title_names_what_to_do_for_sqlites_error(error: str, cause: str) -> None:
+    """The texts sqlite3 gives (a read-only mount cannot be made under a writer
+    that holds the file open, so this one is not produced for real here)."""
+    sink = AlertSink()
+    DbWriteWatch(sink, {"recorder": lambda: {"state": "failing", "last_error": error}}).check()
+    (item,) = sink.drain()
+    assert item["evidence"]["cause"] == cause and item["title"]["nl"] and item["title"]["en"]
