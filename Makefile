@@ -46,7 +46,7 @@ test: system-deps $(STAMP) $(VENDORED) $(PEER_STAMP)
 PEER := tests/peers/opcua-node
 PEER_STAMP := $(PEER)/node_modules/.installed
 $(PEER_STAMP): $(PEER)/package-lock.json
-	@command -v npm >/dev/null 2>&1 || { echo "make test needs npm (Node.js 20) for the OPC UA interop peer in $(PEER): install nodejs and npm" >&2; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "make test needs npm (Node.js >= 18) for the OPC UA interop peer in $(PEER): install nodejs and npm" >&2; exit 1; }
 	cd $(PEER) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 

@@ -2,7 +2,8 @@
 # What the test suite needs from the distribution (Debian), checked before
 # `make test` runs pytest: socat (serial pty pairs), Chromium (browser tests),
 # PostgreSQL (the hub's tests start a throw-away cluster), systemd-analyze and the
-# shell linter (image checks). As root, missing packages are installed with
+# shell linter (image checks), npm with Node.js (the node-opcua interop peer in
+# tests/peers/opcua-node; Debian 12's nodejs is 18, which node-opcua 2.182 accepts). As root, missing packages are installed with
 # apt-get; otherwise this stops at once and prints the one command to run.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # Chromium renders the screens' text with it (the layout checks measure text).
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 
