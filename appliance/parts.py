@@ -247,11 +247,12 @@ async def gpio_extras(gpio: GpioConfig | None, *, pins: Any, g: Guard, kpi: KpiE
         yield light
 
 
-def stack_light_state(*, tripped: bool, open_alerts: int, running: bool) -> LightState:
-    """Red = stopped by the box; amber = something waits for a person; green = running."""
+def stack_light_state(*, tripped: bool, open_alerts: int, running: bool, attention: bool = False) -> LightState:
+    """Red = stopped by the box; amber = something waits for a person (an open
+    alert, or ``attention``: one that may not be stored yet); green = running."""
     if tripped:
         return "stopped"
-    if open_alerts:
+    if open_alerts or attention:
         return "attention"
     return "running" if running else "off"
 
@@ -271,8 +272,8 @@ async def _drive_stack_light(light: StackLight, g: Guard, kpi: KpiEngine, db_pat
                 with contextlib.suppress(Exception):
                     open_alerts = (await asyncio.to_thread(
                         conn.execute, "SELECT count(*) FROM alerts WHERE state = 'raised'")).fetchone()[0]
-            want = stack_light_state(tripped=bool(g.status().get("tripped")), open_alerts=open_alerts + attention(),
-                                     running=kpi.status().get("state") == "running")
+            want = stack_light_state(tripped=bool(g.status().get("tripped")), open_alerts=open_alerts,
+                                     running=kpi.status().get("state") == "running", attention=attention())
             if want != light.state:
                 light.show(want)
             await asyncio.sleep(STACK_LIGHT_PERIOD_S)

@@ -18,6 +18,7 @@ from appliance.bus import Bus
 from appliance.database import open_box_db
 from appliance.dbwatch import DbWriteWatch
 from appliance.guard.store import GuardWriter, SettingRecord
+from appliance.parts import stack_light_state
 from appliance.recorder import Recorder
 from appliance.storage import count_samples
 from drivers.samples import Sample
@@ -146,3 +147,10 @@ def test_the_title_names_what_to_do_for_sqlites_error(error: str, cause: str) ->
     DbWriteWatch(sink, {"recorder": lambda: {"state": "failing", "last_error": error}}).check()
     (item,) = sink.drain()
     assert item["evidence"]["cause"] == cause and item["title"]["nl"] and item["title"]["en"]
+
+
+def test_a_failing_write_turns_the_stack_light_to_attention() -> None:
+    """The alert may not be stored yet, so the light does not wait for the alert count."""
+    assert stack_light_state(tripped=False, open_alerts=0, running=True) == "running"
+    assert stack_light_state(tripped=False, open_alerts=0, running=True, attention=True) == "attention"
+    assert stack_light_state(tripped=True, open_alerts=0, running=False, attention=True) == "stopped"
