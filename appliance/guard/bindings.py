@@ -24,7 +24,7 @@ from drivers.samples import Quality, Sample
 
 from . import store
 from .config import ModelBinding
-from .decide import Debounce, RunGate
+from .decide import Debounce, GateWatch, RunGate
 from .rings import BlockRing, ScalarRing
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ class Binding:
         # Steady running only (guard.models[].while_signal, settle_s): see decide.RunGate.
         self.gate = RunGate(cfg.while_signal, int(cfg.settle_s * 1e9))
         self.gated = 0  # windows not scored: the machine stood still or was spinning up
+        # No good gate value for while_signal_timeout_s: the model cannot watch (one alert; decide.GateWatch).
+        self.gate_watch = GateWatch(int(cfg.while_signal_timeout_s * 1e9))
         self.thread: threading.Thread | None = None
         self.rings: dict[str, BlockRing | ScalarRing] = {}
         self.primary: BlockRing | None = None
@@ -185,8 +187,10 @@ class Binding:
             "last_score": self.last_score, "alarm": bool(self.debounce and self.debounce.alarm),
             "windows": self.windows, "skipped_hops": self.skipped, "nan_scores": self.nan_scores,
             "gated_windows": self.gated,
-            "gate": None if self.gate.signal is None else {"signal": self.gate.signal, "open": self.gate.open,
-                                                           "settle_s": self.cfg.settle_s},
+            "gate": None if self.gate.signal is None else {
+                "signal": self.gate.signal, "open": self.gate.open, "settle_s": self.cfg.settle_s,
+                # True once the signal had no good value for while_signal_timeout_s (alerted): the model cannot watch
+                "lost": self.gate_watch.lost, "no_good_value_s": self.gate_watch.missing_s(time.monotonic_ns())},
             "gaps": self.primary.gaps if self.primary else 0, "bad_blocks": self.primary.bad if self.primary else 0,
             "last_inference_ms": None if self.last_inference_ns is None else self.last_inference_ns / 1e6,
             "latency_hist": {"edges_ms": list(LATENCY_BUCKETS_MS), "counts": list(self.latency_counts)},

@@ -30,6 +30,12 @@ class ModelBinding(StrictModel):
         description="s; windows that begin sooner are not scored: spin-up after a stop is not what the model "
                     "learnt and reads as an anomaly. The rules still watch meanwhile. Set it to the machine's "
                     "spin-up time with some margin", ge=0, le=600)
+    while_signal_timeout_s: float = Field(
+        60.0, title="Alert when while_signal has no good value this long",
+        description="s; a gated model cannot score while its while_signal never arrived, its source is down or "
+                    "its quality is bad: after this long (while the guard is not off) one warning alert names the "
+                    "model and the signal to check, and an info alert follows when it has a good value again. A "
+                    "machine that stands still (the signal good and false) is not an alert", ge=1, le=86400)
 
     @model_validator(mode="after")
     def _n_of_m(self) -> ModelBinding:

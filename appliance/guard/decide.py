@@ -216,9 +216,11 @@ class RunGate:
         self.signal = signal
         self.settle_ns = settle_ns
         self.since_ns: int | None = None if signal else -(2**62)  # running since (monotonic ns)
+        self.good = False  # the signal's latest sample had good quality (true or false): see GateWatch
 
     def on_value(self, value: object, good: bool, mono_ns: int) -> bool:
         """The gate signal's sample; True when it closes (the machine stopped, or its state is unknown)."""
+        self.good = good
         if good and _truthy(value):
             if self.since_ns is None:
                 self.since_ns = mono_ns
@@ -234,6 +236,48 @@ class RunGate:
     @property
     def open(self) -> bool:
         return self.since_ns is not None
+
+
+class GateWatch:
+    """Whether a gated model can watch at all: the gate signal had no good value for ``limit_ns``.
+
+    A machine that stands still (the gate signal good and false, a weekend) is not a fault. A gate
+    signal that never arrived, whose source is down or whose quality stays bad is: the model then
+    never scores, silently. :meth:`check` runs in the guard thread (its own clock); it returns
+    ``"lost"`` once when the gate has had no good value for ``limit_ns`` while the guard is on, and
+    ``"back"`` once at the first good value after that. Time with the guard off does not count.
+    """
+
+    def __init__(self, limit_ns: int) -> None:
+        self.limit_ns = limit_ns
+        self.lost = False  # the alert is raised
+        self.since_ns: int | None = None  # no good value since (monotonic ns); None: it has one
+        self._on = False
+
+    def check(self, gate: RunGate, on: bool, now_ns: int) -> str | None:
+        if not on:
+            self._on = False
+            return None
+        if not self._on:  # the guard (re)started watching: count from now
+            self._on = True
+            self.since_ns = None if gate.good else now_ns
+        if gate.good:
+            self.since_ns = None
+            if self.lost:
+                self.lost = False
+                return "back"
+            return None
+        if self.since_ns is None:
+            self.since_ns = now_ns
+        if not self.lost and now_ns - self.since_ns >= self.limit_ns:
+            self.lost = True
+            return "lost"
+        return None
+
+    def missing_s(self, now_ns: int) -> float | None:
+        """Seconds without a good gate value (None while it has one)."""
+        since = self.since_ns
+        return None if since is None else max(0.0, (now_ns - since) / 1e9)
 
 
 def make_rule(rule: Rule) -> LimitRule | StallRule:

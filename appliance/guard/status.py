@@ -54,7 +54,9 @@ class GuardStatus:
 
     def status(self) -> dict[str, Any]:
         down, failed = self._bank.down, self._bank.failed
-        degraded = any(b.state != "ok" for b in self._bindings) or bool(down) or bool(failed)
+        # A model whose while_signal has had no good value for long cannot watch: degraded too.
+        degraded = (any(b.state != "ok" or b.gate_watch.lost for b in self._bindings)
+                    or bool(down) or bool(failed))
         alive = self._thread is not None and self._thread.is_alive()
         # Unhealthy while armed with an output it cannot reach, or a stop not confirmed (issue 16).
         outputs_ok = not failed and not (self._mode == "armed" and down)

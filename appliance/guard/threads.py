@@ -170,6 +170,8 @@ class GuardThreads:
                                     title={"nl": f"Model {b.cfg.model} voor {b.name} hangt: de bewaking werkt alleen met regels",
                                            "en": f"Model {b.cfg.model} for {b.name} hangs: the guard runs rules only"},
                                     detail=b.error)
+                    if b.gate.signal is not None:
+                        self._check_gate(b, now)
                 if self._heartbeat is not None and now >= self._hb_next_ns:
                     self._toggle_heartbeat()
                     self._hb_next_ns = now + self.cfg.heartbeat.period_ms * 1_000_000  # type: ignore[union-attr]
@@ -185,6 +187,28 @@ class GuardThreads:
                 self._healthy = False
                 if self.cfg.run_permit:
                     self._withdraw_permit("guard thread crashed")
+
+    def _check_gate(self, b: Binding, now: int) -> None:
+        """A gated model whose while_signal has had no good value for a while cannot watch: one alert."""
+        change = b.gate_watch.check(b.gate, self._mode != "off", now)
+        if change is None:
+            return
+        sig, model = b.gate.signal, b.cfg.model
+        if change == "lost":
+            log.warning("guard: %s (%s) has had no good value of %s for %g s; the model does not score",
+                        b.name, model, sig, b.cfg.while_signal_timeout_s)
+            self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.gate.{b.name}",
+                        title={"nl": f"Model {model} voor {b.name} kan niet bewaken: signaal {sig} heeft geen "
+                                     "geldige waarde",
+                               "en": f"Model {model} for {b.name} cannot watch: signal {sig} has no good value"},
+                        detail=f"no good value of {sig} for {b.cfg.while_signal_timeout_s:g} s (guard.models[]."
+                               f"while_signal); the model scores only while {sig} is true. Check the device and "
+                               f"the mapping of {sig}; the rules keep watching")
+        else:
+            log.info("guard: %s has a good value of %s again; the model can score", b.name, sig)
+            self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.gate.{b.name}.back",
+                        title={"nl": f"Model {model} voor {b.name} bewaakt weer: signaal {sig} is terug",
+                               "en": f"Model {model} for {b.name} can watch again: signal {sig} is back"})
 
     def _rule_trip(self, rule: LimitRule | StallRule, sample_ns: int) -> None:
         r, value = rule.rule, rule.last_value

@@ -277,4 +277,5 @@ def test_spin_up_after_a_stop_or_a_cleared_jam_is_not_scored(vib_path, make_guar
     assert jam_at <= jam < jam_at + 1.5
     assert faulty_start + 3.0 <= fault < faulty_start + 5.0  # settle_s, then 3 windows of 256 ms
     st = next(m for m in g.status()["models"] if m["name"] == "steady")
-    assert st["gated_windows"] > 0 and st["gate"] == {"signal": "running", "open": True, "settle_s": 3.0}
+    assert st["gated_windows"] > 0 and st["gate"] == {"signal": "running", "open": True, "settle_s": 3.0,
+                                                "lost": False, "no_good_value_s": None}
