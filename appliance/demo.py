@@ -63,6 +63,7 @@ def _history(cfg: object, args: argparse.Namespace) -> None:
 
 def main(args: argparse.Namespace) -> int:
     env = dict(os.environ)
+    env.setdefault("MALLOC_ARENA_MAX", "2")  # as the systemd units set it (image-build/systemd)
     data_dir = args.data_dir or env.get("WERKVLOER_DATA_DIR") or "var/demo"
     env["WERKVLOER_DATA_DIR"] = str(Path(data_dir).resolve())
     os.environ["WERKVLOER_DATA_DIR"] = env["WERKVLOER_DATA_DIR"]
