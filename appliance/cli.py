@@ -32,7 +32,7 @@ def _load(path: str) -> BoxConfig:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from .config import summary
-    from .config_checks import check_machine
+    from .config_checks import check_machine, model_warnings
 
     try:
         cfg = _load(args.config_file)
@@ -41,6 +41,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         print("\nFix the keys above; `werkvloer config-reference` lists every key.", file=sys.stderr)
         return 2
+    for line in model_warnings(cfg):
+        print(line, file=sys.stderr)
     print(f"{args.config_file}: OK")
     print(summary(cfg))
     return 0

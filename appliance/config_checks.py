@@ -8,6 +8,7 @@ a (key path, message) pair, as in ``ConfigError``.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -54,6 +55,51 @@ def model_problems(cfg: Any) -> list[tuple[str, str]]:
              f"unknown model id {m.model!r}; known: {', '.join(sorted(known)) or 'none'} "
              "(install one with `werkvloer model install`)")
             for i, m in enumerate(cfg.guard.models) if m.model not in known]
+
+
+def _needs_running(model_id: str, db_path: Path | None) -> bool:
+    """Whether a manifest of ``model_id`` (shipped, or installed in the registry) says it scores only
+    a machine at work (``scores_only_while_running``)."""
+    texts: list[str] = []
+    shipped = SHIPPED_DIR / model_id / "manifest.json"
+    if shipped.is_file():
+        texts.append(shipped.read_text(encoding="utf-8"))
+    if db_path is not None and db_path.is_file():
+        try:
+            with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+                texts += [r[0] for r in conn.execute("SELECT manifest FROM model_versions WHERE model_id = ?",
+                                                     [model_id])]
+        except sqlite3.Error:
+            pass  # no registry table yet
+    for text in texts:
+        try:
+            if json.loads(text).get("scores_only_while_running") is True:
+                return True
+        except (ValueError, AttributeError):
+            continue  # a broken manifest is refused when the guard loads it
+    return False
+
+
+def model_warnings(cfg: Any) -> list[str]:
+    """One line per guard model that needs a gate and names none: the key path and what to set.
+
+    ``warning:`` when the model will score a machine at rest and spinning up (no machine.running_signal
+    to fall back on); ``note:`` when the guard gates it on machine.running_signal by default."""
+    out = []
+    running = getattr(cfg.machine, "running_signal", None)
+    for i, m in enumerate(cfg.guard.models):
+        if m.while_signal is not None or not _needs_running(m.model, cfg.db_path):
+            continue
+        key = f"guard.models[{i}].while_signal"
+        if running:
+            out.append(f'note: {key}: not set; model {m.model} scores only a machine at work, so the guard gates '
+                       f'it on machine.running_signal "{running}" (set while_signal to choose another signal, '
+                       '"" to score always)')
+        else:
+            out.append(f"warning: {key}: not set, but model {m.model} scores only a machine at work and "
+                       'false-alarms at every start; set while_signal = "<the signal that is true while the '
+                       'machine runs>" (or machine.running_signal), and settle_s to the spin-up time')
+    return out
 
 
 def check_machine(cfg: Any, *, source: str = "config") -> None:

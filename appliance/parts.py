@@ -137,7 +137,10 @@ def _build_guard(cfg: BoxConfig, sink: AlertSink, pins: Any) -> Guard:
     try:
         registry = ModelRegistry(db, data_dir=cfg.box.data_dir)
         outputs = build_outputs(cfg.guard, gpio_factory=pins, data_dir=cfg.box.data_dir)
-        return Guard(cfg.guard, registry=registry, outputs=outputs, alert_sink=sink, db_path=cfg.db_path,
+        # A model that scores only a machine at work is gated on machine.running_signal unless the
+        # binding says otherwise (guard.models[].while_signal; appliance/guard/README.md).
+        gcfg = cfg.guard.with_default_gates(cfg.machine.running_signal, registry.scores_only_while_running)
+        return Guard(gcfg, registry=registry, outputs=outputs, alert_sink=sink, db_path=cfg.db_path,
                      gpio_factory=pins)
     finally:
         db.conn.close()

@@ -137,6 +137,10 @@ class Manifest(StrictModel):
         ..., title="Preprocessing")
     output: Output = Field(..., title="Output meaning")
     default_threshold: float = Field(..., title="Default trip threshold on score()", ge=0)
+    scores_only_while_running: bool = Field(
+        False, title="Scores only a machine at work",
+        description="true: the model learnt steady running and false-alarms on a machine at rest or spinning "
+                    "up; bind it with guard.models[].while_signal (check-config warns when it is not)")
     evaluation: dict[str, Any] = Field(default_factory=dict, title="Evaluation figures from training")
     created: dt.date = Field(..., title="Date the model was built")
     training: Training = Field(..., title="Training recipe reference")

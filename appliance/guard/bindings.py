@@ -64,7 +64,7 @@ class Binding:
         self.latency_counts = [0] * (len(LATENCY_BUCKETS_MS) + 1)
         self.reset_requested = False
         # Steady running only (guard.models[].while_signal, settle_s): see decide.RunGate.
-        self.gate = RunGate(cfg.while_signal, int(cfg.settle_s * 1e9))
+        self.gate = RunGate(cfg.while_signal or None, int(cfg.settle_s * 1e9))  # "": score always
         self.gated = 0  # windows not scored: the machine stood still or was spinning up
         # No good gate value for while_signal_timeout_s: the model cannot watch (one alert; decide.GateWatch).
         self.gate_watch = GateWatch(int(cfg.while_signal_timeout_s * 1e9))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
@@ -24,7 +25,8 @@ class ModelBinding(StrictModel):
     while_signal: str | None = Field(
         None, title="Score only while this signal is true (e.g. running)",
         description="a model learnt on a machine at work; windows while it stands still are not scored, and "
-                    "the N-of-M debounce starts afresh at every start")
+                    "the N-of-M debounce starts afresh at every start. Not set: machine.running_signal when "
+                    "the model's manifest says scores_only_while_running; \"\" = score always")
     settle_s: float = Field(
         3.0, title="Settling time after while_signal turns true",
         description="s; windows that begin sooner are not scored: spin-up after a stop is not what the model "
@@ -140,6 +142,16 @@ class GuardConfig(StrictModel):
     tick_ms: int = Field(20, title="Guard thread tick",
                          description="ms; how often timed rules and the inference watchdog are checked when no sample comes",
                          ge=1, le=1000)
+
+    def with_default_gates(self, running_signal: str | None, needs_gate: Callable[[str], bool]) -> GuardConfig:
+        """A binding without ``while_signal`` whose model scores only a machine at work
+        (``needs_gate(model_id)``: the manifest's ``scores_only_while_running``) is gated on
+        ``running_signal`` (``machine.running_signal``). An explicit value wins; ``""`` = score always."""
+        if not running_signal:
+            return self
+        models = [m.model_copy(update={"while_signal": running_signal})
+                  if m.while_signal is None and needs_gate(m.model) else m for m in self.models]
+        return self.model_copy(update={"models": models})
 
     def referenced_signals(self) -> list[tuple[str, str]]:
         """(key path, signal name) of every signal the guard refers to."""

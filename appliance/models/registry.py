@@ -195,6 +195,14 @@ class ModelRegistry:
         candidates = tuple(v for v in self.versions(model_id) if v.source == "installed" and v.version not in in_slot)
         return Deployment(model_id=model_id, active=active, shadow=shadow, candidates=candidates)
 
+    def scores_only_while_running(self, model_id: str) -> bool:
+        """The active version's manifest says it scores only a machine at work (false for an unknown id)."""
+        try:
+            active = self.deployment(model_id).active
+        except Exception:
+            return False
+        return bool(active is not None and active.manifest.scores_only_while_running)
+
     def deployments(self) -> dict[str, Deployment]:
         return {m: self.deployment(m) for m in self.model_ids()}
 

@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     fields = {
         "name": MODEL_ID, "version": args.version, "kind": "anomaly",
         "description": "Autoencoder on vibration band energies + motor current; score = reconstruction error.",
+        # Spin-up windows score 10 to 86 (threshold 23): the guard must gate it on the running signal.
+        "scores_only_while_running": True,
         "inputs": {
             "signals": [
                 {"name": "vibration", "kind": "block", "unit": "m/s^2", "sample_rate_hz": data_sim.VIB_PARAMS["sample_rate_hz"]},

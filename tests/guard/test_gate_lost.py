@@ -184,3 +184,22 @@ def test_a_gate_signal_that_never_arrives_is_an_alert_but_not_while_the_guard_is
         assert [a["severity"] for a in gate_alerts(got)] == ["warning"]
     finally:
         g.stop()
+
+
+def test_the_box_gates_the_vibration_model_on_machine_running_signal_by_default(tmp_path: Path, sink: Any) -> None:
+    """As the core builds it (appliance.parts): the shipped manifest says scores_only_while_running,
+    the config names machine.running_signal and the binding no while_signal: gated on it. An explicit
+    while_signal (here "" = score always) wins."""
+    from appliance.parts import _build_guard
+
+    def box(**binding: Any) -> BoxConfig:
+        return BoxConfig.model_validate({
+            "box": {"data_dir": str(tmp_path / "data")}, "machine": {"running_signal": "running"},
+            "sources": {"modbus": [{"name": "press", "signals": [
+                {"name": "vibration", "address": 0}, {"name": "motor_current", "address": 1},
+                {"name": "running", "address": 2}]}]},
+            "guard": {"models": [{"name": "spindle", "model": "vibration-anomaly",
+                                  "inputs": ["vibration", "motor_current"], **binding}]}})
+
+    assert _build_guard(box(), sink, None).status()["models"][0]["gate"]["signal"] == "running"
+    assert _build_guard(box(while_signal=""), sink, None).status()["models"][0]["gate"] is None

@@ -44,6 +44,10 @@ def test_shipped_models_are_the_baseline(box):
     model = reg.load("vibration-anomaly")
     assert model.manifest.version == dep.active.version
     assert reg.load("vibration-anomaly", slot="shadow") is None
+    # The vibration model false-alarms at spin-up: its manifest says so, and the guard gates it.
+    assert reg.scores_only_while_running("vibration-anomaly") is True
+    assert reg.scores_only_while_running("part-inspection") is False
+    assert reg.scores_only_while_running("no-such-model") is False
 
 
 def test_install_shadow_promote_rollback(box, tmp_path):
