@@ -13,8 +13,8 @@
   event, from the Navigation Timing entry), logged in as admin; the charts' data
   fetches are not included.
 - ``rss_mb``: resident memory of the ui process after the run (``rss_start_mb``: once core and
-  ui are up, before any page); goal <= 80 MB. The processes get ``MALLOC_ARENA_MAX=2`` as the
-  systemd units set it.
+  ui are up, before any page); goal <= 80 MB. The processes get ``MALLOC_ARENA_MAX=2`` and the
+  ui ``UI_MALLOC_ENV`` (appliance/demo.py) as the systemd units set them.
 
 ``WERKVLOER_BENCH_UI_N`` scales the sample counts (default 40 value changes, 20 loads
 per page, 40 requests per page); ``WERKVLOER_BENCH_UI_N=5`` is a smoke run (about a minute).
@@ -203,6 +203,7 @@ def run(report: dict[str, Any]) -> None:
 
         from appliance.config import load_config
         from appliance.database import open_box_db
+        from appliance.demo import UI_MALLOC_ENV
         from local_ui import security, store
 
         cfg = load_config(cfg_path)
@@ -213,7 +214,7 @@ def run(report: dict[str, Any]) -> None:
         env = dict(os.environ)
         env.setdefault("MALLOC_ARENA_MAX", "2")  # as the systemd units set it
         procs = [subprocess.Popen([py, "-m", "appliance.cli", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, env=env)
+                                  stderr=subprocess.DEVNULL, env={**UI_MALLOC_ENV, **env} if args[0] == "ui" else env)
                  for args in (["simulate", "--modbus-port", str(modbus), "--opcua-port", "0", "--control-port",
                                str(control), "--mean-run-s", "100000"],
                               ["core", "--config", str(cfg_path)], ["ui", "--config", str(cfg_path)])]
