@@ -36,9 +36,33 @@ def action_text(action: str, lang: str) -> str:
     return t.gettext(ACTIONS[action]) if action in ACTIONS else action.replace("_", " ").replace(".", ": ")
 
 
+TARGETS = {"guard": N_("guard"), "box": N_("box"), "ui": N_("screen"), "kpi": N_("KPIs"), "sync": N_("sync")}
+WORDS = {"on": N_("on"), "off": N_("off")}
+
+
+def target_text(target: str | None, lang: str) -> str:
+    """What an audit entry is about, in words: a role, a client, an alert, a part of the box."""
+    if not target:
+        return ""
+    t = translations(lang)
+    if target in fmt.ROLE_LABELS:
+        return role_text(target, lang)
+    if target in TARGETS:
+        return t.gettext(TARGETS[target])
+    if target.startswith("client "):
+        return t.gettext(N_("from %(host)s")) % {"host": target.split(" ", 1)[1]}
+    kind, _, ident = target.partition(":")
+    if kind == "alert" and ident:
+        return t.gettext(N_("alert %(id)s")) % {"id": ident}
+    return target
+
+
 def role_text(role: str | None, lang: str) -> str:
     t = translations(lang)
-    return t.gettext(fmt.ROLE_LABELS[role]) if role in fmt.ROLE_LABELS else (role or "")
+    if role in fmt.ROLE_LABELS:
+        return t.gettext(fmt.ROLE_LABELS[role])
+    # An alert's own events name the part that raised it (guard, driver, box, kpi).
+    return t.gettext(fmt.SOURCE_LABELS[role]) if role in fmt.SOURCE_LABELS else (role or "")
 
 
 def _value(key: str, v: Any, f: fmt.Formatter) -> str:
@@ -51,10 +75,29 @@ def _value(key: str, v: Any, f: fmt.Formatter) -> str:
     return str(v)
 
 
+# Keys and coded values of the alert history's details (label, unlabel, raise) in words.
+DETAIL_KEYS = {"severity": N_("severity"), "label": N_("label"), "comment": N_("comment"), "from": N_("was"),
+               "to": N_("now")}
+DETAIL_VALUES = {**fmt.SEVERITY_LABELS, **fmt.LABEL_NAMES}
+
+
+def _pair(k: str, v: Any, f: fmt.Formatter, t: Any) -> str:
+    key = t.gettext(DETAIL_KEYS[k]) if k in DETAIL_KEYS else k.replace("_", " ")
+    if v is None:
+        return f"{key}: {t.gettext(N_('no label'))}"
+    if k in DETAIL_KEYS and isinstance(v, str) and v in DETAIL_VALUES:
+        return f"{key}: {t.gettext(DETAIL_VALUES[v])}"
+    return f"{key}: {_value(k, v, f)}"
+
+
 def detail_text(detail: Any, lang: str, tz: str) -> str:
     """A stored detail (JSON text, a dict or plain text) as short readable text."""
     if detail is None or detail == "":
         return ""
+    if isinstance(detail, str) and detail in WORDS:
+        return translations(lang).gettext(WORDS[detail])
+    if isinstance(detail, str) and detail.startswith("client "):
+        return target_text(detail, lang)
     if isinstance(detail, str):
         try:
             detail = json.loads(detail)
@@ -62,7 +105,8 @@ def detail_text(detail: Any, lang: str, tz: str) -> str:
             return detail
     f = fmt.Formatter(lang, tz)
     if isinstance(detail, dict):
-        return "; ".join(f"{k.replace('_', ' ')}: {_value(k, v, f)}" for k, v in detail.items() if v is not None)
+        t = translations(lang)
+        return "; ".join(_pair(k, v, f, t) for k, v in detail.items() if v is not None or k == "to")
     return _value("", detail, f)
 
 

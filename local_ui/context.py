@@ -77,6 +77,7 @@ def make_envs() -> dict[str, Environment]:
         env.globals["label_names"] = fmt.LABEL_NAMES
         env.globals["source_labels"] = fmt.SOURCE_LABELS
         env.globals["kind_labels"] = fmt.KIND_LABELS
+        env.globals["eval_labels"] = fmt.EVAL_LABELS
         envs[lang] = env
     return envs
 

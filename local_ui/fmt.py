@@ -46,6 +46,14 @@ KIND_LABELS = {"guard.trip": N_("guard stop"), "guard.model": N_("guard model"),
                "oee_below_target": N_("OEE below target"), "disk_low": N_("disk almost full"),
                "device_lost": N_("connection lost"), "device_back": N_("connection back"),
                "clock_jump": N_("clock jumped")}
+# A model manifest's evaluation figures (local_ui.services.EVAL_KEYS) by name.
+EVAL_LABELS = {"roc_auc": N_("ROC AUC"), "false_alarms_per_hour_debounced_3_of_5": N_("false alarms per hour (3 of 5)"),
+               "false_alarms_per_hour_raw": N_("false alarms per hour (each window)"), "accuracy": N_("accuracy"),
+               "good_vs_defect_roc_auc": N_("ROC AUC good vs defect"),
+               "good_vs_defect_accuracy_at_threshold": N_("accuracy good vs defect at the threshold"),
+               "defects_missed_at_threshold": N_("defects missed at the threshold")}
+# Units the content area writes as words (its benefit inputs), as people read them ("h" is "u" in Dutch).
+UNIT_WORDS = {"parts": N_("parts"), "h": N_("h"), "EUR/h": N_("EUR/h")}
 LABEL_NAMES = {"true": N_("True alarm"), "false": N_("False alarm"), "unsure": N_("Unsure")}
 KPI_LABELS = {
     "oee": N_("OEE"), "availability": N_("Availability"), "performance": N_("Performance"),

@@ -111,6 +111,7 @@ def alert_page(alert_id: DbId, r: Req = ReqDep) -> Response:
                "detail": audit_view.detail_text(e.get("detail"), r.lang, tz)} for e in a.events]
     shown = alert_dict(a, r.lang)
     shown["detail"] = audit_view.alert_detail_text(shown["detail"], r.state.config, r.lang)
+    shown["detail_stored"] = shown["detail"] == (a.detail or "")  # the raising part's own text, as it stored it
     return r.render("alert.html", a=shown, first=f.time(a.first_ts, date=True),
                     last=f.time(a.last_ts, date=True), windows=windows, snapshots=snapshots, values=values,
                     events=events)

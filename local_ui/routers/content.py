@@ -13,7 +13,7 @@ from content import benefit as content_benefit
 from content import progress as content_progress
 from content import schema as content_schema
 
-from .. import services
+from .. import fmt, services
 from ..access import api_guard, found, page_guard
 from ..context import Req, ReqDep
 from ..i18n import N_
@@ -115,8 +115,8 @@ def _company_figures(r: Req) -> dict[str, float]:
 
 def _benefit(r: Req, step: Any) -> dict[str, Any]:
     low, high, inputs = content_benefit.benefit_range(step.benefit.formula, step.benefit.assume, _box_week_figures(r), _company_figures(r))
-    rows = [{"name": i.name, "label": i.label.get(r.lang, i.name), "low": i.low, "high": i.high, "unit": i.unit,
-             "basis": i.basis, "basis_name": content_benefit.BASIS_NAMES[i.basis][r.lang],
+    rows = [{"name": i.name, "label": i.label.get(r.lang, i.name), "low": i.low, "high": i.high,
+             "unit": r._(fmt.UNIT_WORDS[i.unit]) if i.unit in fmt.UNIT_WORDS else i.unit, "basis": i.basis, "basis_name": content_benefit.BASIS_NAMES[i.basis][r.lang],
              "editable": i.name in content_benefit.COMPANY_INPUTS} for i in inputs]
     return {"low": low, "high": high, "formula": step.benefit.formula, "inputs": rows,
             "none": not inputs, "rule_of_thumb": any(i["basis"] == "rule-of-thumb" for i in rows)}

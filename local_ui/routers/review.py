@@ -76,6 +76,7 @@ def card(r: Req, a: Any) -> dict[str, Any]:
     out = alert_dict(full, lang)
     out.update(when=f.time(a.first_ts, date=True), name=alert_name(a),
                detail=audit_view.alert_detail_text(a.detail, config, lang), score=None, inputs=[], picture=None)
+    out["detail_stored"] = out["detail"] == (a.detail or "")  # not a rule's detail: the raising part's own text
     for ev in full.evidence:
         vals = ev.get("values")
         if ev["kind"] == "values" and isinstance(vals, dict) and "score" in vals:

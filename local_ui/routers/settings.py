@@ -43,7 +43,7 @@ def _audit_rows(r: Req, limit: int = 15) -> list[dict[str, Any]]:
     rows = r.db.execute("SELECT ts, role, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", [limit]).fetchall()
     tz = r.state.config.box.timezone
     return [{"ts": t, "role": audit_view.role_text(ro, r.lang), "action": audit_view.action_text(a, r.lang),
-             "target": ta, "detail": audit_view.detail_text(d, r.lang, tz)} for t, ro, a, ta, d in rows]
+             "target": audit_view.target_text(ta, r.lang), "detail": audit_view.detail_text(d, r.lang, tz)} for t, ro, a, ta, d in rows]
 
 
 @router.get("/settings", include_in_schema=False)

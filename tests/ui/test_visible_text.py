@@ -1,0 +1,86 @@
+"""Every visible text node of every page reachable from the navigation (and the pages those
+link to), as each role, in Dutch and in English, is a catalogue string of the active language,
+a glossary term or data (issue 15). Real simulator + core + ui, Debian's Chromium, 1280x800."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from .conftest import login
+from .visible_text import config_names, leftover
+
+pytestmark = pytest.mark.browser
+
+TEXT_JS = """
+() => {
+  const out = [];
+  const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  let n;
+  while ((n = w.nextNode())) {
+    const t = n.textContent.replace(/\\s+/g, ' ').trim();
+    const p = n.parentElement;
+    if (!t || !p || p.closest('script, style, noscript, [hidden], [data-stored], [lang]:not(html)')) continue;
+    if (!p.getClientRects().length) continue;
+    const s = getComputedStyle(p);
+    if (s.visibility === 'hidden' || s.display === 'none') continue;
+    out.push(t);
+  }
+  return out;
+}
+"""
+LINKS_JS = "() => Array.from(document.querySelectorAll('nav a, main a')).map(a => a.getAttribute('href'))"
+SKIP = re.compile(r"^/(api/|static/|openapi|logout|setup)|[?&]format=|/evidence/|/export")
+MAX_PAGES = 45
+
+
+def _pattern(href: str) -> str:
+    u = urlsplit(href)
+    keys = sorted(k.split("=")[0] for k in u.query.split("&") if k)
+    return re.sub(r"\d+", "N", u.path) + "?" + "&".join(keys)
+
+
+def _crawl(page: Any, base: str, names: set[str], lang: str) -> dict[str, list[str]]:
+    todo, seen, problems = ["/"], set(), {}
+    while todo and len(seen) < MAX_PAGES:
+        href = todo.pop(0)
+        pat = _pattern(href)
+        if pat in seen:
+            continue
+        seen.add(pat)
+        resp = page.goto(base + href)
+        if resp is None or resp.status >= 400 or urlsplit(page.url).path == "/login" and href != "/login":
+            continue
+        bad = []
+        for text in page.evaluate(TEXT_JS):
+            rest = leftover(text, lang, names)
+            if rest:
+                bad.append(f"{text!r} -> {rest}")
+        if bad:
+            problems[href] = bad
+        for link in page.evaluate(LINKS_JS):
+            if link and link.startswith("/") and not link.startswith("//") and not SKIP.search(link):
+                link = link.split("#")[0] or "/"
+                if _pattern(link) not in seen:
+                    todo.append(link)
+    return problems
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("role", ["operator", "maintenance", "coordinator", "admin"])
+def test_every_visible_text_is_catalogue_glossary_or_data(stack: Any, page_factory: Any, role: str,
+                                                         lang: str) -> None:
+    names = config_names(stack.config())
+    page = page_factory("1280x800")
+    if role != "operator":
+        login(page, stack.url, role)
+    page.goto(stack.url + "/")
+    if lang != "nl":
+        page.locator("button[name=lang][value=en]").click()
+        page.wait_for_selector("html[lang=en]")
+    problems = _crawl(page, stack.url, names, lang)
+    report = "\n".join(f"{href}:\n    " + "\n    ".join(lines) for href, lines in problems.items())
+    assert not problems, f"texts that are not in the {lang} catalogue, the glossary or data ({role}):\n{report}"
