@@ -126,8 +126,9 @@ def test_opcua_poll_signals_are_read_back_to_back_by_the_guard(peers, tmp_path: 
         reader = fast.readers[0]
         wait_for(lambda: reader.cycles > 10, timeout=20, what="the guard's OPC UA reader polling")
         peers.sim.motor_current = 80.0
-        wait_for(lambda: guard.tripped, timeout=10, what="trip from the OPC UA poll")
-        assert factory.pin(17).state and threads == ["guard-fast-cell"]  # decided in the reader's thread
+        # The latch is set before the outputs fire and the listener hears of the trip after them.
+        wait_for(lambda: threads, timeout=10, what="trip from the OPC UA poll")
+        assert guard.tripped and factory.pin(17).state and threads == ["guard-fast-cell"]  # decided in the reader's thread
     finally:
         peers.sim.motor_current = old
         fast.stop()

@@ -59,6 +59,18 @@ def stack() -> Iterator[Stack]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@pytest.fixture
+def stack_db(stack: Stack) -> Iterator[Any]:
+    """The stack's box database, read as the tests' own peer."""
+    from appliance.storage import open_db
+
+    db = open_db(stack.config().db_path, migrate=False)
+    try:
+        yield db
+    finally:
+        db.conn.close()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():

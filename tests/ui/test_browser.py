@@ -91,6 +91,8 @@ def test_maintenance_acknowledges_and_labels_an_alert(stack: Any, page_factory: 
     login(page, stack.url, "maintenance")
     page.goto(stack.url + "/alerts")
     page.locator(f"li[data-alert='{aid}'] a").click()
+    page.wait_for_url(f"**/alerts/{aid}")  # count() does not wait for the navigation the click started
+    page.locator("#evidence").wait_for()
     assert page.locator("#evidence svg").count() == 1
     page.locator("#alert-ack").click()
     page.wait_for_selector(".banner-ok")

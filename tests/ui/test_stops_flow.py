@@ -6,7 +6,6 @@ its stop, and the on-screen keyboard that never covers the field or eats a tap
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,15 +17,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def db(stack: Any) -> Iterator[Any]:
-    """The stack's box database, read as the tests' own peer."""
-    from appliance.storage import open_db
-
-    db = open_db(stack.config().db_path, migrate=False)
-    try:
-        yield db
-    finally:
-        db.conn.close()
+def db(stack_db: Any) -> Any:
+    return stack_db
 
 
 def _new_stop(stack: Any, db: Any, seconds: float = 4.0) -> dict[str, Any]:

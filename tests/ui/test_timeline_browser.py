@@ -26,8 +26,8 @@ def _no_horizontal_scroll(page: Any) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
-def test_tap_a_stop_on_the_bar_to_give_and_correct_its_reason(stack: Any, page_factory: Any) -> None:
-    stop = _new_stop(stack)
+def test_tap_a_stop_on_the_bar_to_give_and_correct_its_reason(stack: Any, page_factory: Any, stack_db: Any) -> None:
+    stop = _new_stop(stack, stack_db)
     assert _segment(stack, stop["id"])["reason"] is None
     page = page_factory("800x480")
     page.goto(stack.url + "/stops")

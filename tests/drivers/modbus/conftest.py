@@ -129,8 +129,21 @@ class TkServer:
         self.slave.set_values(block, address, values)
 
     def __enter__(self) -> TkServer:
+        import socket
+        import time
+
         self.server.start()
-        return self
+        # modbus-tk binds and listens in its own thread after start() returns: wait until the
+        # port accepts, or the first poll of a test can meet a refused connection (seen under load).
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
