@@ -15,6 +15,13 @@ CONFIG ?= configs/demo.toml
 VENDOR := local_ui/static/vendor
 VENDORED := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css
 
+# Test-only: node-opcua, an independent OPC UA server the interop tests run wire.py
+# and the OPC UA source against (tests/peers/opcua-node, pinned by its lock file).
+# Installed again when the lock changes; never part of the box. (Defined before the
+# rules that name it: make expands a rule's prerequisites when it reads the line.)
+PEER := tests/peers/opcua-node
+PEER_STAMP := $(PEER)/node_modules/.installed
+
 help:
 	@echo "make run    - set up and start the demo (simulator + core + ui), prints the URL"
 	@echo "make test   - set up and run the whole test suite"
@@ -40,11 +47,6 @@ run: $(STAMP) $(VENDORED)
 test: system-deps $(STAMP) $(VENDORED) $(PEER_STAMP)
 	$(PY) -m pytest -q -rs
 
-# Test-only: node-opcua, an independent OPC UA server the interop tests run wire.py
-# and the OPC UA source against (tests/peers/opcua-node, pinned by its lock file).
-# Installed again when the lock changes; never part of the box.
-PEER := tests/peers/opcua-node
-PEER_STAMP := $(PEER)/node_modules/.installed
 $(PEER_STAMP): $(PEER)/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "make test needs npm (Node.js >= 18) for the OPC UA interop peer in $(PEER): install nodejs and npm" >&2; exit 1; }
 	cd $(PEER) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
