@@ -20,7 +20,9 @@ ACTIONS = {
     "kpi.split_stop": N_("stop split"), "kpi.mark_period": N_("period marked"), "kpi.set_product": N_("product chosen"),
     "kpi.set_roi_inputs": N_("ROI inputs changed"), "kpi.export": N_("KPIs exported"),
     "model.install": N_("model installed"), "model.activate": N_("model activated"),
-    "model.shadow_clear": N_("shadow model removed"), "sync.consent": N_("sync consent changed"),
+    "model.shadow_clear": N_("shadow model removed"), "model.active": N_("model made active"),
+    "model.shadow": N_("model set to shadow"), "model.rollback_active": N_("active model rolled back"),
+    "model.rollback_shadow": N_("shadow model rolled back"), "sync.consent": N_("sync consent changed"),
     "sync.send": N_("KPIs sent to the hub"), "sync.quarantine": N_("batch set aside"),
     "content.check": N_("check taken"), "content.progress": N_("step progress saved"),
     "ui.language": N_("language changed"), "ui.login": N_("logged in"), "ui.login_failed": N_("wrong PIN"),
@@ -54,6 +56,8 @@ def target_text(target: str | None, lang: str) -> str:
     kind, _, ident = target.partition(":")
     if kind == "alert" and ident:
         return t.gettext(N_("alert %(id)s")) % {"id": ident}
+    if kind == "stop" and ident:
+        return t.gettext(N_("stop %(id)s")) % {"id": ident}
     return target
 
 
@@ -77,27 +81,37 @@ def _value(key: str, v: Any, f: fmt.Formatter) -> str:
 
 # Keys and coded values of the alert history's details (label, unlabel, raise) in words.
 DETAIL_KEYS = {"severity": N_("severity"), "label": N_("label"), "comment": N_("comment"), "from": N_("was"),
-               "to": N_("now")}
+               "to": N_("now"), "reason": N_("Reason"), "previous": N_("was"), "at_ns": N_("split at"),
+               "new_stop": N_("new stop"), "start_ns": N_("from"), "end_ns": N_("until"), "note": N_("comment")}
+# Keys whose value is a downtime reason code: shown as the reason's label.
+REASON_KEYS = ("reason", "previous")
+NO_REASON, NO_LABEL = N_("no reason"), N_("no label")
 DETAIL_VALUES = {**fmt.SEVERITY_LABELS, **fmt.LABEL_NAMES}
 
 
-def _pair(k: str, v: Any, f: fmt.Formatter, t: Any) -> str:
+def _pair(k: str, v: Any, f: fmt.Formatter, t: Any, reasons: dict[str, str]) -> str:
     key = t.gettext(DETAIL_KEYS[k]) if k in DETAIL_KEYS else k.replace("_", " ")
     if v is None:
-        return f"{key}: {t.gettext(N_('no label'))}"
+        none = t.gettext(NO_REASON) if k in REASON_KEYS else t.gettext(NO_LABEL)
+        return f"{key}: {none}"
+    if k in REASON_KEYS and isinstance(v, str) and v in reasons:
+        return f"{key}: {reasons[v]}"
     if k in DETAIL_KEYS and isinstance(v, str) and v in DETAIL_VALUES:
         return f"{key}: {t.gettext(DETAIL_VALUES[v])}"
     return f"{key}: {_value(k, v, f)}"
 
 
-def detail_text(detail: Any, lang: str, tz: str) -> str:
-    """A stored detail (JSON text, a dict or plain text) as short readable text."""
+def detail_text(detail: Any, lang: str, tz: str, reasons: dict[str, str] | None = None) -> str:
+    """A stored detail (JSON text, a dict or plain text) as short readable text; ``reasons``
+    maps downtime reason codes to their labels in ``lang``."""
     if detail is None or detail == "":
         return ""
     if isinstance(detail, str) and detail in WORDS:
         return translations(lang).gettext(WORDS[detail])
     if isinstance(detail, str) and detail.startswith("client "):
         return target_text(detail, lang)
+    if isinstance(detail, str) and detail.startswith("now "):  # a model rollback: the version now in the slot
+        return f"{translations(lang).gettext(DETAIL_KEYS['to'])} {detail[4:]}"
     if isinstance(detail, str):
         try:
             detail = json.loads(detail)
@@ -106,7 +120,8 @@ def detail_text(detail: Any, lang: str, tz: str) -> str:
     f = fmt.Formatter(lang, tz)
     if isinstance(detail, dict):
         t = translations(lang)
-        return "; ".join(_pair(k, v, f, t) for k, v in detail.items() if v is not None or k == "to")
+        return "; ".join(_pair(k, v, f, t, reasons or {}) for k, v in detail.items()
+                         if v is not None or k in ("to", *REASON_KEYS))
     return _value("", detail, f)
 
 

@@ -114,13 +114,26 @@ def pareto(items: Sequence[tuple[str, float]], *, label: str, v_fmt: Callable[[f
     for i, (name, v) in enumerate(items):
         y = i * row + 4
         cum += v
-        body.append(_t(0, y + 20, name[:26], size=15))
+        body.append(_t(0, y + 20, _short(name, 26), size=15))
         bw = (w - lw - 150) * v / vmax
         body.append(f'<rect x="{lw}" y="{y + 4}" width="{bw:.1f}" height="22" fill="{RED}" rx="3"/>')
         txt = v_fmt(v) if v_fmt else f"{v:.0f}"
         body.append(_t(w - 60, y + 21, txt, anchor="end", size=14))
         body.append(_t(w - 2, y + 21, f"{cum / total * 100:.0f}%", anchor="end", size=14, fill=MUTED))
     return _svg(w, h, label, "".join(body), "chart chart-pareto")
+
+
+def _short(name: str, n: int) -> str:
+    """A reason label that fits the bar's label column: "group / reason" keeps the reason
+    (what was tapped) when the whole is too long; a word is never cut in half."""
+    if len(name) <= n:
+        return name
+    if " / " in name:
+        name = name.rsplit(" / ", 1)[1]
+    if len(name) <= n:
+        return name
+    cut = name[: n - 1].rsplit(" ", 1)[0]
+    return cut + "…"
 
 
 def signal(values: Sequence[float], *, label: str, rate_hz: float | None = None, w: int = 640,

@@ -98,6 +98,9 @@ def kpis_page(granularity: str = "hour", start: str | None = None, end: str | No
             if services._has_kpi_tables(r.db) else []
     except services.NotAvailable:
         bars = []
+    for b in bars:  # the KPI layer's own word for micro-stops; the screen uses the catalogue's
+        if b.get("reason") == "micro_stop":
+            b["label"] = r._("Micro-stops")
     ctx["pareto"] = bars
     ctx["pareto_chart"] = charts.pareto([(b["label"], b["seconds"] / 60) for b in bars],
                                         label=r._("Downtime per reason (minutes)"), v_fmt=lambda v: f"{v:.0f} min")

@@ -42,8 +42,11 @@ def models_view(r: Req, guard: dict[str, Any] | None = None) -> dict[str, Any]:
 def _audit_rows(r: Req, limit: int = 15) -> list[dict[str, Any]]:
     rows = r.db.execute("SELECT ts, role, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", [limit]).fetchall()
     tz = r.state.config.box.timezone
+    tree = services.reason_tree(r.state.config)
+    reasons = {c: tree.get(c).label(r.lang) for c in tree.codes()}
     return [{"ts": t, "role": audit_view.role_text(ro, r.lang), "action": audit_view.action_text(a, r.lang),
-             "target": audit_view.target_text(ta, r.lang), "detail": audit_view.detail_text(d, r.lang, tz)} for t, ro, a, ta, d in rows]
+             "target": audit_view.target_text(ta, r.lang), "detail": audit_view.detail_text(d, r.lang, tz, reasons)}
+            for t, ro, a, ta, d in rows]
 
 
 @router.get("/settings", include_in_schema=False)

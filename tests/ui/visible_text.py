@@ -72,8 +72,9 @@ def content_texts() -> str:
     """The content area's own texts (packs: steps, cards, advice; its schema's names of business
     functions, kinds, levels; its advice sentences), both languages, whitespace folded."""
     files = [p for p in sorted((ROOT / "content").rglob("*")) if p.is_file() and p.suffix in (".md", ".toml", ".yaml", ".yml", ".py")]
-    return "\n".join(_norm(p.read_text(encoding="utf-8")).replace("**", "").replace("`", "").replace("''", "'")
-                     for p in files)
+    # An f-string's placeholder ("{open_} meldingen wachten ...") is the number the screen shows.
+    return "\n".join(re.sub(r"\{[a-z_]+\}\s*", "", _norm(p.read_text(encoding="utf-8")))
+                     .replace("**", "").replace("`", "").replace("''", "'") for p in files)
 
 
 def _in_content(piece: str) -> bool:
@@ -90,7 +91,9 @@ def config_names(config: Any) -> set[str]:
     from appliance.kpi.reasons import ReasonTree
 
     try:
-        _strings(ReasonTree.from_config(config.machine), {}, out)  # the reasons' labels (the shipped tree or the config's)
+        tree = ReasonTree.from_config(config.machine)
+        _strings(tree, {}, out)  # the reasons' labels (the shipped tree or the config's)
+        out |= {tree.get(c).label(lang) for c in tree.codes() for lang in ("nl", "en")}  # "group / reason"
     except Exception:  # noqa: BLE001 - no tree: nothing to add
         pass
     from appliance.models.registry import SHIPPED_DIR
@@ -103,10 +106,13 @@ def leftover(text: str, lang: str, names: set[str]) -> list[str]:
     """Words of ``text`` that are not a catalogue string, a glossary term or data."""
     t = re.sub(r"^\d+\.\s+", "", _norm(text))  # a numbered item: the number is the page's
     t = re.sub(r"(?<![\w.])/\S+|\S+://\S+", " ", t)  # paths and addresses are data
+    # What a user typed as a comment is data: "opmerking: ..." / "comment: ..." up to the next field.
+    t = re.sub(r"(?i)\b(opmerking|comment): [^;)]+", r"\1:", t)
 
     def data(x: str) -> bool:
-        bare = re.sub(r"\s*(?<![\w-])v?\d[\d.,:+-]*", "", x).strip(" .")  # a name with its version or number
-        return x in names or x.strip(" .") in names or _in_content(x) or (bool(bare) and bare in names)
+        bare = re.sub(r"\s*(?<![\w-])v?\d[\d.,:+-]*", "", x).strip(" .@")  # a name with its version or number
+        return (x in names or x.strip(" .") in names or _in_content(x)
+                or (bool(bare) and (bare in names or (bare != x and _in_content(bare)))))
 
     def without_data(t: str) -> str:
         """A list of names or a "name (level)" is data piece by piece: drop the pieces that are."""
