@@ -21,7 +21,9 @@ from .core import guard_status
 router = APIRouter()
 
 STATES = {"ok": N_("Running"), "hung": N_("Inference hangs (watchdog)"), "failed": N_("Failed: rules only"),
-          "no_model": N_("No model loaded")}
+          "no_model": N_("No model loaded"), "degraded": N_("Degraded: not scoring")}
+GATE_LOST = N_("Not scoring: the signal \"%(signal)s\", which tells when the machine runs, has had no good value "
+               "for %(duration)s. Check its source (PLC connection, cable, sensor). The rules keep watching.")
 
 
 def quantile_ms(edges: list[float], counts: list[int], q: float) -> float | None:
@@ -65,9 +67,22 @@ def binding_view(b: dict[str, Any], config: Any, lang: str, t: Any) -> dict[str,
                   "agreement": f.pct(sh.get("agreement"), 0), "correlation": f.num(sh.get("correlation"), 2),
                   "trips": f"{sh.get('shadow_trips', 0)} / {sh.get('active_trips', 0)}"}
     score, thr = b.get("last_score"), b.get("threshold")
+    # A gate whose signal has had no good value for while_signal_timeout_s: the model cannot watch
+    # (the guard's state is degraded then; appliance/guard/bindings.py, notes in its README).
+    gate = b.get("gate") or {}
+    lost = bool(gate.get("lost"))
+    state = "degraded" if lost and b.get("state") == "ok" else b.get("state")
+    # The page's script fills in the duration live ({d}) from the stream's guard status.
+    gate_template = t.gettext(GATE_LOST) % {
+        "signal": labels.signal_label(config, str(gate.get("signal")), lang), "duration": "{d}"} if gate else ""
+    gate_text = gate_template.replace("{d}", f.duration(gate.get("no_good_value_s"))) if lost else ""
     return {
         "name": b.get("name"), "model": b.get("model"), "version": b.get("version"),
-        "state": b.get("state"), "state_text": t.gettext(STATES.get(str(b.get("state")), N_("Unknown"))),
+        "state": state, "state_text": t.gettext(STATES.get(str(state), N_("Unknown"))),
+        "gate_lost": lost, "gate_signal": gate.get("signal"), "gate_text": gate_text, "gate_template": gate_template,
+        "ok_state_text": t.gettext(STATES["ok"]),
+        "degraded_text": t.gettext(STATES["degraded"]),
+        "no_good_value_s": gate.get("no_good_value_s") if lost else None,
         "error": b.get("error"), "alarm": bool(b.get("alarm")),
         "score": score, "threshold": thr, "score_text": f.num(score, 2), "threshold_text": f.num(thr, 2),
         "share": None if score is None or not thr else max(0.0, min(1.0, float(score) / (2 * float(thr)))),
@@ -103,7 +118,8 @@ async def api_model_status(r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "models")
     out = await status_views(r)
     for b in out["bindings"]:
-        b.pop("picture", None)
+        for k in ("picture", "gate_template", "ok_state_text", "degraded_text"):
+            b.pop(k, None)
         for k in ("p50", "p99"):  # above the last bucket edge: no number, the text says "over ..."
             if b[k] is not None and math.isinf(b[k]):
                 b[k] = None

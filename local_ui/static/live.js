@@ -16,6 +16,15 @@
     return s.split(nl ? "." : ",").join("\u2009");
   }
 
+  // As the server's fmt.duration: "42 s", "3 min 05 s", "2 u 07 min".
+  function duration(sec) {
+    if (typeof sec !== "number") return "–";
+    var s = Math.floor(sec), two = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + two(s % 60) + " s";
+    return Math.floor(s / 3600) + (lang === "nl" ? " u " : " h ") + two(Math.floor(s % 3600 / 60)) + " min";
+  }
+
   function setCore(up) {
     if (!pill) return;
     pill.className = "pill " + (up ? "pill-up" : "pill-down");
@@ -124,6 +133,18 @@
         var thr = Number(card.dataset.threshold);
         var meter = card.querySelector('[data-ms="meter"]');
         if (meter && thr > 0) meter.value = Math.max(0, Math.min(1, b.last_score / (2 * thr)));
+      }
+      // A gate signal without a good value (the guard's gate.lost): not scoring, degraded, for how long.
+      var gate = b.gate || {};
+      var lost = !!gate.lost && b.state === "ok";
+      card.dataset.gateLost = lost ? "1" : "0";
+      var lostBanner = card.querySelector('[data-ms="gate-lost"]');
+      if (lostBanner) lostBanner.hidden = !lost;
+      if (lost && card.dataset.gateTemplate) put("gate-text", card.dataset.gateTemplate.replace("{d}", duration(gate.no_good_value_s)));
+      var tag = card.querySelector('[data-ms="state"]');
+      if (tag && b.state === "ok" && card.dataset.stateOk) {
+        tag.classList.toggle("sev-warning", lost);
+        put("state", lost ? card.dataset.stateDegraded : card.dataset.stateOk);
       }
       var alarm = card.querySelector('[data-ms="alarm"]');
       if (alarm) alarm.hidden = !b.alarm;

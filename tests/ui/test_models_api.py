@@ -16,6 +16,7 @@ from appliance.database import open_box_db
 from appliance.models.registry import SHIPPED_DIR
 from local_ui import security
 from local_ui.app import create_app
+from models.runtime import load_model
 from tests.conftest import model_version
 
 from .helpers import core_ipc
@@ -152,6 +153,49 @@ def test_activation_reaches_a_running_guard_over_ipc(app: Any, db: Any, box_conf
             # The Settings page shows it too (maintenance sees the models section).
             html = c.get("/settings").text
             assert 'id="model-vibration-anomaly" data-active="1.2.0"' in html
+    finally:
+        guard.stop()
+
+
+def test_model_status_says_a_gate_without_a_good_value_and_the_state_degraded(app: Any, db: Any,
+                                                                                box_config: Any) -> None:
+    """The guard's own gate watch (notes: guard.models[].while_signal_timeout_s) on a real Guard over IPC:
+    a gate signal that never comes is "not scoring ... for N s", the state degraded; a good value clears it."""
+    import time
+
+    from appliance.alerts import AlertSink
+    from appliance.guard import Guard, handlers
+    from appliance.guard.config import GuardConfig
+    from drivers.samples import Sample
+
+    from .helpers import wait_for
+
+    gcfg = GuardConfig.model_validate({"mode": "shadow", "models": [
+        {"name": "trilling", "model": "vibration-anomaly", "inputs": ["vibration", "motor_current"],
+         "while_signal": "running", "settle_s": 0, "while_signal_timeout_s": 1}]})
+    guard = Guard(gcfg, alert_sink=AlertSink(), db_path=box_config.db_path, model_poll_s=600,
+                  loaded_models={"trilling": load_model(VIB)})
+    guard.start()
+    sock = box_config.db_path.parent / "core.sock"
+    try:
+        with core_ipc(sock, dict(handlers(guard))):
+            c, _ = client(app, "maintenance")
+            wait_for(lambda: guard.status()["models"][0]["gate"]["lost"], what="the gate lost")
+            page = c.get("/models/status").text
+            card = page[page.index('data-binding="trilling"'):]
+            assert 'data-gate-lost="1"' in card and 'data-ms="gate-lost" role="status" hidden' not in card
+            assert "Verminderd: geen score" in card
+            api = c.get("/api/v1/models/status").json()["bindings"][0]
+            assert api["state"] == "degraded" and api["gate_lost"] and api["no_good_value_s"] >= 1
+            assert "Draait" in api["gate_text"] and "geen goede waarde" in api["gate_text"], api["gate_text"]
+            assert f"{int(api['no_good_value_s'])} s" in api["gate_text"]
+            # A good value of the gate signal (the machine stands still: false is a good value): cleared.
+            guard.on_sample(Sample("running", False, mono_ns=time.monotonic_ns()))
+            wait_for(lambda: not guard.status()["models"][0]["gate"]["lost"], what="the gate back")
+            api = c.get("/api/v1/models/status").json()["bindings"][0]
+            assert api["state"] == "ok" and not api["gate_lost"] and api["gate_text"] == ""
+            card = c.get("/models/status").text
+            assert 'data-gate-lost="0"' in card and "Verminderd" not in card.split('data-ms="state"')[1][:80]
     finally:
         guard.stop()
 
