@@ -135,6 +135,7 @@ class Guard(TripHandling, GuardCommands, GuardStatus, SampleRoutes, GuardThreads
         self._routes: dict[str, tuple[Callable[[Sample], None], ...]] = {}
         self._build_routes()
         self._thread: threading.Thread | None = None
+        self.timer_slack_ns: int | None = None  # the guard thread's, once it runs
         self._stopping = threading.Event()
         self._progress_mono = time.monotonic()
         self._progress_count = 0

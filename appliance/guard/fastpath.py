@@ -27,7 +27,7 @@ from typing import Any
 from drivers.samples import Sample
 
 from .engine import Guard
-from .threads import realtime
+from .threads import realtime, tight_timers, timer_slack_ns
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class FastPath:
         self.guard = guard
         self.bus = bus
         self.claimed: set[str] = set()
+        self.timer_slack_ns: dict[str, int | None] = {}  # per reader thread, as its kernel reports it
         self.readers: list[Any] = []
         self._q: queue.SimpleQueue[Sample | None] = queue.SimpleQueue()
         self._publisher: threading.Thread | None = None
@@ -188,6 +189,7 @@ class FastPath:
     def _reader_started(self, prio: int) -> None:
         self.guard.fast_thread()
         realtime(prio, "guard fast reader")
+        self.timer_slack_ns[threading.current_thread().name] = timer_slack_ns()
 
     def _deliver(self, samples: list[Sample]) -> None:
         on_sample = self.guard.on_fast_sample
@@ -278,6 +280,7 @@ class GpioEdges:
             self.guard.on_fast_sample(Sample(e.cfg.name, value, mono_ns=since_ns))
 
     def _run(self) -> None:
+        tight_timers()  # a debounce delay ends at its deadline, not up to 50 µs later
         while True:
             with self._cv:
                 while not self._stopping and not self._due:

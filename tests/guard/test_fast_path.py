@@ -4,6 +4,7 @@ core's event loop does. modbus-tk is the PLC; the core's ModbusSource runs on a 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,28 @@ def test_a_watched_subscription_asks_the_fastest_publishing_interval(tmp_path: P
     assert cfg.sources.opcua[0].publishing_interval_ms == 100  # the loaded config is not changed
     no_fast = cfg.model_copy(update={"guard": cfg.guard.model_copy(update={"fast_path": False})})
     assert FastPath(no_fast, guard, Bus()).source_config(no_fast) is no_fast
+
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux timer slack")
+def test_the_fast_reader_and_the_guard_thread_wake_at_their_deadline(plc, tmp_path: Path, sink) -> None:
+    # Linux lets a timed wait end up to 50 µs late (timer slack) unless the thread asks otherwise:
+    # at a 1 ms poll that is 5 % of the interval on every cycle. The slack is read back from the
+    # kernel (prctl PR_GET_TIMERSLACK) in each thread.
+    from appliance.guard.threads import timer_slack_ns
+
+    cfg = box_cfg(plc.port)
+    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard), alert_sink=sink, db_path=tmp_path / "w.db")
+    guard.start()
+    fast = FastPath(cfg, guard, Bus())
+    fast.start()
+    try:
+        reader = fast.readers[0]
+        wait_for(lambda: reader.cycles > 0, what="the fast reader polling")
+        assert (timer_slack_ns() or 0) > 1  # this thread keeps the default, so the check can fail
+        assert fast.timer_slack_ns == {"guard-fast-press": 1}
+        wait_for(lambda: guard.timer_slack_ns is not None, what="the guard thread running")
+        assert guard.timer_slack_ns == 1
+    finally:
+        fast.stop()
+        guard.stop()
