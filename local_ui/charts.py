@@ -191,3 +191,46 @@ def interval(rows: Sequence[tuple[str, float | None, float | None, float | None]
         if v is not None:
             body.append(f'<circle cx="{px(v):.1f}" cy="{y}" r="7" fill="{INK}"/>')
     return _svg(w, h, label, "".join(body), "chart chart-interval")
+
+
+def trace(ts: Sequence[int], vs: Sequence[float], *, t0_ns: int, t1_ns: int, mark_ns: int, label: str,
+          limit: float | None = None, limit_text: str = "", y_fmt: Callable[[float], str] | None = None,
+          x_ticks_s: Sequence[int] = (-60, -30, 0, 10), w: int = 640, h: int = 200, colour: str = BLUE) -> Markup:
+    """A signal over time (UTC ns) from ``t0_ns`` to ``t1_ns``: the recorded samples as a line, a guard
+    rule's ``limit`` as a dashed red line with its text, ``mark_ns`` (the trip) as a grey line;
+    x ticks in seconds from the mark ("-60 s", "0 s", "+10 s")."""
+    left, right, top, bottom = 64, 10, 12, 28
+    pw, ph = w - left - right, h - top - bottom
+    ys = [float(v) for v in vs] + ([float(limit)] if limit is not None else [])
+    lo, hi = min(ys), max(ys)
+    pad = (hi - lo) * 0.08 or max(abs(hi) * 0.05, 1.0)
+    lo, hi = lo - pad, hi + pad
+    span = max(1, t1_ns - t0_ns)
+
+    def px(t: float) -> float:
+        return left + pw * max(0.0, min(1.0, (t - t0_ns) / span))
+
+    def py(v: float) -> float:
+        return top + ph - ph * (v - lo) / (hi - lo)
+
+    yt = y_fmt or (lambda v: f"{v:.3g}")
+    body = [f'<line x1="{left}" x2="{w - right}" y1="{top + ph}" y2="{top + ph}" stroke="{GRID}"/>',
+            _t(left - 6, top + 12, yt(hi - pad), anchor="end", size=13, fill=MUTED),
+            _t(left - 6, top + ph, yt(lo + pad), anchor="end", size=13, fill=MUTED)]
+    for s in x_ticks_s:
+        x = px(mark_ns + s * 1_000_000_000)
+        edge = "end" if x > w - right - 24 else "start" if x < left + 24 else "middle"  # stays inside the picture
+        body.append(_t(x, h - 8, f"{'+' if s > 0 else ''}{s} s", anchor=edge, size=13, fill=MUTED))
+    if limit is not None:
+        y = py(float(limit))
+        body.append(f'<line class="trace-limit" data-limit="{float(limit)!r}" x1="{left}" x2="{w - right}" '
+                    f'y1="{y:.1f}" y2="{y:.1f}" stroke="{RED}" stroke-dasharray="7 4" stroke-width="2"/>')
+        if limit_text:
+            body.append(_t(w - right - 2, y - 5, limit_text, anchor="end", size=13, fill=RED, weight="bold"))
+    xm = px(mark_ns)
+    body.append(f'<line class="trace-mark" x1="{xm:.1f}" x2="{xm:.1f}" y1="{top}" y2="{top + ph}" '
+                f'stroke="{MUTED}" stroke-width="2"/>')
+    coords = " ".join(f"{px(t):.1f},{py(float(v)):.1f}" for t, v in zip(ts, vs, strict=True))
+    body.append(f'<polyline class="trace-line" data-points="{len(ts)}" fill="none" stroke="{colour}" '
+                f'stroke-width="2.5" points="{coords}"/>')
+    return _svg(w, h, label, "".join(body), "chart chart-trace")

@@ -132,6 +132,36 @@ def cause_view(guard: dict[str, Any], values: dict[str, Any], config: Any, lang:
     return out
 
 
+BEYOND = {"above": N_("above limit %(limit)s"), "below": N_("below limit %(limit)s")}
+
+
+def _good_number(s: Any) -> float | None:
+    """A live value's number when its quality is good (a stale or bad value says nothing about a limit)."""
+    if not isinstance(s, dict) or s.get("q") not in (None, 0, "GOOD"):
+        return None
+    v = s.get("v")
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def beyond_view(values: dict[str, Any], config: Any, lang: str) -> dict[str, dict[str, Any]]:
+    """Signal -> the first guard rule whose limit its live value is beyond now (the guard's own test,
+    ``decide.LimitRule``: strictly above / below), in words: a ``for_ms`` rule shows while the condition
+    holds, before it trips. Home marks the live value and its sparkline with it."""
+    out: dict[str, dict[str, Any]] = {}
+    f = fmt.Formatter(lang, config.box.timezone)
+    t = translations(lang)
+    for rule in config.guard.rules:
+        if rule.kind not in ("above", "below") or rule.limit is None or rule.signal in out:
+            continue
+        v = _good_number(values.get(rule.signal))
+        if v is None or not (v > rule.limit if rule.kind == "above" else v < rule.limit):
+            continue
+        limit = labels.value_text(rule.limit, labels.signal_unit(config, rule.signal), f)
+        out[rule.signal] = {"rule": rule.name, "kind": rule.kind, "limit": rule.limit, "value": v,
+                            "text": t.gettext(BEYOND[rule.kind]) % {"limit": limit}}
+    return out
+
+
 def _model_inputs(config: Any, name: str) -> list[str]:
     m = next((m for m in config.guard.models if m.name == name), None)
     return list(getattr(m, "inputs", None) or [])
@@ -183,4 +213,5 @@ def home_view(msg: dict[str, Any], cnt: dict[str, int | None], config: Any, lang
     gkey = fmt.guard_key(g) if g else "unavailable"
     cause = cause_view(g, msg.get("values") or {}, config, lang) if gkey == "tripped" else None
     out["guard"] = {"key": gkey, "mode": g.get("mode"), "label": t.gettext(fmt.GUARD_LABELS[gkey]), "cause": cause}
+    out["beyond"] = beyond_view(msg.get("values") or {}, config, lang) if up else {}
     return out

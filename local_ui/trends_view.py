@@ -8,6 +8,7 @@ stream (``/api/v1/live``, the same message that fills the live values table).
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -82,3 +83,17 @@ def history(db: Any, config: Any, lang: str, *, window_s: int = WINDOW_S, signal
         ts, vs = _thin([int(x) for x in ts_a[good]], [float(x) for x in v_a[good]], max_points)
         out.append({**spec, "t": ts, "v": vs})
     return {"window_s": window_s, "now_utc_ns": now, "signals": out}
+
+
+TRIP_BEFORE_S, TRIP_AFTER_S = 60, 10  # a rule trip's picture: a minute before to 10 s after
+
+
+def around(db: Any, signal: str, mark_ns: int, *, before_s: int = TRIP_BEFORE_S, after_s: int = TRIP_AFTER_S,
+           max_points: int = MAX_POINTS) -> tuple[list[int], list[float]]:
+    """The recorder's good samples of ``signal`` from ``before_s`` before ``mark_ns`` to ``after_s`` after."""
+    try:
+        ts_a, v_a, q_a = read_samples(db, signal, mark_ns - before_s * NS, mark_ns + after_s * NS + 1)  # both ends in
+    except sqlite3.OperationalError:  # no recorder tables yet (a box that never recorded)
+        return [], []
+    good = q_a == 0
+    return _thin([int(x) for x in ts_a[good]], [float(x) for x in v_a[good]], max_points)

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from .. import audit_view, charts, fmt, labels, services
+from .. import audit_view, charts, fmt, labels, services, trends_view
 from ..access import api_guard, found, page_guard
 from ..api_errors import DbId
 from ..context import Req, ReqDep
+from ..i18n import N_
 
 router = APIRouter()
 
@@ -46,6 +47,48 @@ def alert_dict(a: Any, lang: str, *, full: bool = False) -> dict[str, Any]:
                 e["values"] = vals.tolist() if hasattr(vals, "tolist") else vals
             d["evidence"].append(e)
     return d
+
+
+def _rule_of(config: Any, a: Any) -> Any:
+    """The guard rule a rule-trip alert is about (``guard.trip.<rule>`` / ``guard.shadow.<rule>``), or None."""
+    key = a.dedupe_key or ""
+    if a.kind != "guard.trip" or key.count(".") < 2:
+        return None
+    name = key.split(".", 2)[2]
+    return next((x for x in config.guard.rules if x.name == name), None)
+
+
+def trip_trace(r: Req, a: Any, *, w: int = 640, h: int = 200) -> dict[str, Any] | None:
+    """A rule trip keeps no window: its picture is the rule's signal around the trip from the recorder's
+    stored samples, the limit as a dashed red line, the trip as a grey line. None when the alert is not a
+    rule trip; ``svg`` None and ``empty`` a sentence when too few values were stored around it."""
+    config, lang = r.state.config, r.lang
+    rule = _rule_of(config, a)
+    if rule is None or any(ev.get("kind") == "window" for ev in getattr(a, "evidence", None) or []):
+        return None
+    f = fmt.Formatter(lang, config.box.timezone)
+    unit = labels.signal_unit(config, rule.signal)
+    sig = labels.signal_label(config, rule.signal, lang)
+    mark = int(a.first_ts)
+    before, after = trends_view.TRIP_BEFORE_S, trends_view.TRIP_AFTER_S
+    ts, vs = trends_view.around(r.db, rule.signal, mark)
+    limit = rule.limit if rule.kind in ("above", "below") else None
+    caption = r._(N_("%(signal)s from %(before)s s before to %(after)s s after the alert: the grey line is the "
+                     "moment of the alert, dashed red the limit.") if limit is not None else
+                  N_("%(signal)s from %(before)s s before to %(after)s s after the alert: the grey line is the "
+                     "moment of the alert.")) % {
+        "signal": sig, "before": before, "after": after}
+    out: dict[str, Any] = {"signal": rule.signal, "signal_label": sig, "caption": caption, "points": len(ts),
+                           "limit": limit, "svg": None, "empty": None}
+    if len(ts) < 2:
+        out["empty"] = r._(N_("No stored values of %(signal)s around the alert.")) % {"signal": sig}
+        return out
+    out["svg"] = charts.trace(ts, vs, t0_ns=mark - before * 1_000_000_000, t1_ns=mark + after * 1_000_000_000,
+                              mark_ns=mark, label=caption, limit=limit,
+                              limit_text=labels.value_text(limit, unit, f) if limit is not None else "",
+                              y_fmt=lambda v: labels.value_text(v, unit, f), x_ticks_s=(-before, -before // 2, 0, after),
+                              w=w, h=h)
+    return out
 
 
 def _list(r: Req, state: str, source: str | None, severity: str | None) -> list[Any]:
@@ -114,7 +157,7 @@ def alert_page(alert_id: DbId, r: Req = ReqDep) -> Response:
     shown["detail_stored"] = shown["detail"] == (a.detail or "")  # the raising part's own text, as it stored it
     return r.render("alert.html", a=shown, first=f.time(a.first_ts, date=True),
                     last=f.time(a.last_ts, date=True), windows=windows, snapshots=snapshots, values=values,
-                    events=events)
+                    events=events, trace=trip_trace(r, a))
 
 
 @router.get("/alerts/{alert_id}/evidence/{index}", include_in_schema=False)

@@ -21,7 +21,7 @@ from .. import audit_view, charts, fmt, labels
 from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 from ..i18n import N_
-from .alerts import _store, alert_dict
+from .alerts import _store, alert_dict, trip_trace
 
 router = APIRouter()
 
@@ -89,6 +89,7 @@ def card(r: Req, a: Any) -> dict[str, Any]:
                 data = [float(x) for x in vals]
                 out["picture"] = charts.signal(data, label=r._("%(signal)s in the window the model judged") % {
                     "signal": sig}, rate_hz=ev.get("rate_hz"), w=480, h=110)
+    out["trace"] = trip_trace(r, full, w=480, h=130) if out["picture"] is None else None
     return out
 
 

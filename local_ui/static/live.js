@@ -109,6 +109,18 @@
       });
       setText("andon-label", h.andon.label || "");
     }
+    // A live value beyond a guard rule's limit: the row in red with the words "above limit 20,0 A"
+    // (not colour alone: gloves, sunlight, colour blindness), its sparkline framed; cleared when it is back.
+    var beyond = h.beyond || {};
+    document.querySelectorAll("[data-beyond-for]").forEach(function (badge) {
+      var name = badge.dataset.beyondFor, b = beyond[name], row = badge.closest("tr");
+      if (row) row.classList.toggle("beyond", !!b);
+      badge.hidden = !b;
+      badge.dataset.kind = b ? b.kind : "";
+      if (b && badge.textContent !== b.text) badge.textContent = b.text;
+      var spark = row && row.querySelector("[data-spark]");
+      if (spark) spark.dataset.beyond = b ? "1" : "0";
+    });
     var home = document.getElementById("home");
     if (home) home.dataset.snapshotTs = String(h.utc_ns || "");
   }

@@ -134,3 +134,51 @@ def test_operator_may_not_label(box_config: Any) -> None:
     home = c.get("/").text
     r = c.post("/api/v1/alerts/label", json={"ids": [1], "label": "true"}, headers={"X-CSRF-Token": _csrf(home)})
     assert r.status_code == 401
+
+
+def test_a_rule_trip_card_and_alert_page_draw_the_signal_around_the_trip(box_config: Any) -> None:
+    """Rule trips keep no window: the picture comes from the recorder's stored samples (the real
+    Recorder thread into the box's SQLite file), 60 s before to 10 s after, with the rule's limit."""
+    import re
+
+    from appliance.bus import SampleQueue
+    from appliance.recorder import Recorder
+    from appliance.storage import open_db
+    from drivers.samples import Sample
+
+    trip = time.time_ns() - 120 * 10**9
+    q = SampleQueue("recorder")
+    with Recorder(box_config.db_path, q, batch_interval_s=0.05):  # stop flushes
+        for i in range(-120, 31):  # 1 Hz from 120 s before to 30 s after: 71 inside the picture's window
+            q.put(Sample("motor_current", 25.0 if i >= -1 else 12.0 + (i % 3), mono_ns=i + 200,
+                         utc_ns=trip + i * 10**9))
+    c = _admin(box_config)
+    db = open_db(box_config.db_path)
+    try:
+        rule = _raise(db, name="vastgelopen", ts_ns=trip, detail="motor_current = 25 above 20 for 200 ms")
+        bare = _raise(db, name="teller_staat_stil", ts_ns=trip - 3600 * 10**9)  # no samples stored then
+        model = _raise(db, name="trilling", score=0.9)
+    finally:
+        db.conn.close()
+
+    def card(html: str, aid: int) -> str:
+        start = html.index(f'data-alert="{aid}"')
+        end = html.find('<article class="card review-card"', start)
+        return html[start:end if end > 0 else None]
+
+    page = c.get("/alerts/review").text
+    got = card(page, rule)
+    m = re.search(r'<polyline class="trace-line" data-points="(\d+)"[^>]* points="([^"]+)"', got)
+    assert m and int(m[1]) == 71 and len(m[2].split()) == 71, got
+    assert 'class="trace-limit" data-limit="20.0"' in got and 'class="trace-mark"' in got
+    assert ">20,0\u00a0A<" in got, "the limit's value beside its line"
+    assert "Motorstroom van 60 s voor tot 10 s na de melding" in got
+    # A stalled rule with nothing stored around its trip: a plain sentence, no chart.
+    empty = card(page, bare)
+    assert "Geen opgeslagen waarden van Stuks geteld rond de melding." in empty
+    assert "<svg" not in empty and "trip-trace-empty" in empty
+    assert "trip-trace" not in card(page, model), "a model trip shows its own window"
+    # The alert's own page: the same picture, larger.
+    one = c.get(f"/alerts/{rule}").text
+    assert 'id="trip-trace"' in one and 'data-points="71"' in one and 'data-limit="20.0"' in one
+    assert 'viewBox="0 0 640 200"' in one

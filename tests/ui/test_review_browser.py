@@ -100,6 +100,49 @@ def test_review_cards_bulk_label_and_undo_at_800x480(stack: Any, page_factory: A
     assert page.locator(f"article[data-alert='{ids[0]}']").count() == 0
 
 
+def test_a_rule_trip_card_draws_the_signal_around_the_trip(stack: Any, page_factory: Any) -> None:
+    """A real rule trip (a jam at the simulator: motor current over 20 A, the guard in shadow) keeps no
+    window; its card draws the recorder's samples around it with the limit line."""
+    from appliance.alerts import AlertStore
+    from appliance.database import open_box_db
+
+    def rule_alert() -> Any:
+        db = open_box_db(stack.config().db_path, migrate=False)
+        try:
+            return next((a for a in AlertStore(db).list(limit=200) if a.state != "closed" and a.dedupe_key
+                         in ("guard.shadow.vastgelopen", "guard.trip.vastgelopen")), None)
+        finally:
+            db.conn.close()
+
+    stack.sim(op="state", state="running", hold_s=600)
+    assert stack.ipc("guard.status")["mode"] == "shadow"
+    try:
+        stack.sim(op="inject", fault="jam")
+        a = wait_for(rule_alert, timeout_s=20, what="the rule's trip alert")
+    finally:
+        stack.sim(op="clear")
+    page = page_factory("800x480")
+    login(page, stack.url, "maintenance")
+    page.goto(stack.url + "/alerts/review?label=all&name=vastgelopen")
+    card = page.locator(f"article[data-alert='{a.id}']")
+    card.wait_for()
+    fig = card.locator("figure.trip-trace")
+    assert fig.locator("svg.chart-trace").count() == 1, card.inner_html()
+    line = fig.locator("polyline.trace-line")
+    assert int(line.get_attribute("data-points") or 0) >= 2
+    limit = fig.locator("line.trace-limit")
+    assert limit.get_attribute("data-limit") == "20.0"
+    # The jam's samples reach over the limit: a point of the line lies above the dashed one.
+    y_limit = float(limit.get_attribute("y1") or 0)
+    ys = [float(p.split(",")[1]) for p in (line.get_attribute("points") or "").split()]
+    assert ys and min(ys) < y_limit, (min(ys), y_limit)
+    assert "Motorstroom van 60 s voor tot 10 s na de melding" in fig.inner_text()
+    box = fig.locator("svg").bounding_box()
+    assert box and box["width"] >= 300 and box["x"] + box["width"] <= 800
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "sideways scrolling"
+    card.screenshot(path=str(SCREENSHOTS / "review-rule-trip-800x480.png"))
+
+
 def test_model_status_is_live_with_latency_and_gaps(stack: Any, page_factory: Any) -> None:
     page = page_factory("1280x800")
     login(page, stack.url, "maintenance")

@@ -64,6 +64,49 @@ def test_sparkline_follows_the_simulator_and_draws_the_rule_limit(stack: Any, pa
         stack.sim(op="state", state="running", hold_s=600)
 
 
+ROW = "tr[data-row=motor_current]"
+
+
+def test_a_live_value_beyond_its_limit_is_marked_in_words_and_clears(stack: Any, page_factory: Any) -> None:
+    """A jam at the simulator draws locked-rotor current (25 A) over the rule's limit (above 20 for 200 ms):
+    Home's live value and its sparkline say so in words, live, and clear when the jam is gone."""
+    page = page_factory("800x480")
+    stack.sim(op="state", state="running", hold_s=600)
+    page.goto(stack.url + "/")
+    page.wait_for_selector("body[data-sparks=ready]")
+    page.wait_for_function("document.body.dataset.liveTs")
+    badge = page.locator(f"{ROW} [data-beyond-for=motor_current]")
+    wait_for(lambda: "motor_current" not in _api(page, stack.url, "/api/v1/home")["beyond"], timeout_s=15,
+             what="the motor current under its limit before the jam")
+    page.wait_for_selector(f"{ROW} [data-beyond-for=motor_current]", state="hidden")
+    try:
+        stack.sim(op="inject", fault="jam")
+        page.wait_for_selector(f"{ROW}.beyond [data-beyond-for=motor_current]:not([hidden])", timeout=15_000)
+        assert badge.inner_text().replace("\u00a0", " ") == "boven grens 20,0 A"
+        shown = float(page.locator(f"{ROW} [data-live=motor_current]").inner_text().replace(",", "."))
+        assert shown > 20.0, f"highlighted at {shown} A"
+        # Not colour alone: words and an arrow in a badge big enough to read at arm's length.
+        style = page.evaluate("""() => { const b = document.querySelector('[data-beyond-for=motor_current]');
+            const s = getComputedStyle(b); return {size: parseFloat(s.fontSize), weight: s.fontWeight,
+            arrow: getComputedStyle(b, '::before').content, bg: s.backgroundColor}; }""")
+        assert style["size"] >= 16 and style["weight"] in ("700", "bold") and "\u25b2" in style["arrow"], style
+        assert page.get_attribute("[data-spark=motor_current]", "data-beyond") == "1"
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+        box = badge.bounding_box()
+        assert box and box["x"] + box["width"] <= 800
+        api = _api(page, stack.url, "/api/v1/home")["beyond"].get("motor_current")
+        assert api and api["rule"] == "vastgelopen" and api["limit"] == 20.0
+        page.locator("#live-values").screenshot(path=str(SCREENSHOTS / "home-beyond-limit-800x480.png"))
+    finally:
+        stack.sim(op="clear")
+    # Back under the limit: the mark goes, without a reload.
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_selector(f"{ROW} [data-beyond-for=motor_current]", state="hidden", timeout=15_000)
+    assert page.locator(f"{ROW}.beyond").count() == 0
+    assert page.get_attribute("[data-spark=motor_current]", "data-beyond") == "0"
+    assert page.evaluate("window.__sameDocument === true")
+
+
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_sparklines_fit_every_screen(stack: Any, page_factory: Any, viewport: str) -> None:
     page = page_factory(viewport)
