@@ -52,21 +52,47 @@ def timeline_page(day: str | None = None, r: Req = ReqDep) -> Response:
                     swatch=timeline_view.swatch)
 
 
-@router.get("/timeline/report", include_in_schema=False)
-def report_page(shift: str, r: Req = ReqDep) -> Response:
-    page_guard(r, "stops")
+def _report(r: Req, shift: str) -> tuple[dict[str, Any], fmt.Formatter]:
+    """The shift report decorated for the page and the PDF (404 for a shift that is not configured)."""
     try:
         rep = timeline_view.report(r.db, r.state.config, shift, r.lang)
     except ValueError as exc:
         raise HTTPException(404, r._("No such shift.")) from exc
-    except services.NotAvailable as exc:
-        return r.render("shift_report.html", rep=None, error=str(exc), f=None)
+    stops = rep["stops"]  # the report's own (with comments), not the bar's segments _decorate lists
     _decorate(r, rep)
+    rep["stops"] = stops
     f = fmt.Formatter(r.lang, r.state.config.box.timezone)
     for s in rep["stops"]:
         s.update(start=f.time(s["start_utc_ns"]), end=f.time(s["end_utc_ns"]) if s["end_utc_ns"] else None,
                  duration=f.duration(s["duration_s"]))
+    return rep, f
+
+
+@router.get("/timeline/report", include_in_schema=False)
+def report_page(shift: str, r: Req = ReqDep) -> Response:
+    page_guard(r, "stops")
+    try:
+        rep, f = _report(r, shift)
+    except services.NotAvailable as exc:
+        return r.render("shift_report.html", rep=None, error=str(exc), f=None)
     return r.render("shift_report.html", rep=rep, error=None, f=f, swatch=timeline_view.swatch)
+
+
+@router.get("/timeline/report.pdf", include_in_schema=False)
+def report_pdf(shift: str = Query(..., max_length=80), r: Req = ReqDep) -> Response:
+    """The shift report as an A4 PDF, made on the box (for a team leader without a printer at hand)."""
+    page_guard(r, "stops")
+    try:
+        rep, f = _report(r, shift)
+    except services.NotAvailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+    from ..report_pdf import shift_report_pdf
+
+    body = shift_report_pdf(rep, box_name=r.state.config.box.name, f=f, gettext=r._)
+    name = f'dienstrapport-{rep["key"].replace("/", "-")}.pdf' if r.lang == "nl" else \
+        f'shift-report-{rep["key"].replace("/", "-")}.pdf'
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/api/v1/timeline", tags=["stops"])

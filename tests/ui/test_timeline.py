@@ -107,3 +107,35 @@ def test_a_bar_per_configured_shift(tmp_path: Any) -> None:
     assert {s["kind"] for s in shifts[1]["segments"]} == {"no_data"}
     page = c.get(f"/timeline?day={DAY}")
     assert page.text.count('class="gantt"') == 2 and "Vroeg 30-11-2026 (06:00–14:30)" in page.text
+
+
+def test_shift_report_as_a_pdf_made_on_the_box(box_config: Any) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    c = _client(box_config)
+    key = f"{DAY}/24h"
+    rep = c.get("/api/v1/timeline/report", params={"shift": key}).json()
+    csrf = {"X-CSRF-Token": c.get("/api/v1/session").json()["csrf"]}
+    first = rep["stops"][0]["id"]
+    assert c.post(f"/api/v1/stops/{first}/reason", json={"reason": "breakdown.electrical",
+                                                          "comment": "Zekering F3 vervangen"},
+                  headers=csrf).status_code == 200
+    page = c.get("/timeline/report", params={"shift": key})
+    assert f'href="/timeline/report.pdf?shift={DAY}/24h"' in page.text  # the button on the print page
+    assert "Zekering F3 vervangen" in page.text  # the stop's comment on the print page too
+
+    got = c.get("/timeline/report.pdf", params={"shift": key})
+    assert got.status_code == 200, got.text[:300]
+    assert got.headers["content-type"] == "application/pdf"
+    assert f'filename="dienstrapport-{DAY}-24h.pdf"' in got.headers["content-disposition"]
+    pdf = PdfReader(io.BytesIO(got.content))
+    assert len(pdf.pages) == 1
+    text = pdf.pages[0].extract_text()
+    oee = f"{rep['kpis']['oee'] * 100:.1f}".replace(".", ",")  # Dutch decimal comma, as on the page
+    assert "Dienstrapport" in text and f"OEE {oee}" in text.replace("\xa0", " "), text
+    assert "Storing / Elektrisch" in text and "Reden nodig" in text  # one stop with, one without a reason
+    assert "Zekering F3 vervangen" in text
+    assert "Stilstanden (2, 1 zonder reden)" in text, text
+    assert c.get("/timeline/report.pdf", params={"shift": f"{DAY}/night"}).status_code == 404
