@@ -88,8 +88,10 @@ class DbWriteWatch:
                     source="box", kind="db_write_failed", severity="critical", dedupe_key=f"box:db_write:{name}",
                     title={"nl": f"Box kan {nl_what} niet opslaan: {nl}; wat al is opgeslagen blijft bewaard",
                            "en": f"The box cannot store {en_what}: {en}; what is already stored is kept"},
-                    detail=f"{name}: {error}. It keeps what it has not written yet and retries; "
-                           "it stores it as soon as the database takes writes again.",
+                    detail={"nl": "Wat nog niet is opgeslagen, houdt de box vast; hij probeert het steeds opnieuw "
+                                  "en slaat het op zodra de database weer schrijven toelaat.",
+                            "en": "The box keeps what it has not stored yet and keeps retrying; it stores it as "
+                                  "soon as the database takes writes again.", "error": f"{name}: {error}"},
                     evidence={"part": name, "cause": cause, "error": error})
             elif name in self._failing:
                 del self._failing[name]

@@ -19,7 +19,11 @@ def check_disk(path: str | Path, *, sink: AlertSink, min_free_fraction: float = 
         sink.submit(source="box", kind="disk_low", severity="critical",
                     title={"nl": f"Weinig schijfruimte: {usage.free / 2**20:.0f} MB vrij",
                            "en": f"Low disk space: {usage.free / 2**20:.0f} MB free"},
-                    detail=f"{path}: {usage.free} of {usage.total} bytes free; remove old exports or lower "
-                           "storage.raw_retention_days", dedupe_key="box:disk_low",
+                    detail={"nl": f"{path}: nog {usage.free / 2**20:.0f} van {usage.total / 2**20:.0f} MB vrij. "
+                                  "Verwijder oude exports, of bewaar de ruwe meetwaarden korter "
+                                  "(storage.raw_retention_days).",
+                            "en": f"{path}: {usage.free / 2**20:.0f} of {usage.total / 2**20:.0f} MB free. Remove "
+                                  "old exports, or keep the raw values for fewer days (storage.raw_retention_days)."},
+                    dedupe_key="box:disk_low",
                     evidence={"free_bytes": usage.free, "total_bytes": usage.total})
     return free_ok

@@ -206,8 +206,10 @@ class SourceWatch:
                     source="driver", kind="device_lost", severity="critical", dedupe_key=f"driver:{h.name}:lost",
                     title={"nl": f"Geen verbinding met {h.name} ({h.kind})",
                            "en": f"No connection to {h.name} ({h.kind})"},
-                    detail=f"{h.last_error or 'no answer'}; check cable, power and address. "
-                           "Its signals are stored as bad quality until it answers.")
+                    detail={"nl": "Het apparaat antwoordt niet. Controleer de kabel, de voeding en het adres. Tot "
+                                  "het weer antwoordt, slaat de box zijn signalen op als ongeldig.",
+                            "en": "The device does not answer. Check the cable, the power and the address. Until it "
+                                  "answers again, the box stores its signals as bad quality.", "error": h.last_error})
 
 
 async def watch_sources(sources: Sequence[Any], sink: AlertSink, *, since_mono: float) -> None:

@@ -129,25 +129,60 @@ def _rule_detail_re() -> Any:
     import re
 
     return re.compile(r"^(?P<signal>\w+) = (?P<value>[-+\d.eE]+) (?P<kind>above|below) (?P<limit>[-+\d.eE]+) "
-                      r"for (?P<ms>[\d.]+) ms$")
+                      r"for (?P<ms>[\d.]+) ms(?:\. (?P<rest>Outputs: .*))?$")
 
 
 RULE_DETAIL = _rule_detail_re()
 
 
-def alert_detail_text(detail: str | None, config: Any, lang: str) -> str:
-    """The guard's rule detail ("motor_current = 23.341 above 20 for 200 ms") in words; other text as is."""
-    if not detail:
-        return ""
-    m = RULE_DETAIL.match(detail.strip())
-    if not m:
-        return detail
+def _rule_words(rule: dict[str, Any], config: Any, lang: str) -> str | None:
+    """A rule trip (signal, kind, value, limit, for_ms, while) in words, with the signal's label and unit."""
     t = translations(lang)
     f = fmt.Formatter(lang, config.box.timezone)
-    unit = labels.signal_unit(config, m["signal"])
-    text = t.gettext(N_("%(signal)s %(value)s, above the limit of %(limit)s for %(duration)s") if m["kind"] == "above"
-                     else N_("%(signal)s %(value)s, below the limit of %(limit)s for %(duration)s"))
-    return text % {"signal": labels.signal_label(config, m["signal"], lang),
-                   "value": labels.value_text(float(m["value"]), unit, f),
-                   "limit": labels.value_text(float(m["limit"]), unit, f),
-                   "duration": f"{labels.value_text(float(m['ms']), None, f)}\u00a0ms"}
+    signal = str(rule.get("signal") or "")
+    unit = labels.signal_unit(config, signal)
+    try:
+        duration = f"{labels.value_text(float(rule['for_ms']), None, f)}\u00a0ms"
+        if rule.get("kind") == "stalled":
+            text = t.gettext(N_("%(signal)s unchanged at %(value)s for %(duration)s") if not rule.get("while")
+                             else N_("%(signal)s unchanged at %(value)s for %(duration)s while %(while)s is on"))
+            return text % {"signal": labels.signal_label(config, signal, lang),
+                           "value": labels.value_text(rule.get("value"), unit, f), "duration": duration,
+                           "while": labels.signal_label(config, str(rule.get("while")), lang)}
+        text = t.gettext(N_("%(signal)s %(value)s, above the limit of %(limit)s for %(duration)s")
+                         if rule.get("kind") == "above"
+                         else N_("%(signal)s %(value)s, below the limit of %(limit)s for %(duration)s"))
+        return text % {"signal": labels.signal_label(config, signal, lang),
+                       "value": labels.value_text(float(rule["value"]), unit, f),
+                       "limit": labels.value_text(float(rule["limit"]), unit, f), "duration": duration}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def alert_detail(stored: str | None, config: Any, lang: str) -> dict[str, Any]:
+    """An alert's stored detail for the screen: ``text`` in ``lang`` (a guard rule's in words,
+    with the signal's label and unit), ``error`` the raw technical error text (shown apart, as
+    code), ``stored`` True when ``text`` is an old plain row shown as it was stored (no language)."""
+    from appliance.alerts import detail_in
+
+    d = detail_in(stored, lang)
+    if not d.plain:
+        text: str | None = d.text
+        if isinstance(d.data.get("rule"), dict):
+            words = _rule_words(d.data["rule"], config, lang)
+            outputs = d.data.get("outputs")
+            after = (outputs.get(lang) or outputs.get("en")) if isinstance(outputs, dict) else None
+            text = f"{words}. {after}" if words and after else words or d.text
+        return {"text": text, "error": d.error, "stored": False}
+    m = RULE_DETAIL.match(d.text.strip())
+    if not m:
+        return {"text": d.text, "error": None, "stored": bool(d.text)}
+    words = _rule_words({"signal": m["signal"], "kind": m["kind"], "value": m["value"], "limit": m["limit"],
+                         "for_ms": m["ms"]}, config, lang)
+    # An old armed trip's "Outputs: ..." is English as stored: shown apart, as stored text.
+    return {"text": words or d.text, "error": m["rest"] if words else None, "stored": not words}
+
+
+def alert_detail_text(detail: str | None, config: Any, lang: str) -> str:
+    """The detail's text in ``lang`` (``alert_detail`` without the raw error)."""
+    return str(alert_detail(detail, config, lang)["text"] or "")

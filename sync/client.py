@@ -280,7 +280,10 @@ class SyncClient:
             source="sync", kind="sync.auth", severity="warning", dedupe_key="sync.auth",
             title={"nl": f"Sync: de hub weigert het token van deze box (HTTP {status})",
                    "en": f"Sync: the hub refuses this box's token (HTTP {status})"},
-            detail=f"{detail} — ask the programme for a new token and put it in the secrets file.")
+            detail={"nl": "Er wordt niets verstuurd tot het token klopt; de box bewaart alles. Vraag het programma "
+                          "om een nieuw token en zet het in het geheimenbestand van de box.",
+                    "en": "Nothing is sent until the token is right; the box keeps everything. Ask the programme "
+                          "for a new token and put it in the box's secrets file.", "error": detail})
 
 
 def _error_text(data: bytes) -> str:

@@ -458,7 +458,8 @@ class Outbox:
             source="sync", kind="sync.outbox_full", severity="warning", dedupe_key="sync.outbox_full",
             title={"nl": f"Sync-wachtrij vol ({mb:g} MB): de box bewaart nu dagtotalen in plaats van uren",
                    "en": f"Sync outbox full ({mb:g} MB): the box now seals day totals instead of hours"},
-            detail="Nothing is dropped. Check the network connection to the programme hub.")
+            detail={"nl": "Er gaat niets verloren. Controleer de netwerkverbinding met de hub van het programma.",
+                    "en": "Nothing is lost. Check the network connection to the programme's hub."})
 
     # ------------------------------------------------------------ reading
     def batches(self, *, state: str | None = None, limit: int = 1000) -> list[Sealed]:
@@ -536,7 +537,10 @@ class Outbox:
             source="sync", kind="sync.quarantine", severity="warning", dedupe_key=f"sync.quarantine.{loan}.{seq}",
             title={"nl": f"Sync: de hub weigerde batch {seq} (HTTP {status}); hij wordt niet opnieuw gestuurd",
                    "en": f"Sync: the hub refused batch {seq} (HTTP {status}); it will not be retried"},
-            detail=error[:500])
+            detail={"nl": "De box bewaart deze batch apart en stuurt de volgende gewoon door. Meld het aan het "
+                          "programma: de foutmelding van de hub staat hieronder.",
+                    "en": "The box keeps this batch aside and goes on with the next ones. Tell the programme: the "
+                          "hub's error message is below.", "error": error[:500]})
 
     def mark_failed(self, loan: str, seq: int, *, status: int | None, error: str) -> None:
         with self.tx() as c:

@@ -10,6 +10,11 @@ alarm / unsure, optional comment) -> ``closed``. Every step is an
 - Flapping: when ``flap_threshold`` alerts with the same key were created in
   the last ``flap_window_s``, a further raise is attached to the latest of
   them (``flapping`` = 1, ``suppressed`` += 1) instead of creating another.
+- Titles and details in both languages: ``title`` and ``detail`` may be
+  ``{"nl": ..., "en": ...}`` (stored as JSON; ``title_in`` / ``detail_in`` give
+  the reader's language, English as fallback, old plain text as it is). A
+  library's or the OS's own error text goes in the detail's ``"error"``: data,
+  shown apart from the sentence and never translated.
 - Evidence (local only, never synced): the signal window that tripped the
   alert (float32 BLOBs per signal) and the camera snapshot path.
 
@@ -27,7 +32,16 @@ from __future__ import annotations
 
 from .schema import LABEL_ROLES, LABELS, NS, SEVERITIES, migrations
 from .sink import AlertConsumer, AlertSink
-from .store import Alert, AlertStore, encode_title, title_in
+from .store import (
+           Alert,
+           AlertStore,
+           DetailText,
+           detail_in,
+           encode_detail,
+           encode_title,
+           nl_number,
+           title_in,
+)
 
 __all__ = ["LABELS", "LABEL_ROLES", "NS", "SEVERITIES", "Alert", "AlertConsumer", "AlertSink", "AlertStore",
-           "encode_title", "migrations", "title_in"]
+           "DetailText", "detail_in", "encode_detail", "encode_title", "migrations", "nl_number", "title_in"]

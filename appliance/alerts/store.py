@@ -68,11 +68,12 @@ class AlertStore:
 
     # ------------------------------------------------------------- raise
     def raise_alert(self, *, source: str, kind: str, severity: str, title: str | Mapping[str, str],
-                    detail: str | None = None, dedupe_key: str, evidence: dict[str, Any] | None = None,
+                    detail: str | Mapping[str, Any] | None = None, dedupe_key: str, evidence: dict[str, Any] | None = None,
                     ts_ns: int | None = None) -> int:
         if severity not in SEVERITIES:
             raise ValueError(f"severity {severity!r}: use one of {', '.join(SEVERITIES)}")
         title = encode_title(title)
+        detail = encode_detail(detail)
         for name, v in (("source", source), ("kind", kind), ("dedupe_key", dedupe_key)):
             if not isinstance(v, str) or not v.strip():
                 raise ValueError(f"alert {name} must be a non-empty text")
@@ -296,6 +297,58 @@ def title_in(stored: str, lang: str) -> str:
         if isinstance(texts, dict) and texts:
             return str(texts.get(lang) or texts.get("en") or next(iter(texts.values())))
     return stored
+
+
+def encode_detail(detail: str | Mapping[str, Any] | None) -> str | None:
+    """An alert detail as stored: ``{"nl": ..., "en": ...}`` as JSON (the sentence in each
+    language), with an optional ``"error"`` (a library's or the OS's own error text, shown as it
+    is, never translated) and other structured keys of the raiser (the guard's ``"rule"`` and
+    ``"outputs"``). Plain text is stored as it is (old rows, tools)."""
+    if detail is None:
+        return None
+    if isinstance(detail, str):
+        return detail[:2000] or None
+    out: dict[str, Any] = {k: v for k, v in detail.items() if v is not None}
+    for lang in ("nl", "en"):
+        if not isinstance(out.get(lang), str) or not out[lang].strip():
+            raise ValueError("an alert detail in two languages needs both 'nl' and 'en'")
+        out[lang] = out[lang][:1000]
+    if "error" in out:
+        out["error"] = str(out["error"])[:500]
+        if not out["error"].strip():
+            del out["error"]
+    return json.dumps(out, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class DetailText:
+    """A stored detail for one reader: ``text`` in their language (an old plain row as it was
+    stored: ``plain``), ``error`` the raw technical error, ``data`` the stored mapping."""
+    text: str
+    error: str | None = None
+    plain: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def detail_in(stored: str | None, lang: str) -> DetailText:
+    """The stored detail in ``lang`` (English as fallback); plain text as it is."""
+    if not stored:
+        return DetailText("")
+    if stored.startswith("{"):
+        try:
+            data = json.loads(stored)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("en") or data.get("nl"), str):
+            error = data.get("error")
+            return DetailText(str(data.get(lang) or data.get("en") or data.get("nl")),
+                              None if error is None else str(error), False, data)
+    return DetailText(stored, None, True)
+
+
+def nl_number(x: float, spec: str = "g") -> str:
+    """A number for a Dutch sentence: decimal comma (``23,341``)."""
+    return format(x, spec).replace(".", ",")
 
 
 def _jsonable(v: Any) -> Any:

@@ -283,8 +283,10 @@ class OutputBank:
         self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{s.name}.failed",
                     title={"nl": f"Stopuitgang {s.name} bevestigde de stop niet: de machine draait misschien nog",
                            "en": f"Stop output {s.name} did not confirm the stop: the machine may still run"},
-                    detail=f"{s.last_error or 'no answer'}; retrying until it answers. Stop the machine by hand "
-                           "and check the cable and the PLC.")
+                    detail={"nl": "Geen bevestiging; de bewaking probeert het opnieuw tot het lukt. Zet de machine "
+                                  "zo nodig met de hand stil en controleer de kabel en de PLC.",
+                            "en": "No confirmation; the guard keeps retrying until it answers. Stop the machine by "
+                                  "hand if needed and check the cable and the PLC.", "error": s.last_error})
         if self.on_change is not None:
             self.on_change()
 
@@ -298,7 +300,12 @@ class OutputBank:
         log.error("guard: stop output %s cannot be reached: %s; reconnecting in the background", s.name, why)
         self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{s.name}",
                     title={"nl": f"Stopuitgang {s.name} is niet bereikbaar", "en": f"Stop output {s.name} cannot be reached"},
-                    detail=f"{why}; the guard reconnects by itself and is not healthy until it does")
+                    detail={"nl": "De bewaking maakt zelf opnieuw verbinding. Tot dat lukt, kan ze de machine via "
+                                  "deze uitgang niet stoppen en staat ze op niet gezond. Controleer de kabel, de "
+                                  "voeding en het adres.",
+                            "en": "The guard reconnects by itself. Until it does, it cannot stop the machine through "
+                                  "this output and reports itself as not healthy. Check the cable, the power and the "
+                                  "address.", "error": why})
 
     def _mark_up(self, s: Slot) -> None:
         was = s.state

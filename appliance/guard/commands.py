@@ -87,4 +87,8 @@ class GuardCommands:
             log.error("guard: reset button on GPIO%s cannot be used: %s", self.cfg.reset_pin, exc)
             self._alert(kind="guard.output", severity="warning", dedupe_key="guard.reset_button",
                         title={"nl": f"Resetknop op GPIO{self.cfg.reset_pin} is niet te gebruiken",
-                               "en": f"Reset button on GPIO{self.cfg.reset_pin} cannot be used"}, detail=str(exc))
+                               "en": f"Reset button on GPIO{self.cfg.reset_pin} cannot be used"},
+                        detail={"nl": "Geef een stop van de box vrij op het scherm tot de knop werkt. Controleer de "
+                                      "bedrading en het pinnummer in de instellingen (guard.reset_pin).",
+                                "en": "Reset the stop on the screen until the button works. Check the wiring and the "
+                                      "pin number in the configuration (guard.reset_pin).", "error": str(exc)})

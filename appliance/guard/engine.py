@@ -214,7 +214,10 @@ class Guard(TripHandling, GuardCommands, GuardStatus, SampleRoutes, GuardThreads
                 self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
                             title={"nl": f"Model {b.cfg.model} voor {b.name} niet geladen: de bewaking werkt alleen met regels",
                                    "en": f"Model {b.cfg.model} for {b.name} not loaded: the guard runs rules only"},
-                            detail=b.error)
+                            detail={"nl": "Zonder dit model bewaken alleen de regels. Controleer het modelbestand en "
+                                          "installeer het opnieuw via Instellingen → Modellen.",
+                                    "en": "Without this model only the rules watch. Check the model file and install "
+                                          "it again under Settings → Models.", "error": b.error})
         if self.cfg.reset_pin is not None:
             self._open_reset_button()
         self._healthy = True

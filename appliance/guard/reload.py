@@ -261,6 +261,9 @@ class ModelReload:
         self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}.update",
                     title={"nl": f"Model {b.cfg.model} {version} ({slot}) voor {b.name} niet geladen: de bewaking {keeps_nl}",
                            "en": f"Model {b.cfg.model} {version} ({slot}) for {b.name} not loaded: the guard {keeps}"},
-                    detail=why)
+                    detail={"nl": "De nieuwe versie is niet in gebruik genomen; de bewaking werkt door zoals "
+                                  "hiervoor. Controleer het modelbestand en installeer het opnieuw.",
+                            "en": "The new version was not taken into use; the guard goes on as before. Check the "
+                                  "model file and install it again.", "error": why})
         entry["error"] = f"{slot} {version}: {why}"
         return entry

@@ -15,6 +15,7 @@ Mixed into ``Guard``.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import math
 import os
@@ -23,6 +24,8 @@ import sys
 import threading
 import time
 from typing import Any
+
+from appliance.alerts.store import nl_number
 
 from .bindings import Binding
 from .decide import LimitRule, StallRule
@@ -108,8 +111,8 @@ class GuardThreads:
             if b.debounce.update(score):
                 self._trip(cause_kind="model", cause=b.name, sample_ns=trigger_ns, signal=signal,
                            model=b.cfg.model, version=model.version, score=score, threshold=b.threshold,
-                           inference_ns=done_ns, detail=f"{b.debounce.hits} of the last {b.cfg.trip_m} windows "
-                                                         f"at or above {b.threshold:g}",
+                           inference_ns=done_ns, detail=functools.partial(_model_detail, b.debounce.hits,
+                                                                          b.cfg.trip_m, b.threshold),
                            evidence=b.evidence(window, score))
             if shadow is not None and b.shadow is not None:
                 rec = b.score_shadow(window, score)
@@ -127,7 +130,11 @@ class GuardThreads:
         log.error("guard: model %s for %s: %s; the guard runs rules only for it", b.cfg.model, b.name, why)
         self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
                     title={"nl": f"Model {b.cfg.model} voor {b.name} faalt: de bewaking werkt alleen met regels",
-                           "en": f"Model {b.cfg.model} for {b.name} failed: the guard runs rules only"}, detail=why)
+                           "en": f"Model {b.cfg.model} for {b.name} failed: the guard runs rules only"},
+                    detail={"nl": "De regels blijven bewaken; dit model niet meer, tot de box opnieuw start of er een "
+                                  "nieuwe versie is geïnstalleerd. Meld het aan wie de modellen beheert.",
+                            "en": "The rules keep watching; this model no longer does until the box restarts or a new "
+                                  "version is installed. Tell whoever looks after the models.", "error": why})
 
     # ----- the guard thread -------------------------------------------------------
     def _guard_loop(self) -> None:
@@ -172,7 +179,12 @@ class GuardThreads:
                         self._alert(kind="guard.model", severity="warning", dedupe_key=f"guard.model.{b.name}",
                                     title={"nl": f"Model {b.cfg.model} voor {b.name} hangt: de bewaking werkt alleen met regels",
                                            "en": f"Model {b.cfg.model} for {b.name} hangs: the guard runs rules only"},
-                                    detail=b.error)
+                                    detail={"nl": f"Het model gaf na {nl_number(self.cfg.inference_timeout_ms)} ms "
+                                                  "nog geen antwoord. De regels blijven bewaken; het model doet weer mee "
+                                                  "zodra het antwoordt.",
+                                            "en": f"The model gave no answer within {self.cfg.inference_timeout_ms:g} ms. "
+                                                  "The rules keep watching; the model takes part again as soon as it "
+                                                  "answers."})
                     if b.gate.signal is not None:
                         self._check_gate(b, now)
                 if self._heartbeat is not None and now >= self._hb_next_ns:
@@ -204,9 +216,12 @@ class GuardThreads:
                         title={"nl": f"Model {model} voor {b.name} kan niet bewaken: signaal {sig} heeft geen "
                                      "geldige waarde",
                                "en": f"Model {model} for {b.name} cannot watch: signal {sig} has no good value"},
-                        detail=f"no good value of {sig} for {b.cfg.while_signal_timeout_s:g} s (guard.models[]."
-                               f"while_signal); the model scores only while {sig} is true. Check the device and "
-                               f"the mapping of {sig}; the rules keep watching")
+                        detail={"nl": f"Al {nl_number(b.cfg.while_signal_timeout_s)} s geen geldige waarde van {sig}. "
+                                      f"Het model kijkt alleen als {sig} aan staat. Controleer het apparaat en de "
+                                      f"koppeling van {sig}; de regels blijven bewaken.",
+                                "en": f"No good value of {sig} for {b.cfg.while_signal_timeout_s:g} s. The model only "
+                                      f"watches while {sig} is on. Check the device and the mapping of {sig}; the rules "
+                                      "keep watching."})
         else:
             log.info("guard: %s has a good value of %s again; the model can score", b.name, sig)
             self._alert(kind="guard.model", severity="info", dedupe_key=f"guard.gate.{b.name}.back",
@@ -216,11 +231,8 @@ class GuardThreads:
     def _rule_trip(self, rule: LimitRule | StallRule, sample_ns: int) -> None:
         r, value = rule.rule, rule.last_value
 
-        def detail() -> str:  # worded after the outputs fired (issue 11: nothing avoidable before the stop)
-            if r.kind == "stalled":
-                return f"{r.signal} unchanged at {value!r} for {r.for_ms:g} ms" + (
-                    f" while {r.while_signal}" if r.while_signal else "")
-            return f"{r.signal} = {value!r} {r.kind} {r.limit:g} for {r.for_ms:g} ms"
+        def detail() -> dict[str, Any]:  # worded after the outputs fired (issue 11: nothing avoidable before the stop)
+            return rule_detail(r.signal, r.kind, value, r.limit, r.for_ms, r.while_signal)
 
         self._trip(cause_kind="rule", cause=r.name, sample_ns=sample_ns, signal=r.signal,
                    score=value, threshold=r.limit, detail=detail)
@@ -245,8 +257,38 @@ class GuardThreads:
                 log.error("guard: heartbeat %s failed: %s", hb.name, exc)
                 self._alert(kind="guard.output", severity="warning", dedupe_key=f"guard.heartbeat.{hb.name}",
                             title={"nl": f"Hartslaguitgang {hb.name} antwoordt niet",
-                                   "en": f"Heartbeat output {hb.name} does not answer"}, detail=str(exc))
+                                   "en": f"Heartbeat output {hb.name} does not answer"},
+                            detail={"nl": "De hartslag naar de PLC staat stil: de PLC kan denken dat de box weg is en "
+                                          "de machine stilzetten. Controleer de kabel en de uitgang; de bewaking "
+                                          "probeert het elke slag opnieuw.",
+                                    "en": "The heartbeat to the PLC has stopped: the PLC may take the box as gone and "
+                                          "stop the machine. Check the cable and the output; the guard tries again "
+                                          "on every beat.", "error": str(exc)})
             hb.ok, hb.last_error = False, str(exc)
+
+
+def _model_detail(hits: int, of: int, threshold: float) -> dict[str, Any]:
+    return {"nl": f"{hits} van de laatste {of} vensters op of boven {nl_number(threshold)}",
+            "en": f"{hits} of the last {of} windows at or above {threshold:g}"}
+
+
+def rule_detail(signal: str, kind: str, value: Any, limit: float | None, for_ms: float,
+                while_signal: str | None = None) -> dict[str, Any]:
+    """A rule trip's detail in both languages, and as data (``rule``) for the UI's words with the
+    signal's label and unit. The English text is the form the guard has always stored
+    ("motor_current = 23.341 above 20 for 200 ms")."""
+    v_nl = nl_number(value, "") if isinstance(value, float) else repr(value)
+    if kind == "stalled":
+        nl = f"{signal} onveranderd op {v_nl} gedurende {nl_number(for_ms)} ms" + (
+            f" terwijl {while_signal} aan staat" if while_signal else "")
+        en = f"{signal} unchanged at {value!r} for {for_ms:g} ms" + (f" while {while_signal}" if while_signal else "")
+    else:
+        nl = (f"{signal} = {v_nl} {'boven' if kind == 'above' else 'onder'} {nl_number(limit or 0)} "
+              f"gedurende {nl_number(for_ms)} ms")
+        en = f"{signal} = {value!r} {kind} {limit:g} for {for_ms:g} ms"
+    rule = {"signal": signal, "kind": kind, "value": value, "limit": limit, "for_ms": for_ms,
+            "while": while_signal}
+    return {"nl": nl, "en": en, "rule": rule}
 
 
 _RT_REFUSED: set[str] = set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import store
@@ -22,6 +22,25 @@ from .latch import Latch, trip_title
 log = logging.getLogger(__name__)
 
 SOURCE = "guard"  # the alerts' source
+
+
+Detail = str | Mapping[str, Any]
+
+
+def with_outputs(detail: Detail | None, results: list[store.OutputResult]) -> dict[str, Any]:
+    """An armed trip's alert detail: the cause (text or ``{"nl", "en", ...}``) and what each stop
+    output did, in both languages; the outputs' own error texts apart in ``"error"``."""
+    cause = {"nl": detail, "en": detail} if isinstance(detail, str) else dict(detail or {})
+    done = {"nl": "; ".join(f"{r.name} {'bevestigd' if r.ok else 'niet bevestigd'}" for r in results) or "geen",
+            "en": "; ".join(f"{r.name} {'confirmed' if r.ok else 'not confirmed'}" for r in results) or "none"}
+    outputs = {"nl": f"Stopuitgangen: {done['nl']}.", "en": f"Outputs: {done['en']}."}
+    out = {**cause, "outputs": outputs}
+    for lang in ("nl", "en"):
+        out[lang] = f"{cause[lang]}. {outputs[lang]}" if cause.get(lang) else outputs[lang]
+    errors = "; ".join(f"{r.name}: {r.error}" for r in results if not r.ok and r.error)
+    if errors:
+        out["error"] = f"{cause['error']}; {errors}" if cause.get("error") else errors
+    return out
 
 
 class TripHandling:
@@ -38,8 +57,9 @@ class TripHandling:
     def _trip(self, *, cause_kind: str, cause: str, sample_ns: int, signal: str | None = None,
               model: str | None = None, version: str | None = None, score: float | None = None,
               threshold: float | None = None, inference_ns: int | None = None,
-              detail: str | Callable[[], str] | None = None, evidence: dict[str, Any] | None = None) -> None:
-        """``detail`` may be a function: it is called only after the outputs fired."""
+              detail: Detail | Callable[[], Detail] | None = None, evidence: dict[str, Any] | None = None) -> None:
+        """``detail``: text, ``{"nl", "en", ...}`` or a function giving one: it is called only
+        after the outputs fired (the record keeps the English text, the alert both languages)."""
         mode = self._mode
         if mode == "off":
             return
@@ -55,11 +75,12 @@ class TripHandling:
                 return  # off, or latched already (the outputs are in stop)
             if callable(detail):
                 detail = detail()
+            record_detail = detail.get("en") if isinstance(detail, Mapping) else detail
             # Queued under the lock (after the outputs fired), so a reset's record always follows its trip's.
             record = store.TripRecord(
                 ts=time.time_ns(), mode=mode, cause_kind=cause_kind, cause=cause, sample_mono_ns=sample_ns,
                 decided_mono_ns=decided, signal=signal, model=model, model_version=version, score=score,
-                threshold=threshold, inference_done_mono_ns=inference_ns, detail=detail, outputs=results)
+                threshold=threshold, inference_done_mono_ns=inference_ns, detail=record_detail, outputs=results)
             self._writer.put(record)
         self._last_trip = {
             "mode": mode, "cause_kind": cause_kind, "cause": cause, "utc_ns": record.ts,
@@ -75,9 +96,8 @@ class TripHandling:
                 log.exception("guard: trip listener failed")
         what = {"en": f"model {model} ({cause})" if cause_kind == "model" else f"rule {cause}",
                 "nl": f"model {model} ({cause})" if cause_kind == "model" else f"regel {cause}"}
-        outs = "; ".join(f"{r.name}: {'confirmed' if r.ok else r.error}" for r in results)
         if mode == "armed":
-            detail = f"{detail}. Outputs: {outs or 'none'}" if detail else f"Outputs: {outs or 'none'}"
+            detail = with_outputs(detail, results)
         self._alert(kind="guard.trip", severity="critical" if mode == "armed" else "warning",
                     dedupe_key=f"guard.{'trip' if mode == 'armed' else 'shadow'}.{cause}",
                     title=trip_title(mode, what, results), detail=detail, ts_ns=record.ts, evidence=evidence)
@@ -86,7 +106,11 @@ class TripHandling:
                 self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{r.name}.fire",
                             title={"nl": f"Stopuitgang {r.name} bevestigde de stop niet meteen; opnieuw geprobeerd",
                                    "en": f"Stop output {r.name} did not confirm the stop at once; retrying"},
-                            detail=r.error, ts_ns=record.ts)
+                            detail={"nl": "De bewaking blijft de stop sturen tot de uitgang hem bevestigt. "
+                                          "Kijk of de machine echt stilstaat; zet hem anders met de hand stil.",
+                                    "en": "The guard keeps sending the stop until the output confirms it. "
+                                          "Check that the machine really stopped; if not, stop it by hand.",
+                                    "error": r.error}, ts_ns=record.ts)
 
     def _withdraw_permit(self, why: str) -> None:
         with self._trip_lock:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.alerts import migrations as alert_tables
+from appliance.alerts import nl_number
 from appliance.bus import Bus, SampleQueue
 from appliance.dbworker import DbWorker
 from appliance.storage import open_db, write_tx
@@ -199,8 +200,12 @@ class KpiEngine(DbWorker):
             self._box_event("clock_jump", {"delta_s": d / NS, "mono_ns": utc_ns - offset}, utc_ns)
             self._alert(source="box", kind="clock_jump", severity="info",
                         title={"nl": f"Klok verzet met {d / NS:+.0f} s", "en": f"Clock jumped by {d / NS:+.0f} s"},
-                        detail="The system clock changed (boot without RTC or NTP correction); "
-                               "KPI durations use the monotonic clock.",
+                        detail={"nl": "De klok van de box is verzet (opgestart zonder klokbatterij, of gelijkgezet "
+                                      "door de tijdserver). De KPI-tijden kloppen nog: de box meet ze met een eigen "
+                                      "klok die niet verspringt.",
+                                "en": "The box's clock was set (started without a clock battery, or corrected by the "
+                                      "time server). The KPI durations are still right: the box measures them with "
+                                      "its own clock that never jumps."},
                         dedupe_key="box:clock_jump", evidence={"delta_s": d / NS}, ts_ns=utc_ns)
 
     def _begin(self, t: int) -> None:
@@ -286,8 +291,12 @@ class KpiEngine(DbWorker):
         self._alert(source="kpi", kind="oee_below_target", severity="warning",
                     title={"nl": f"OEE {r.oee:.0%} onder doel {self.m.oee_target:.0%} ({shift_key})",
                            "en": f"OEE {r.oee:.0%} below target {self.m.oee_target:.0%} ({shift_key})"},
-                    detail=f"availability {r.availability or 0:.1%}, performance {r.performance or 0:.1%}, "
-                           f"quality {r.quality or 0:.1%}; no-data {r.nodata_s / 60:.0f} min",
+                    detail={"nl": f"beschikbaarheid {nl_number((r.availability or 0) * 100, '.1f')} %, prestatie "
+                                  f"{nl_number((r.performance or 0) * 100, '.1f')} %, kwaliteit "
+                                  f"{nl_number((r.quality or 0) * 100, '.1f')} %; zonder gegevens "
+                                  f"{r.nodata_s / 60:.0f} min",
+                            "en": f"availability {r.availability or 0:.1%}, performance {r.performance or 0:.1%}, "
+                                  f"quality {r.quality or 0:.1%}; no data {r.nodata_s / 60:.0f} min"},
                     dedupe_key=f"kpi:oee:{shift_key}",
                     evidence={"shift": shift_key, "oee": r.oee, "availability": r.availability,
                               "performance": r.performance, "quality": r.quality, "target": self.m.oee_target})

@@ -30,13 +30,24 @@ def _store(r: Req) -> Any:
         raise HTTPException(503, r._("Alerts are not available yet.")) from exc
 
 
-def alert_dict(a: Any, lang: str, *, full: bool = False) -> dict[str, Any]:
-    from appliance.alerts import title_in
+def alert_dict(a: Any, lang: str, *, full: bool = False, config: Any = None) -> dict[str, Any]:
+    """An alert for a page or the API: ``title`` and ``detail`` in ``lang`` (a guard rule's detail in
+    words when ``config`` is given), ``detail_error`` the raw technical error text kept apart (not
+    translated), ``detail_raw`` the detail as stored (``{"nl", "en", ...}`` JSON or old plain text)."""
+    from appliance.alerts import detail_in, title_in
 
-    d = {k: getattr(a, k) for k in ("id", "source", "kind", "severity", "detail", "state", "first_ts",
+    d = {k: getattr(a, k) for k in ("id", "source", "kind", "severity", "state", "first_ts",
                                     "last_ts", "count", "flapping", "ack_ts", "ack_role", "label", "label_role",
                                     "comment", "closed_ts")}
     d["title"] = title_in(a.title, lang)
+    if config is not None:
+        why = audit_view.alert_detail(a.detail, config, lang)
+    else:
+        got = detail_in(a.detail, lang)
+        why = {"text": got.text, "error": got.error, "stored": got.plain}
+    d.update(detail=why["text"] or None, detail_error=why["error"], detail_raw=a.detail)
+    if config is not None:
+        d["why"] = why  # for the pages: text, error, stored (an old plain row shown as stored)
     if full:
         d["events"] = a.events
         d["evidence"] = []
@@ -122,8 +133,7 @@ def alerts_page(state: str = "open", source: str | None = None, severity: str | 
     except HTTPException:
         items, stats, sources, error = [], [], [], r._("Alerts are not available yet.")
     f = fmt.Formatter(r.lang, r.state.config.box.timezone)
-    rows = [{**alert_dict(a, r.lang), "when": f.time(a.last_ts, date=True),
-             "detail": audit_view.alert_detail_text(a.detail, r.state.config, r.lang)} for a in items]
+    rows = [{**alert_dict(a, r.lang, config=r.state.config), "when": f.time(a.last_ts, date=True)} for a in items]
     return r.render("alerts.html", alerts=rows, stats=stats, sources=sources, states=STATES, severities=SEVERITIES,
                     chosen={"state": state, "source": source or "", "severity": severity or ""}, error=error)
 
@@ -152,9 +162,7 @@ def alert_page(alert_id: DbId, r: Req = ReqDep) -> Response:
     events = [{"when": f.time(e["ts"], date=True), "role": audit_view.role_text(e["role"], r.lang),
                "action": audit_view.action_text(e["action"], r.lang),
                "detail": audit_view.detail_text(e.get("detail"), r.lang, tz)} for e in a.events]
-    shown = alert_dict(a, r.lang)
-    shown["detail"] = audit_view.alert_detail_text(shown["detail"], r.state.config, r.lang)
-    shown["detail_stored"] = shown["detail"] == (a.detail or "")  # the raising part's own text, as it stored it
+    shown = alert_dict(a, r.lang, config=r.state.config)
     return r.render("alert.html", a=shown, first=f.time(a.first_ts, date=True),
                     last=f.time(a.last_ts, date=True), windows=windows, snapshots=snapshots, values=values,
                     events=events, trace=trip_trace(r, a))
@@ -222,12 +230,18 @@ class LabelIn(BaseModel):
     comment: str | None = Field(None, title="Comment", max_length=1000)
 
 
+def _api_dict(a: Any, r: Req, *, full: bool = False) -> dict[str, Any]:
+    d = alert_dict(a, r.lang, full=full, config=r.state.config)
+    del d["why"]
+    return d
+
+
 @router.get("/api/v1/alerts", tags=["alerts"])
 def api_alerts(state: str = "open", source: str | None = None, severity: str | None = None,
                r: Req = ReqDep) -> list[dict[str, Any]]:
     """Alerts, newest first; state = open|raised|acknowledged|labelled|closed|all."""
     api_guard(r, "alerts")
-    return [alert_dict(a, r.lang) for a in _list(r, state, source, severity)]
+    return [_api_dict(a, r) for a in _list(r, state, source, severity)]
 
 
 @router.get("/api/v1/alerts/stats", tags=["alerts"])
@@ -240,22 +254,22 @@ def api_alert_stats(r: Req = ReqDep) -> list[dict[str, Any]]:
 @router.get("/api/v1/alerts/{alert_id}", tags=["alerts"])
 def api_alert(alert_id: DbId, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
-    return found(lambda: alert_dict(_store(r).get(alert_id), r.lang, full=True), missing=ValueError)
+    return found(lambda: _api_dict(_store(r).get(alert_id), r, full=True), missing=ValueError)
 
 
 @router.post("/api/v1/alerts/{alert_id}/ack", tags=["alerts"])
 def api_alert_ack(alert_id: DbId, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
-    return alert_dict(_act(r, alert_id, "ack"), r.lang)
+    return _api_dict(_act(r, alert_id, "ack"), r)
 
 
 @router.post("/api/v1/alerts/{alert_id}/label", tags=["alerts"])
 def api_alert_label(alert_id: DbId, body: LabelIn, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
-    return alert_dict(_act(r, alert_id, "label", body.label, body.comment), r.lang)
+    return _api_dict(_act(r, alert_id, "label", body.label, body.comment), r)
 
 
 @router.post("/api/v1/alerts/{alert_id}/close", tags=["alerts"])
 def api_alert_close(alert_id: DbId, r: Req = ReqDep) -> dict[str, Any]:
     api_guard(r, "alerts")
-    return alert_dict(_act(r, alert_id, "close"), r.lang)
+    return _api_dict(_act(r, alert_id, "close"), r)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from .. import audit_view, charts, fmt, labels
+from .. import charts, fmt, labels
 from ..access import api_guard, page_guard
 from ..context import Req, ReqDep
 from ..i18n import N_
@@ -73,10 +73,8 @@ def card(r: Req, a: Any) -> dict[str, Any]:
     config, lang = r.state.config, r.lang
     f = fmt.Formatter(lang, config.box.timezone)
     full = _store(r).get(a.id)
-    out = alert_dict(full, lang)
-    out.update(when=f.time(a.first_ts, date=True), name=alert_name(a),
-               detail=audit_view.alert_detail_text(a.detail, config, lang), score=None, inputs=[], picture=None)
-    out["detail_stored"] = out["detail"] == (a.detail or "")  # not a rule's detail: the raising part's own text
+    out = alert_dict(full, lang, config=config)
+    out.update(when=f.time(a.first_ts, date=True), name=alert_name(a), score=None, inputs=[], picture=None)
     for ev in full.evidence:
         vals = ev.get("values")
         if ev["kind"] == "values" and isinstance(vals, dict) and "score" in vals:

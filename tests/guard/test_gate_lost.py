@@ -132,7 +132,7 @@ def test_a_gate_signal_without_a_good_value_is_one_alert_a_stopped_machine_is_no
     assert lost["severity"] == "warning" and lost["kind"] == "guard.model"
     assert lost["title"]["en"] == "Model vibration-anomaly for spindle cannot watch: signal running has no good value"
     assert "vibration-anomaly" in lost["title"]["nl"] and "running" in lost["title"]["nl"]
-    assert "running" in lost["detail"]
+    assert "running" in lost["detail"]["en"] and "running" in lost["detail"]["nl"]
     status = core.guard.status()
     assert status["state"] == "degraded" and status["models"][0]["gate"]["lost"] is True
     assert status["models"][0]["gate"]["no_good_value_s"] >= LIMIT_S

@@ -32,3 +32,35 @@ def test_alert_page_and_audit_are_in_words(box_config: Any) -> None:
     audit = settings[settings.index('id="audit"'):]
     assert "ingelogd" in audit and "ui.login" not in audit
     assert not re.search(r"\d{18}", audit), "nanosecond stamps in the audit list"
+
+
+def test_alert_detail_in_the_screen_language_with_the_raw_error_apart(box_config: Any) -> None:
+    """A detail stored in both languages: the Dutch screen shows the Dutch sentence, the English one the
+    English; the device's own error text apart, as code marked stored; the API gives both."""
+    from appliance.alerts import AlertStore
+    from appliance.storage import open_db
+
+    c = _admin(box_config)
+    db = open_db(box_config.db_path)
+    try:
+        store = AlertStore(db)
+        aid = store.raise_alert(
+            source="driver", kind="device_lost", severity="critical", dedupe_key=f"t-{time.time_ns()}",
+            title={"nl": "Geen verbinding met cel_plc", "en": "No connection to cel_plc"},
+            detail={"nl": "Het apparaat antwoordt niet. Controleer de kabel.", "en": "The device does not answer.",
+                    "error": "[Errno 111] Connection refused"})
+        rule = store.raise_alert(
+            source="guard", kind="guard.trip", severity="critical", dedupe_key=f"r-{time.time_ns()}", title="x",
+            detail="motor_current = 23.341 above 20 for 200 ms. Outputs: stop_relay: confirmed")  # an old row
+    finally:
+        db.conn.close()
+    page = c.get(f"/alerts/{aid}").text
+    shown = re.search(r'<p class="big" id="alert-detail">([^<]*)</p>', page)
+    assert shown and shown[1] == "Het apparaat antwoordt niet. Controleer de kabel."
+    assert re.search(r"<code data-stored>\[Errno 111\] Connection refused</code>", page)
+    assert "The device does not answer" not in page
+    old = c.get(f"/alerts/{rule}").text
+    assert "Motorstroom 23,3\u00a0A, boven de grens van 20" in old and "Outputs: stop_relay" in old
+    api = c.get(f"/api/v1/alerts/{aid}").json()  # the session's language, as the pages
+    assert api["detail"] == "Het apparaat antwoordt niet. Controleer de kabel."
+    assert api["detail_error"] == "[Errno 111] Connection refused" and api["detail_raw"].startswith("{")
