@@ -70,3 +70,25 @@ def test_trends_api_names_the_limits_and_thins_the_recorded_samples(box_config: 
     assert len(mc["t"]) == trends_view.MAX_POINTS and mc["v"][-1] == 999.0  # newest kept
     assert np.all(np.diff(mc["t"]) > 0)
     assert by["part_count"]["watched"] and by["part_count"]["limits"] == []  # stalled rule: no line
+
+
+def test_beyond_the_limit_is_the_guards_own_strict_test_on_good_values(box_config: Any) -> None:
+    """live_view.beyond_view: strictly above (the guard's LimitRule), good quality only, numbers only;
+    a below rule added to the demo's config reads "onder grens"."""
+    from appliance.guard.config import Rule
+    from local_ui.live_view import beyond_view
+
+    cfg = box_config.model_copy(deep=True)
+    cfg.guard.rules.append(Rule(name="te_koud", kind="below", signal="temperature", limit=5.0, for_ms=1000))
+
+    def at(**vals: Any) -> dict[str, Any]:
+        return beyond_view({k: v if isinstance(v, dict) else {"v": v, "q": 0} for k, v in vals.items()}, cfg, "nl")
+
+    assert at(motor_current=20.0) == {}  # at the limit is not beyond it (the guard trips on > only)
+    got = at(motor_current=20.5, temperature=4.0)
+    assert got["motor_current"]["text"] == "boven grens 20,0\u00a0A" and got["motor_current"]["rule"] == "vastgelopen"
+    assert got["temperature"]["text"] == "onder grens 5,00\u00a0°C" and got["temperature"]["kind"] == "below"
+    assert at(motor_current={"v": 25.0, "q": "BAD"}) == {} and at(motor_current={"v": 25.0, "q": "STALE"}) == {}
+    assert at(motor_current=True) == {} and at(motor_current="25") == {}
+    assert beyond_view({"motor_current": {"v": 25.0, "q": "GOOD"}}, cfg, "en")["motor_current"]["text"] == \
+        "above limit 20.0\u00a0A"
