@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdif]|%%|%[sdif]|\{[a-z_]*\}")
 WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 UNITS = {"ms", "s", "min", "u", "h", "kWh", "kW", "Hz", "mm", "A", "V", "rpm", "bar", "°C", "degC", "%", "x", "N", "kg", "EUR"}
+UNIT_RE = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 ALWAYS = {"EN", "NL", "OEE", "KPI", "KPI's", "KPIs", "CSV", "JSON", "PDF", "ROI", "API", "PIN", "sha256", "SHA",
           "p50", "p99", "Werkvloer", "werkvloer", "OpenAPI", "LiteRT", "TFLite"}
 
@@ -110,7 +111,9 @@ def leftover(text: str, lang: str, names: set[str]) -> list[str]:
     t = re.sub(r"(?i)\b(opmerking|comment): [^;)]+", r"\1:", t)
 
     def data(x: str) -> bool:
-        bare = re.sub(r"\s*(?<![\w-])v?\d[\d.,:+-]*", "", x).strip(" .@")  # a name with its version or number
+        # A name with its version, or a number with its unit ("Motor current 22.1 A ... 20.0 A ... 200 ms"
+        # once the catalogue's words between them are gone).
+        bare = re.sub(r"\s*(?<![\w-])v?\d[\d.,:+-]*(?:\s*(?:" + UNIT_RE + r")(?!\w))?", "", x).strip(" .@")
         return (x in names or x.strip(" .") in names or _in_content(x)
                 or (bool(bare) and (bare in names or (bare != x and _in_content(bare)))))
 
@@ -135,7 +138,13 @@ def leftover(text: str, lang: str, names: set[str]) -> list[str]:
     candidates += [": ".join(parts[:i]) for i in range(1, len(parts)) if data(": ".join(parts[i:]).strip(" ."))]
     first: list[str] | None = None
     for c in candidates:
-        for rest in (_rest(without_data(_uncatalogued(c, lang)), lang), _rest(_uncatalogued(without_data(c), lang), lang)):
+        # A name of several words inside a sentence ("... van Stuks geteld rond ..."): cut out as data
+        # before the catalogue, whose shorter fragments ("Stuks") would otherwise split it.
+        named = c
+        for n in sorted((n for n in names if " " in n and n in c), key=len, reverse=True):
+            named = re.sub(r"(?<!\w)" + re.escape(n) + r"(?!\w)", " · ", named)
+        for rest in (_rest(without_data(_uncatalogued(c, lang)), lang), _rest(_uncatalogued(without_data(c), lang), lang),
+                     _rest(without_data(_uncatalogued(named, lang)), lang)):
             if not rest:
                 return []
             first = rest if first is None else first
