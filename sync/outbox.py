@@ -414,7 +414,11 @@ class Outbox:
         return changed
 
     def _user_writes(self) -> int:
-        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0])
+        """The newest audited entry that can change a sealed period: a reason, a split, a product, a
+        baseline or pilot mark (``kpi.*``). The box's own audited actions (a delivery, consent, a
+        guard or model change) change no KPI figure, so they do not cost a 62-day recompute."""
+        return int(self.conn.execute(
+            "SELECT coalesce(max(id), 0) FROM audit WHERE action LIKE 'kpi.%'").fetchone()[0])
 
     def _seal_corrections(self, level: str, version: int) -> list[Sealed]:
         # Only a user entry (audited) changes a sealed period; without one, nothing to recompute.

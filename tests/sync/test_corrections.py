@@ -11,6 +11,7 @@ from appliance.kpi.calendar import ShiftCalendar
 from appliance.kpi.commands import assign_reason, mark_period
 from appliance.kpi.reasons import ReasonTree
 from sync.hub.db import Database
+from sync.outbox import Outbox
 
 from .conftest import Clock, box_config
 from .helpers import (
@@ -143,3 +144,32 @@ def test_a_box_that_sealed_before_the_upgrade_knows_what_it_sent(tmp_path: Path)
                            "ORDER BY 1, 2").fetchall() == sent
     assert ob.changed_periods() == []
     ob.close()
+
+
+def test_only_an_entry_that_can_change_a_figure_makes_the_box_recompute(tmp_path: Path) -> None:
+    # The outbox alone (no hub: nothing is sent): a delivery, a consent change or a guard mode
+    # change is audited too, but changes no sealed figure, so it must not cost the 62-day recompute.
+    from appliance.storage import audit_row
+
+    cfg = box_config(tmp_path / "box", url="https://127.0.0.1:9", ca_file=None)
+    fill(cfg, 2)
+    clock = Clock(T0 - 2 * DAY)
+    ob = Outbox(cfg, clock=clock)
+    ob.set_consent("kpi", version=1, role="coordinator")
+    clock.advance(2 * DAY // NS)
+    assert ob.seal()  # the history, sealed
+    seen = ob.get_state("corrections_audit_id")
+    assert seen is not None
+
+    with ob.tx() as c:
+        audit_row(c, role="maintenance", action="guard.set_mode", target="guard", detail={"to": "armed"})
+    ob.set_consent("kpi", version=2, role="coordinator")  # audited as sync.consent
+    clock.advance(3600)
+    ob.seal()
+    assert ob.get_state("corrections_audit_id") == seen  # no recompute for them
+
+    mark_period(ob.conn, kind="baseline", start_ns=T0 - 2 * DAY, end_ns=T0 - DAY, role="coordinator")
+    clock.advance(3600)
+    sealed = ob.seal()
+    assert ob.get_state("corrections_audit_id") != seen  # a KPI entry: recomputed
+    assert any(s.granularity == "correction" for s in sealed), sealed
