@@ -244,29 +244,66 @@ def load_config(path: str | Path) -> BoxConfig:
     return parse_config(data, str(p))
 
 
-def summary(cfg: BoxConfig) -> str:
-    """The one-screen summary ``werkvloer check-config`` prints for a valid file."""
-    s = cfg.sources
-    lines = [f"Box {cfg.box.name!r}  data: {cfg.box.data_dir}  language: {cfg.box.language}  tz: {cfg.box.timezone}", "Sources:"]
+def summary_data(cfg: BoxConfig) -> dict[str, Any]:
+    """What the box runs with, as data (names, hosts, paths as configured): the Settings page
+    words it in the screen's language, ``summary`` in English for ``werkvloer check-config``."""
+    s, g = cfg.sources, cfg.guard
+    sources: list[dict[str, Any]] = []
     for d in s.modbus:
         where = f"{d.host}:{d.port}" if d.transport == "tcp" else f"{d.serial_port} @{d.baudrate}"
-        lines.append(f"  modbus {d.name:<16} {d.transport} {where} unit {d.unit_id}  {len(d.signals)} signals")
+        sources.append({"kind": "modbus", "name": d.name, "where": where, "transport": d.transport,
+                        "unit_id": d.unit_id, "signals": len(d.signals)})
     for o in s.opcua:
-        lines.append(f"  opcua  {o.name:<16} {o.url} security {o.security_mode}  {len(o.signals)} signals")
+        sources.append({"kind": "opcua", "name": o.name, "where": o.url, "security": o.security_mode,
+                        "signals": len(o.signals)})
     if s.gpio:
-        lines.append(f"  gpio   pins ({s.gpio.pin_factory})  {len(s.gpio.inputs)} inputs, {len(s.gpio.analog)} analog")
+        sources.append({"kind": "gpio", "name": None, "where": s.gpio.pin_factory, "inputs": len(s.gpio.inputs),
+                        "analog": len(s.gpio.analog), "signals": len(s.gpio.inputs) + len(s.gpio.analog)})
     for c in s.camera:
-        lines.append(f"  camera {c.name:<16} {c.backend}")
-    if not (s.modbus or s.opcua or s.gpio or s.camera):
+        sources.append({"kind": "camera", "name": c.name, "where": c.backend, "signals": 0})
+    hb = g.heartbeat
+    return {
+        "box": {"name": cfg.box.name, "data_dir": str(cfg.box.data_dir), "language": cfg.box.language,
+                "timezone": cfg.box.timezone},
+        "sources": sources, "signals": sorted(cfg.signal_names),
+        "guard": {"mode": g.mode, "run_permit": bool(g.run_permit),
+                  "models": [{"name": m.name, "model": m.model} for m in g.models],
+                  "rules": [r.name for r in g.rules]},
+        "outputs": [{"name": o.name, "kind": o.kind} for o in g.outputs],
+        "heartbeat": {"output": hb.output, "period_ms": hb.period_ms} if hb else None,
+        "storage": {"batch_interval_s": cfg.storage.batch_interval_s,
+                    "raw_retention_days": cfg.storage.raw_retention_days},
+        "ui": {"url": f"http://{cfg.ui.host}:{cfg.ui.port}", "remote_access": bool(cfg.ui.remote_access)},
+    }
+
+
+def summary(cfg: BoxConfig) -> str:
+    """The one-screen summary ``werkvloer check-config`` prints for a valid file (English)."""
+    d = summary_data(cfg)
+    b = d["box"]
+    lines = [f"Box {b['name']!r}  data: {b['data_dir']}  language: {b['language']}  tz: {b['timezone']}", "Sources:"]
+    for x in d["sources"]:
+        if x["kind"] == "modbus":
+            lines.append(f"  modbus {x['name']:<16} {x['transport']} {x['where']} unit {x['unit_id']}  "
+                         f"{x['signals']} signals")
+        elif x["kind"] == "opcua":
+            lines.append(f"  opcua  {x['name']:<16} {x['where']} security {x['security']}  {x['signals']} signals")
+        elif x["kind"] == "gpio":
+            lines.append(f"  gpio   pins ({x['where']})  {x['inputs']} inputs, {x['analog']} analog")
+        else:
+            lines.append(f"  camera {x['name']:<16} {x['where']}")
+    if not d["sources"]:
         lines.append("  (none)")
-    names = sorted(cfg.signal_names)
+    names = d["signals"]
     lines.append(f"Signals ({len(names)}): {', '.join(names) if names else '(none)'}")
-    g = cfg.guard
-    lines.append(f"Guard: mode {g.mode}{' (run permit)' if g.run_permit else ''}; "
-                 f"models: {', '.join(f'{m.name}={m.model}' for m in g.models) or 'none'}; "
-                 f"rules: {', '.join(r.name for r in g.rules) or 'none'}")
-    lines.append(f"Outputs: {', '.join(f'{o.name} ({o.kind})' for o in g.outputs) or 'none'}"
-                 + (f"; heartbeat on {g.heartbeat.output} every {g.heartbeat.period_ms} ms" if g.heartbeat else ""))
-    lines.append(f"Storage: batch {cfg.storage.batch_interval_s} s, raw samples kept {cfg.storage.raw_retention_days} days")
-    lines.append(f"UI: http://{cfg.ui.host}:{cfg.ui.port}  remote access {'on' if cfg.ui.remote_access else 'off'}")
+    g = d["guard"]
+    models = ", ".join("{name}={model}".format(**m) for m in g["models"]) or "none"
+    lines.append(f"Guard: mode {g['mode']}{' (run permit)' if g['run_permit'] else ''}; "
+                 f"models: {models}; rules: {', '.join(g['rules']) or 'none'}")
+    hb = d["heartbeat"]
+    outputs = ", ".join("{name} ({kind})".format(**o) for o in d["outputs"]) or "none"
+    lines.append(f"Outputs: {outputs}" + (f"; heartbeat on {hb['output']} every {hb['period_ms']} ms" if hb else ""))
+    st = d["storage"]
+    lines.append(f"Storage: batch {st['batch_interval_s']} s, raw samples kept {st['raw_retention_days']} days")
+    lines.append(f"UI: {d['ui']['url']}  remote access {'on' if d['ui']['remote_access'] else 'off'}")
     return "\n".join(lines)

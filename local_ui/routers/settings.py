@@ -9,13 +9,14 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from appliance.config import load_config, summary
+from appliance.config import load_config, summary, summary_data
 from appliance.errors import ConfigError
 from appliance.storage import set_setting
 
-from .. import audit_view, i18n, security, services
+from .. import audit_view, fmt, i18n, labels, security, services
 from ..access import NeedsLogin, api_guard, page_guard
 from ..context import Req, ReqDep
+from ..i18n import N_
 from .core import guard_status
 
 router = APIRouter()
@@ -28,8 +29,66 @@ def _config_check(r: Req) -> dict[str, Any]:
     try:
         load_config(path)
     except ConfigError as exc:
-        return {"path": str(path), "ok": False, "problems": [f"{p}: {m}" for p, m in exc.problems]}
+        return {"path": str(path), "ok": False, "problems": [f"{p}: {m}" for p, m in exc.problems],
+                "where": [{"where": str(p), "message": str(m)} for p, m in exc.problems]}
     return {"path": str(path), "ok": True, "problems": []}
+
+
+KINDS = {"modbus": "Modbus", "opcua": "OPC UA", "gpio": "GPIO", "camera": N_("Camera")}
+SECURITY = {"None": N_("no security"), "Sign": N_("signed"), "SignAndEncrypt": N_("signed and encrypted")}
+
+
+def summary_view(r: Req) -> list[tuple[str, list[str]]]:
+    """The config summary (``appliance.config.summary_data``) as rows (label, lines) in the screen's
+    language; names, hosts, paths and addresses stay as configured."""
+    config, _ = r.state.config, r._
+    d, f = summary_data(config), fmt.Formatter(r.lang, config.box.timezone)
+    n = f.num
+    sources = []
+    for x in d["sources"]:
+        if x["kind"] == "modbus":
+            line = _("%(kind)s %(name)s at %(where)s (%(transport)s, unit %(unit)s): %(n)s signals") % {
+                "kind": "Modbus", "name": x["name"], "where": x["where"], "transport": x["transport"].upper(),
+                "unit": x["unit_id"], "n": x["signals"]}
+        elif x["kind"] == "opcua":
+            line = _("%(kind)s %(name)s at %(where)s (%(security)s): %(n)s signals") % {
+                "kind": "OPC UA", "name": x["name"], "where": x["where"],
+                "security": _(SECURITY.get(x["security"], x["security"])), "n": x["signals"]}
+        elif x["kind"] == "gpio":
+            line = _("GPIO pins (%(factory)s): %(inputs)s inputs, %(analog)s analog") % {
+                "factory": x["where"], "inputs": x["inputs"], "analog": x["analog"]}
+        else:
+            line = _("Camera %(name)s (%(backend)s)") % {"name": x["name"], "backend": x["where"]}
+        sources.append(line)
+    g, hb, st = d["guard"], d["heartbeat"], d["storage"]
+    mode = _(fmt.GUARD_LABELS.get(g["mode"], g["mode"]))
+    if g["run_permit"]:
+        mode += "; " + _("with run permit")
+    outputs = [f"{o['name']} ({_(KINDS.get(o['kind'], o['kind']))})" for o in d["outputs"]]
+    if hb:
+        outputs.append(_("heartbeat on %(output)s every %(ms)s ms") % {"output": hb["output"],
+                                                                          "ms": n(hb["period_ms"], 0)})
+    none = _("none")
+    return [
+        (_("Box"), [d["box"]["name"]]),
+        (_("Data folder"), [d["box"]["data_dir"]]),
+        (_("Language of the box"), ["Nederlands" if d["box"]["language"] == "nl" else "English"]),
+        (_("Time zone"), [d["box"]["timezone"]]),
+        (_("Sources"), sources or [none]),
+        (_("Signals"), [", ".join(_named(labels.signal_label(config, s, r.lang), s) for s in d["signals"]) or none]),
+        (_("Guard mode in the config"), [mode]),
+        (_("Models"), [f"{m['name']}: {m['model']}" for m in g["models"]] or [none]),
+        (_("Rules"), [", ".join(g["rules"]) or none]),
+        (_("Stop outputs"), outputs or [none]),
+        (_("Storage"), [_("written every %(s)s s; raw values kept %(days)s days") % {
+            "s": n(st["batch_interval_s"], 1), "days": n(st["raw_retention_days"], 0)}]),
+        (_("Address of the screens"), [d["ui"]["url"]]),
+        (_("Remote access"), [_("on") if d["ui"]["remote_access"] else _("off")]),
+    ]
+
+
+def _named(label: str, name: str) -> str:
+    return label if label == name else f"{label} ({name})"
 
 
 def models_view(r: Req, guard: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -58,7 +117,7 @@ async def settings_page(confirm_arm: bool = False, r: Req = ReqDep) -> Response:
     admin = r.may("settings")
     ctx: dict[str, Any] = {"guard": gs, "admin": admin, "models": models_view(r, gs), "confirm_arm": confirm_arm}
     if admin:
-        ctx.update(summary=summary(r.state.config), check=_config_check(r), remote=r.state.remote_access(),
+        ctx.update(summary=summary_view(r), check=_config_check(r), remote=r.state.remote_access(),
                    pins=security.roles_with_pin(r.db), login_roles=security.LOGIN_ROLES,
                    box_language=r.state.default_language(), audit=_audit_rows(r),
                    loopback_only=(r.state.listen_host or r.state.config.ui.host) in ("127.0.0.1", "localhost", "::1"))
@@ -129,6 +188,7 @@ def api_remote(body: RemoteIn, r: Req = ReqDep) -> dict[str, Any]:
 def api_settings(r: Req = ReqDep) -> dict[str, Any]:
     """Config summary and check, language, remote access, which roles have a PIN."""
     api_guard(r, "settings")
-    return {"summary": summary(r.state.config), "check": _config_check(r), "remote_access": r.state.remote_access(),
+    return {"summary": summary(r.state.config), "summary_data": summary_data(r.state.config),
+            "check": _config_check(r), "remote_access": r.state.remote_access(),
             "language": r.state.default_language(), "roles_with_pin": security.roles_with_pin(r.db),
             "sync": {"enabled": False, "note": "nothing leaves the box yet"}}

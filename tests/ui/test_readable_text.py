@@ -64,3 +64,18 @@ def test_alert_detail_in_the_screen_language_with_the_raw_error_apart(box_config
     api = c.get(f"/api/v1/alerts/{aid}").json()  # the session's language, as the pages
     assert api["detail"] == "Het apparaat antwoordt niet. Controleer de kabel."
     assert api["detail_error"] == "[Errno 111] Connection refused" and api["detail_raw"].startswith("{")
+
+
+def test_settings_config_summary_is_in_the_screen_language(box_config: Any) -> None:
+    """The config summary on Settings: a table with Dutch labels and the configured names as they are
+    (it was the English check-config text in a <pre> marked stored); the API keeps both."""
+    c = _admin(box_config)
+    page = c.get("/settings").text
+    card = page[page.index('id="config"'):page.index('id="language"')]
+    assert "data-stored" not in card.split('id="config-summary"')[1].split("</table>")[0]
+    for word in ("Bronnen", "Signalen", "Stopuitgangen", "Tijdzone", "Toegang op afstand"):
+        assert f'<th scope="row">{word}</th>' in card, word
+    assert "Sources:" not in card and "remote access" not in card and "signals" not in card
+    assert box_config.box.name in card and box_config.box.timezone in card
+    api = c.get("/api/v1/settings").json()
+    assert api["summary"].startswith("Box ") and api["summary_data"]["box"]["name"] == box_config.box.name
