@@ -183,6 +183,31 @@ def alert_detail(stored: str | None, config: Any, lang: str) -> dict[str, Any]:
     return {"text": words or d.text, "error": m["rest"] if words else None, "stored": not words}
 
 
+# The keys box alerts keep as evidence (appliance.health, dbwatch, kpi.engine) in words.
+EVIDENCE_KEYS = {
+    "free_bytes": N_("free space"), "total_bytes": N_("disk size"), "part": N_("part of the box"),
+    "cause": N_("cause"), "error": N_("error message"), "delta_s": N_("clock set by (s)"), "shift": N_("shift"),
+    "oee": N_("OEE"), "availability": N_("availability"), "performance": N_("performance"),
+    "quality": N_("quality"), "target": N_("target"), "score": N_("score"), "threshold": N_("threshold"),
+}
+SHARES = {"oee", "availability", "performance", "quality", "target"}
+
+
+def evidence_value(key: str, v: Any, config: Any, lang: str) -> tuple[str, str, bool]:
+    """One stored evidence value for the alert page: (name in words, value, raw): a number formatted
+    (bytes in MB, shares in %), a structure in words; other text is the raiser's own value (``raw``)."""
+    t, f = translations(lang), fmt.Formatter(lang, config.box.timezone)
+    name = t.gettext(EVIDENCE_KEYS[key]) if key in EVIDENCE_KEYS else labels.signal_label(config, key, lang)
+    if isinstance(v, dict | list):
+        return name, detail_text(v, lang, config.box.timezone), False
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        if key.endswith("_bytes"):
+            return name, labels.value_text(round(v / 2**20), "MB", f), False
+        if key in SHARES:
+            return name, f"{f.num(v * 100, 1)}\u00a0%", False
+    return name, labels.value_text(v, labels.signal_unit(config, key), f), isinstance(v, str)
+
+
 def alert_detail_text(detail: str | None, config: Any, lang: str) -> str:
     """The detail's text in ``lang`` (``alert_detail`` without the raw error)."""
     return str(alert_detail(detail, config, lang)["text"] or "")

@@ -154,10 +154,7 @@ def alert_page(alert_id: DbId, r: Req = ReqDep) -> Response:
         elif ev["kind"] == "snapshot" and ev.get("path"):
             snapshots.append(f"/alerts/{alert_id}/evidence/{i}")
         elif ev["kind"] == "values" and isinstance(ev.get("values"), dict):
-            values += [(labels.signal_label(r.state.config, k, r.lang),
-                        audit_view.detail_text(v, r.lang, r.state.config.box.timezone) if isinstance(v, dict | list)
-                        else labels.value_text(v, labels.signal_unit(r.state.config, k), f))
-                       for k, v in ev["values"].items()]
+            values += [audit_view.evidence_value(k, v, r.state.config, r.lang) for k, v in ev["values"].items()]
     tz = r.state.config.box.timezone
     events = [{"when": f.time(e["ts"], date=True), "role": audit_view.role_text(e["role"], r.lang),
                "action": audit_view.action_text(e["action"], r.lang),

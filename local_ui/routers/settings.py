@@ -38,7 +38,7 @@ KINDS = {"modbus": "Modbus", "opcua": "OPC UA", "gpio": "GPIO", "camera": N_("Ca
 SECURITY = {"None": N_("no security"), "Sign": N_("signed"), "SignAndEncrypt": N_("signed and encrypted")}
 
 
-def summary_view(r: Req) -> list[tuple[str, list[str]]]:
+def summary_view(r: Req) -> list[tuple[str, list[dict[str, str | None]]]]:
     """The config summary (``appliance.config.summary_data``) as rows (label, lines) in the screen's
     language; names, hosts, paths and addresses stay as configured."""
     config, _ = r.state.config, r._
@@ -47,18 +47,18 @@ def summary_view(r: Req) -> list[tuple[str, list[str]]]:
     sources = []
     for x in d["sources"]:
         if x["kind"] == "modbus":
-            line = _("%(kind)s %(name)s at %(where)s (%(transport)s, unit %(unit)s): %(n)s signals") % {
+            line = _("%(name)s: %(kind)s at %(where)s (%(transport)s, unit %(unit)s), %(n)s signals") % {
                 "kind": "Modbus", "name": x["name"], "where": x["where"], "transport": x["transport"].upper(),
                 "unit": x["unit_id"], "n": x["signals"]}
         elif x["kind"] == "opcua":
-            line = _("%(kind)s %(name)s at %(where)s (%(security)s): %(n)s signals") % {
+            line = _("%(name)s: %(kind)s at %(where)s (%(security)s), %(n)s signals") % {
                 "kind": "OPC UA", "name": x["name"], "where": x["where"],
                 "security": _(SECURITY.get(x["security"], x["security"])), "n": x["signals"]}
         elif x["kind"] == "gpio":
             line = _("GPIO pins (%(factory)s): %(inputs)s inputs, %(analog)s analog") % {
                 "factory": x["where"], "inputs": x["inputs"], "analog": x["analog"]}
         else:
-            line = _("Camera %(name)s (%(backend)s)") % {"name": x["name"], "backend": x["where"]}
+            line = _("%(name)s: camera (%(backend)s)") % {"name": x["name"], "backend": x["where"]}
         sources.append(line)
     g, hb, st = d["guard"], d["heartbeat"], d["storage"]
     mode = _(fmt.GUARD_LABELS.get(g["mode"], g["mode"]))
@@ -69,26 +69,29 @@ def summary_view(r: Req) -> list[tuple[str, list[str]]]:
         outputs.append(_("heartbeat on %(output)s every %(ms)s ms") % {"output": hb["output"],
                                                                           "ms": n(hb["period_ms"], 0)})
     none = _("none")
-    return [
+    rows: list[tuple[str, list[Any]]] = [
         (_("Box"), [d["box"]["name"]]),
         (_("Data folder"), [d["box"]["data_dir"]]),
-        (_("Language of the box"), ["Nederlands" if d["box"]["language"] == "nl" else "English"]),
+        (_("Language of the box"), [{"text": "Nederlands" if d["box"]["language"] == "nl" else "English",
+                                     "lang": d["box"]["language"]}]),
         (_("Time zone"), [d["box"]["timezone"]]),
         (_("Sources"), sources or [none]),
-        (_("Signals"), [", ".join(_named(labels.signal_label(config, s, r.lang), s) for s in d["signals"]) or none]),
+        (_("Signals"), [_named(labels.signal_label(config, s, r.lang), s) for s in d["signals"]] or [none]),
         (_("Guard mode in the config"), [mode]),
         (_("Models"), [f"{m['name']}: {m['model']}" for m in g["models"]] or [none]),
-        (_("Rules"), [", ".join(g["rules"]) or none]),
+        (_("Rules"), g["rules"] or [none]),
         (_("Stop outputs"), outputs or [none]),
         (_("Storage"), [_("written every %(s)s s; raw values kept %(days)s days") % {
             "s": n(st["batch_interval_s"], 1), "days": n(st["raw_retention_days"], 0)}]),
         (_("Address of the screens"), [d["ui"]["url"]]),
         (_("Remote access"), [_("on") if d["ui"]["remote_access"] else _("off")]),
     ]
+    return [(label, [x if isinstance(x, dict) else {"text": x} for x in items]) for label, items in rows]
 
 
-def _named(label: str, name: str) -> str:
-    return label if label == name else f"{label} ({name})"
+def _named(label: str, name: str) -> dict[str, str | None]:
+    """A configured name with its label: the label in the screen's language, the name as code."""
+    return {"text": label, "code": None if label == name else name}
 
 
 def models_view(r: Req, guard: dict[str, Any] | None = None) -> dict[str, Any]:

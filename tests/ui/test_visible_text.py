@@ -5,6 +5,7 @@ a glossary term or data (issue 15). Real simulator + core + ui, Debian's Chromiu
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -86,3 +87,55 @@ def test_every_visible_text_is_catalogue_glossary_or_data(stack: Any, page_facto
     problems = _crawl(page, stack.url, names, lang)
     report = "\n".join(f"{href}:\n    " + "\n    ".join(lines) for href, lines in problems.items())
     assert not problems, f"texts that are not in the {lang} catalogue, the glossary or data ({role}):\n{report}"
+
+
+ERROR = "Modbus Error: [Connection] Failed to connect[ModbusTcpClient 127.0.0.1:1]"
+
+
+def _raise_box_alerts(stack: Any) -> dict[str, int]:
+    """Alerts as the box raises them, through the real raisers and the real consumer into the stack's
+    database: a device that does not answer (with the driver's own error text) and a disk running low."""
+    from appliance.alerts import AlertConsumer, AlertSink
+    from appliance.health import check_disk
+    from appliance.parts import SourceWatch
+    from drivers.base import SourceHealth
+
+    cfg = stack.config()
+    sink = AlertSink()
+    # Its own device name: the stack's core may have raised a real one for cel_plc (de-duplicated into it).
+    health = SourceHealth(name=f"scan_plc_{time.monotonic_ns()}", kind="modbus", available=False,
+                          last_error=ERROR)
+    SourceWatch(sink, grace_s=0).check([type("Src", (), {"health": health})()], uptime_s=60)
+    check_disk(cfg.box.data_dir, sink=sink, min_free_fraction=1.1)
+    consumer = AlertConsumer(sink, cfg.db_path)
+    assert consumer.drain_once() == 2
+    ids = {a.kind: a.id for a in consumer.store.list(limit=20) if a.kind in ("device_lost", "disk_low")}
+    consumer.store.conn.close()
+    return ids
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_alert_details_and_the_config_summary_are_scanned(stack: Any, page_factory: Any, lang: str) -> None:
+    """A non-rule alert's detail and the Settings config summary are scanned, not skipped as stored
+    text (issue 15): the sentence is in the screen's language; only the raw error is marked stored."""
+    names = config_names(stack.config())
+    ids = _raise_box_alerts(stack)
+    page = page_factory("1280x800")
+    login(page, stack.url, "admin")
+    if lang != "nl":
+        page.locator("button[name=lang][value=en]").click()
+        page.wait_for_selector("html[lang=en]")
+    want = {"nl": "Het apparaat antwoordt niet.", "en": "The device does not answer."}[lang]
+    problems, scanned = {}, []
+    for href in [*(f"/alerts/{i}" for i in ids.values()), "/alerts/review", "/settings"]:
+        page.goto(stack.url + href)
+        texts = page.evaluate(TEXT_JS)
+        scanned += texts
+        bad = [f"{t!r} -> {rest}" for t in texts if (rest := leftover(t, lang, names))]
+        if bad:
+            problems[href] = bad
+    assert any(t.startswith(want) for t in scanned), "the device alert's detail was not scanned"
+    assert {"nl": "Bronnen", "en": "Sources"}[lang] in scanned, "the config summary was not scanned"
+    page.goto(stack.url + f"/alerts/{ids['device_lost']}")
+    assert page.locator("#main code[data-stored]").first.inner_text() == ERROR
+    assert not problems, "\n".join(f"{h}:\n    " + "\n    ".join(b) for h, b in problems.items())

@@ -1,10 +1,12 @@
 """What may be on a screen (issue 15, the visible-text scan): the active language's catalogue
 strings, the glossary's terms, and data — numbers, dates, times, units, the names the user
 configured (box, signals, rules, models, outputs, products, shifts, reasons) and the content
-packs' texts. ``leftover(text, lang)`` returns the words of a visible text node that are none of these."""
+packs' texts; the box's own alert texts count as that language's catalogue (``box_fragments``).
+``leftover(text, lang)`` returns the words of a visible text node that are none of these."""
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 from pathlib import Path
@@ -18,7 +20,8 @@ WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 UNITS = {"ms", "s", "min", "u", "h", "kWh", "kW", "Hz", "mm", "A", "V", "rpm", "bar", "°C", "degC", "%", "x", "N", "kg", "EUR"}
 UNIT_RE = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 ALWAYS = {"EN", "NL", "OEE", "KPI", "KPI's", "KPIs", "CSV", "JSON", "PDF", "ROI", "API", "PIN", "sha256", "SHA",
-          "p50", "p99", "Werkvloer", "werkvloer", "OpenAPI", "LiteRT", "TFLite"}
+          "p50", "p99", "Werkvloer", "werkvloer", "OpenAPI", "LiteRT", "TFLite",
+          "Modbus", "TCP", "RTU", "OPC", "UA", "GPIO"}
 
 
 def _norm(s: str) -> str:
@@ -40,7 +43,48 @@ def catalogue_fragments(lang: str) -> tuple[str, ...]:
                     frag = _norm(frag).strip(" .,:;()·–-")
                     if WORD.search(frag):
                         out.add(frag)
+    out |= box_fragments(lang)
     return tuple(sorted(out, key=len, reverse=True))
+
+
+def _literals(node: ast.expr) -> list[str]:
+    """The literal text of one language's value: a string, an f-string's fixed parts (its
+    placeholders are the data), both branches of a conditional, the parts of ``a or b``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        out: list[str] = []
+        for v in node.values:
+            if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                out.append(v.value)
+            elif isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.IfExp | ast.Constant | ast.BoolOp):
+                out += _literals(v.value)
+        return out
+    if isinstance(node, ast.IfExp):
+        return _literals(node.body) + _literals(node.orelse)
+    if isinstance(node, ast.BoolOp):
+        return [x for v in node.values for x in _literals(v)]
+    return []
+
+
+@functools.cache
+def box_fragments(lang: str) -> frozenset[str]:
+    """The box's own texts in ``lang``: every ``{"nl": ..., "en": ...}`` literal in appliance/ and
+    sync/ (alert titles and details, which the raising part stores in both languages), split at
+    their placeholders. An English text on a Dutch screen is not among the Dutch ones."""
+    out: set[str] = set()
+    for path in sorted([*(ROOT / "appliance").rglob("*.py"), *(ROOT / "sync").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Dict):
+                continue
+            keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)}
+            if not {"nl", "en"} <= set(keys):
+                continue
+            for text in _literals(keys[lang]):
+                frag = _norm(text).strip(" .,:;()·–-")
+                if WORD.search(frag):
+                    out.add(frag)
+    return frozenset(out)
 
 
 @functools.cache
