@@ -70,6 +70,45 @@ def seed_stops(config: Any, db_path: Path, *, minutes: int = 40, lead_minutes: i
     eng.conn.close()
 
 
+LOCAL = ("127.0.0.1", 40000)  # the kiosk: a client on loopback
+
+
+def csrf(html: str) -> str:
+    """The CSRF token of a page's form."""
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, "page has no CSRF field"
+    return m.group(1)
+
+
+def kiosk_client(box_config: Any, *, pins: dict[str, str] | None = None, role: str | None = None,
+                 next_path: str = "/") -> Any:
+    """The in-process app (``create_app``, real SQLite) as a TestClient on the kiosk, with ``pins``
+    set; logged in as ``role`` through the login form (None: the operator, no login)."""
+    from starlette.testclient import TestClient
+
+    from appliance.database import open_box_db
+    from local_ui import security
+    from local_ui.app import create_app
+
+    app = create_app(box_config, session_secret="s")
+    db = open_box_db(box_config.db_path, migrate=False)
+    for r, pin in (pins or {}).items():
+        security.set_pin(db, r, pin)
+    db.conn.close()
+    c = TestClient(app, client=LOCAL)
+    if role is not None:
+        page = c.get("/login")
+        resp = c.post("/login", data={"role": role, "pin": (pins or {})[role], "csrf": csrf(page.text),
+                                      "next": next_path})
+        assert resp.status_code == 200, resp.text[:500]
+    return c
+
+
+def admin_client(box_config: Any) -> Any:
+    """``kiosk_client`` logged in as admin (PIN 1234)."""
+    return kiosk_client(box_config, pins={"admin": "1234"}, role="admin", next_path="/kpis")
+
+
 class Proc:
     def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.name = name

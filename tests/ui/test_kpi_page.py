@@ -10,22 +10,13 @@ from starlette.testclient import TestClient
 from appliance.database import open_box_db
 from appliance.kpi import queries as kpi_queries
 from appliance.kpi.calendar import ShiftCalendar
-from local_ui import security
-from local_ui.app import create_app
 
+from .helpers import admin_client
 from .test_security import _csrf
 
 
 def _admin(box_config: Any) -> TestClient:
-    app = create_app(box_config, session_secret="s")
-    db = open_box_db(box_config.db_path, migrate=False)
-    security.set_pin(db, "admin", "1234")
-    db.conn.close()
-    c = TestClient(app, client=("127.0.0.1", 40000))
-    page = c.get("/login")
-    r = c.post("/login", data={"role": "admin", "pin": "1234", "csrf": _csrf(page.text), "next": "/kpis"})
-    assert r.status_code == 200
-    return c
+    return admin_client(box_config)  # type: ignore[no-any-return]
 
 
 def test_kpi_page_renders_with_baseline_and_pilot_marked(box_config: Any) -> None:

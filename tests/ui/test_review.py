@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .helpers import kiosk_client
 from .test_kpi_page import _admin
 from .test_security import _csrf
 
@@ -119,17 +120,7 @@ def test_review_labels_reach_the_dataset_export(box_config: Any, tmp_path: Any) 
 
 
 def test_operator_may_not_label(box_config: Any) -> None:
-    from starlette.testclient import TestClient
-
-    from appliance.storage import open_db
-    from local_ui import security
-    from local_ui.app import create_app
-
-    app = create_app(box_config, session_secret="s")
-    db = open_db(box_config.db_path, migrate=True)
-    security.set_pin(db, "admin", "1234")
-    db.conn.close()
-    c = TestClient(app, client=("127.0.0.1", 40000))
+    c = kiosk_client(box_config, pins={"admin": "1234"})
     assert c.get("/alerts/review", follow_redirects=False).status_code == 303  # to the login
     home = c.get("/").text
     r = c.post("/api/v1/alerts/label", json={"ids": [1], "label": "true"}, headers={"X-CSRF-Token": _csrf(home)})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -12,14 +11,13 @@ from appliance.database import open_box_db
 from local_ui import security, store
 from local_ui.app import create_app
 
+from .helpers import csrf
+
 LOCAL = ("127.0.0.1", 40000)
 REMOTE = ("192.168.10.7", 40000)
 
 
-def _csrf(html: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert m, "page has no CSRF field"
-    return m.group(1)
+_csrf = csrf  # the other UI tests import it from here
 
 
 @pytest.fixture
