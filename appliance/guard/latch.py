@@ -64,6 +64,6 @@ def trip_title(mode: str, what: dict[str, str], results: list[Any]) -> dict[str,
                       f"nog niet bevestigd: {missed})",
                 "en": f"Guard stopped the machine: {en_what} (fired: {', '.join(fired)}; "
                       f"not confirmed yet: {missed})"}
-    missed = missed or "none configured"
-    return {"nl": f"Bewaking sloeg aan op {nl_what} maar nog geen stopuitgang bevestigde de stop ({missed})",
-            "en": f"Guard tripped on {en_what} but no stop output confirmed the stop yet ({missed})"}
+    return {"nl": f"Bewaking sloeg aan op {nl_what} maar nog geen stopuitgang bevestigde de stop "
+                  f"({missed or 'geen ingesteld'})",
+            "en": f"Guard tripped on {en_what} but no stop output confirmed the stop yet ({missed or 'none configured'})"}

@@ -40,6 +40,7 @@ def alert_dict(a: Any, lang: str, *, full: bool = False, config: Any = None) -> 
                                     "last_ts", "count", "flapping", "ack_ts", "ack_role", "label", "label_role",
                                     "comment", "closed_ts")}
     d["title"] = title_in(a.title, lang)
+    d["title_stored"] = not a.title.startswith("{")  # a plain title (a tool's, an old row): shown as stored
     if config is not None:
         why = audit_view.alert_detail(a.detail, config, lang)
     else:

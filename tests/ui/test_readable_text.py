@@ -59,8 +59,10 @@ def test_alert_detail_in_the_screen_language_with_the_raw_error_apart(box_config
     assert shown and shown[1] == "Het apparaat antwoordt niet. Controleer de kabel."
     assert re.search(r"<code data-stored>\[Errno 111\] Connection refused</code>", page)
     assert "The device does not answer" not in page
+    assert "<h1>Geen verbinding met cel_plc</h1>" in page  # a title in both languages is scanned, not skipped
     old = c.get(f"/alerts/{rule}").text
     assert "Motorstroom 23,3\u00a0A, boven de grens van 20" in old and "Outputs: stop_relay" in old
+    assert "<h1 data-stored>x</h1>" in old  # a plain title (an old row, a tool's) is shown as stored
     api = c.get(f"/api/v1/alerts/{aid}").json()  # the session's language, as the pages
     assert api["detail"] == "Het apparaat antwoordt niet. Controleer de kabel."
     assert api["detail_error"] == "[Errno 111] Connection refused" and api["detail_raw"].startswith("{")
@@ -79,3 +81,25 @@ def test_settings_config_summary_is_in_the_screen_language(box_config: Any) -> N
     assert box_config.box.name in card and box_config.box.timezone in card
     api = c.get("/api/v1/settings").json()
     assert api["summary"].startswith("Box ") and api["summary_data"]["box"]["name"] == box_config.box.name
+
+
+def test_a_config_problem_shows_its_key_as_code_and_the_message_as_stored(box_config: Any, tmp_path: Any) -> None:
+    from appliance.database import open_box_db
+    from local_ui import security
+    from local_ui.app import create_app
+    from starlette.testclient import TestClient
+
+    from .test_kpi_page import _csrf
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[box]\nname = "x"\nlanguage = "fr"\n', encoding="utf-8")
+    app = create_app(box_config, session_secret="s", config_path=bad)
+    db = open_box_db(box_config.db_path, migrate=False)
+    security.set_pin(db, "admin", "1234")
+    db.conn.close()
+    c = TestClient(app, client=("127.0.0.1", 40000))
+    c.post("/login", data={"role": "admin", "pin": "1234", "csrf": _csrf(c.get("/login").text), "next": "/"})
+    page = c.get("/settings").text
+    card = page[page.index('id="config"'):page.index('id="language"')]
+    assert "Het configuratiebestand op schijf heeft fouten" in card
+    assert re.search(r"<li><code>[^<]*language[^<]*</code>: <span data-stored>[^<]+</span></li>", card), card

@@ -92,7 +92,7 @@ def test_every_visible_text_is_catalogue_glossary_or_data(stack: Any, page_facto
 ERROR = "Modbus Error: [Connection] Failed to connect[ModbusTcpClient 127.0.0.1:1]"
 
 
-def _raise_box_alerts(stack: Any) -> dict[str, int]:
+def _raise_box_alerts(stack: Any) -> tuple[dict[str, int], str]:
     """Alerts as the box raises them, through the real raisers and the real consumer into the stack's
     database: a device that does not answer (with the driver's own error text) and a disk running low."""
     from appliance.alerts import AlertConsumer, AlertSink
@@ -109,17 +109,18 @@ def _raise_box_alerts(stack: Any) -> dict[str, int]:
     check_disk(cfg.box.data_dir, sink=sink, min_free_fraction=1.1)
     consumer = AlertConsumer(sink, cfg.db_path)
     assert consumer.drain_once() == 2
-    ids = {a.kind: a.id for a in consumer.store.list(limit=20) if a.kind in ("device_lost", "disk_low")}
+    keys = {f"driver:{health.name}:lost": "device_lost", "box:disk_low": "disk_low"}
+    ids = {keys[a.dedupe_key]: a.id for a in consumer.store.list(open_only=True, limit=500) if a.dedupe_key in keys}
     consumer.store.conn.close()
-    return ids
+    return ids, health.name
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_alert_details_and_the_config_summary_are_scanned(stack: Any, page_factory: Any, lang: str) -> None:
-    """A non-rule alert's detail and the Settings config summary are scanned, not skipped as stored
-    text (issue 15): the sentence is in the screen's language; only the raw error is marked stored."""
-    names = config_names(stack.config())
-    ids = _raise_box_alerts(stack)
+    """A non-rule alert's title and detail and the Settings config summary are scanned, not skipped as
+    stored text (issue 15): the sentence is in the screen's language; only the raw error is marked stored."""
+    ids, device = _raise_box_alerts(stack)
+    names = config_names(stack.config()) | {device}  # its name stands for a configured source
     page = page_factory("1280x800")
     login(page, stack.url, "admin")
     if lang != "nl":
@@ -135,6 +136,8 @@ def test_alert_details_and_the_config_summary_are_scanned(stack: Any, page_facto
         if bad:
             problems[href] = bad
     assert any(t.startswith(want) for t in scanned), "the device alert's detail was not scanned"
+    title = {"nl": "Geen verbinding met", "en": "No connection to"}[lang]
+    assert any(t.startswith(title) for t in scanned), "the device alert's title was not scanned"
     assert {"nl": "Bronnen", "en": "Sources"}[lang] in scanned, "the config summary was not scanned"
     page.goto(stack.url + f"/alerts/{ids['device_lost']}")
     assert page.locator("#main code[data-stored]").first.inner_text() == ERROR

@@ -21,7 +21,7 @@ UNITS = {"ms", "s", "min", "u", "h", "kWh", "kW", "Hz", "mm", "A", "V", "rpm", "
 UNIT_RE = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 ALWAYS = {"EN", "NL", "OEE", "KPI", "KPI's", "KPIs", "CSV", "JSON", "PDF", "ROI", "API", "PIN", "sha256", "SHA",
           "p50", "p99", "Werkvloer", "werkvloer", "OpenAPI", "LiteRT", "TFLite",
-          "Modbus", "TCP", "RTU", "OPC", "UA", "GPIO"}
+          "Modbus", "TCP", "RTU", "OPC", "UA", "GPIO", "modbus", "opcua", "gpio"}
 
 
 def _norm(s: str) -> str:
