@@ -44,6 +44,13 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pcts(values_s: list[float]) -> dict[str, float]:
     a = np.asarray(values_s) * 1000
     return {"p50_ms": round(float(np.percentile(a, 50)), 3), "p99_ms": round(float(np.percentile(a, 99)), 3),
@@ -162,18 +169,62 @@ async def _poll_back_to_back(device: object, seconds: float, max_polls: int) -> 
     return times
 
 
+async def _minimal_pymodbus(port: int, seconds: float) -> list[float]:
+    """The floor: pymodbus's own client reading the same block back to back, nothing decoded or published."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=1.0, retries=0, reconnect_delay=0)
+    if not await client.connect():
+        raise RuntimeError("minimal pymodbus client cannot connect")
+    times: list[float] = []
+    try:
+        for _ in range(20):
+            await client.read_holding_registers(0, count=20, device_id=1)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            t0 = time.perf_counter()
+            rr = await client.read_holding_registers(0, count=20, device_id=1)
+            times.append(time.perf_counter() - t0)
+            if rr.isError():
+                raise RuntimeError(f"minimal pymodbus read failed: {rr}")
+    finally:
+        client.close()
+    return times
+
+
 def bench_tcp() -> dict[str, object]:
+    """The driver's path and the minimal pymodbus loop against one server, interleaved (2 x 2.5 s each), with
+    the CPU time per poll of this process and of the server (what is ours, what is pymodbus's and the peer's)."""
     from drivers.modbus.config import ModbusDevice
 
     port = _free_port()
     peer = _spawn("serve-tcp", str(port))
+    runs: dict[str, list[float]] = {"ours": [], "minimal": []}
+    cpu: dict[str, list[float]] = {"ours": [0.0, 0.0], "minimal": [0.0, 0.0]}  # this process, the server (s)
     try:
         device = ModbusDevice.model_validate({"name": "bench", "port": port, "timeout_s": 1.0, "signals": [
             {"name": f"r{i}", "address": i} for i in range(20)]})
-        times = asyncio.run(_poll_back_to_back(device, 5.0, 50_000))
+        for _ in range(2):
+            for name in ("ours", "minimal"):
+                gc.collect()
+                c0, p0 = time.process_time(), _cpu_s(peer.pid)
+                if name == "ours":
+                    runs[name] += asyncio.run(_poll_back_to_back(device, 2.5, 25_000))
+                else:
+                    runs[name] += asyncio.run(_minimal_pymodbus(port, 2.5))
+                cpu[name][0] += time.process_time() - c0
+                cpu[name][1] += _cpu_s(peer.pid) - p0
     finally:
         _stop(peer)
-    return {"registers": 20, "polls": len(times), "polls_per_s": round(len(times) / sum(times), 1), **_pcts(times)}
+    times, floor = runs["ours"], runs["minimal"]
+    per_poll = {name: {"client_cpu_us": round(cpu[name][0] / len(runs[name]) * 1e6, 1),
+                       "server_cpu_us": round(cpu[name][1] / len(runs[name]) * 1e6, 1)} for name in runs}
+    return {"registers": 20, "polls": len(times), "polls_per_s": round(len(times) / sum(times), 1), **_pcts(times),
+            **per_poll["ours"],
+            "minimal_pymodbus": {"polls": len(floor), "polls_per_s": round(len(floor) / sum(floor), 1),
+                                 **_pcts(floor), **per_poll["minimal"]},
+            "ratio_polls_per_s_to_minimal": round(len(times) / sum(times) / (len(floor) / sum(floor)), 3),
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def bench_rtu() -> dict[str, object]:

@@ -91,6 +91,13 @@ def convert(sig: Scaling, raw: float | int) -> tuple[float | int | None, str | N
     return check(sig, raw if sig.scale == 1.0 and sig.offset == 0.0 else raw * sig.scale + sig.offset)
 
 
+def passes_integers(sig: Scaling) -> bool:
+    """Whether :func:`convert` returns every integer reading as it is, with no problem (no scale or offset,
+    no min/max, no unit with a range): a poller may then skip it for integer types."""
+    return (sig.scale == 1.0 and sig.offset == 0.0 and sig.min_value is None and sig.max_value is None
+            and (sig.unit is None or sig.unit not in UNIT_RANGES))
+
+
 def check(sig: Scaling, value: float | int) -> tuple[float | int | None, str | None]:
     """The quality half of :func:`convert`, for a value already scaled (the RMS
     of a scaled vibration block)."""

@@ -54,8 +54,14 @@ def bytes_to_registers(raw: bytes, word_order: str = "ABCD") -> list[int]:
     return regs[::-1] if swap_words else regs
 
 
+_UNPACK = {t: struct.Struct(f">{c}").unpack for t, c in _STRUCT.items()}
+_PACK = {n: struct.Struct(f">{n}H").pack for n in (1, 2, 4)}
+
+
 def decode(registers: Sequence[int], type_: str, word_order: str = "ABCD") -> int | float:
     """A number of ``type_`` from its registers."""
+    if word_order == "ABCD" and (pack := _PACK.get(len(registers))) is not None:
+        return _UNPACK[type_](pack(*registers))[0]  # the same bytes as below, without the per-call formats
     return struct.unpack(f">{_STRUCT[type_]}", registers_to_bytes(registers, word_order))[0]
 
 

@@ -35,6 +35,10 @@ EXCEPTION_NAMES = {
 }
 
 
+_READ_METHOD = {"holding": "read_holding_registers", "input": "read_input_registers", "coil": "read_coils",
+                "discrete": "read_discrete_inputs"}
+
+
 class DeviceAnswered(Exception):
     """The device answered with a Modbus exception (it is reachable)."""
 
@@ -123,13 +127,12 @@ class Link:
         client = self.client
         if client is None or not client.connected:
             raise NoAnswer("connection closed")
-        fn = {
-            "holding": client.read_holding_registers, "input": client.read_input_registers,
-            "coil": client.read_coils, "discrete": client.read_discrete_inputs,
-        }[read.table]
+        fn = getattr(client, _READ_METHOD[read.table])
         try:
-            # pymodbus enforces timeout_s itself; the outer bound only guards a hang.
-            rr = await asyncio.wait_for(fn(read.start, count=read.count, device_id=unit), timeout_s * 2 + 0.5)
+            # pymodbus enforces timeout_s itself; the outer bound only guards a hang (a timeout scope, not
+            # wait_for: that wraps every read in a task of its own).
+            async with asyncio.timeout(timeout_s * 2 + 0.5):
+                rr = await fn(read.start, count=read.count, device_id=unit)
         except (TimeoutError, ConnectionException, OSError) as exc:
             if not self.is_serial:
                 self.close()  # a half-open TCP connection is only cured by a new one

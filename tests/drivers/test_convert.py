@@ -61,3 +61,18 @@ def test_the_readme_lists_every_units_range() -> None:
     for units, (lo, hi) in _RANGES.items():
         row = "| " + ", ".join(f"`{u}`" for u in units) + f" | {lo:g} | {hi:g} |"
         assert row in readme, f"README's 'Plausible ranges per unit' lacks: {row}"
+
+
+def test_passes_integers_only_where_convert_leaves_every_integer_alone() -> None:
+    from drivers.convert import UNIT_RANGES, passes_integers
+
+    edge = [0, 1, -1, 65535, -32768, 2**31 - 1, -(2**31), 2**63 - 1, 2**64 - 1, -(2**63), 10**16]
+    cases = [sig(), sig(unit="pcs"), sig(unit="rpm"), sig(unit="%"), sig(scale=2.0), sig(offset=-1.0),
+             sig(min_value=0), sig(max_value=1000), sig(unit="degC", min_value=-50.0, max_value=50.0)]
+    for s in cases:
+        identity = all(convert(s, i) == (i, None) and type(convert(s, i)[0]) is int for i in edge)
+        assert passes_integers(s) is (s.scale == 1.0 and s.offset == 0.0 and s.min_value is None
+                                      and s.max_value is None and s.unit not in UNIT_RANGES)
+        if passes_integers(s):
+            assert identity
+    assert passes_integers(sig()) and passes_integers(sig(unit="pcs")) and not passes_integers(sig(unit="rpm"))

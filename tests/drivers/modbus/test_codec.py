@@ -98,3 +98,23 @@ def test_block(order: str) -> None:
     assert raw.dtype == np.float32
     assert [round(float(x) * 0.001, 3) for x in raw] == samples
     assert math.isclose(float(raw[1]), 1234.0)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("type_", ["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"])
+def test_decode_is_the_bytes_of_its_registers(type_: str, order: str) -> None:
+    """``decode``'s shortcut for the default order gives what unpacking ``registers_to_bytes`` gives (NaN
+    patterns included) and refuses what it refuses."""
+    import struct
+
+    n = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2}.get(type_, 4)
+    fmt = ">" + codec._STRUCT[type_]
+    rng = random.Random(11)
+    for regs in [[rng.getrandbits(16) for _ in range(n)] for _ in range(300)] + [[0xFFFF] * n, [0x7FC0] + [0] * (n - 1)]:
+        want = struct.unpack(fmt, codec.registers_to_bytes(regs, order))[0]
+        got = codec.decode(regs, type_, order)
+        assert got == want or (math.isnan(got) and math.isnan(want))
+        assert type(got) is type(want)
+    for bad in ([0x10000] + [0] * (n - 1), [0] * (n + 1)):
+        with pytest.raises(struct.error):
+            codec.decode(bad, type_, order)
