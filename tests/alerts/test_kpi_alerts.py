@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from appliance.alerts import AlertSink
 from appliance.kpi.engine import KpiEngine
 from tests.kpi.helpers import Feeder, box_config, utc_ns
@@ -28,3 +30,7 @@ def test_oee_below_target_for_a_shift(tmp_path):
     items = [i for i in sink.drain() if i["kind"] == "oee_below_target"]
     assert [i["dedupe_key"] for i in items] == ["kpi:oee:2026-06-09/ochtend"]
     assert items[0]["source"] == "kpi" and items[0]["evidence"]["oee"] < 0.6
+    detail = items[0]["detail"]  # in both languages, Dutch with a decimal comma (issue 15)
+    assert re.match(r"beschikbaarheid \d+,\d %, prestatie \d+,\d %, kwaliteit \d+,\d %; zonder gegevens \d+ min$",
+                    detail["nl"]), detail["nl"]
+    assert detail["en"].startswith("availability ") and "no data" in detail["en"]

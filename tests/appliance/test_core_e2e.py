@@ -4,6 +4,7 @@ reaches the simulated PLC), and a reset releases it."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -107,6 +108,12 @@ def test_a_lost_plc_becomes_an_alert_and_its_return_too(box: dict[str, Any]) -> 
 
     (title, severity), = wait_for(lambda: alerts("device_lost"), what="device lost alert")
     assert severity == "critical" and "cel_plc" in title and "Geen verbinding" in title
+    # The detail in both languages, the driver's own error text apart (issue 15).
+    with sqlite3.connect(db) as conn:
+        (stored,), = conn.execute("SELECT detail FROM alerts WHERE kind = 'device_lost'").fetchall()
+    detail = json.loads(stored)
+    assert detail["nl"].startswith("Het apparaat antwoordt niet.") and detail["en"].startswith("The device does not")
+    assert detail.get("error") and detail["error"] not in detail["nl"]
     control_request("127.0.0.1", control, {"op": "clear"})
     wait_for(lambda: alerts("device_back"), what="device back alert")
     assert len(alerts("device_lost")) == 1  # one alert per outage, not one per poll

@@ -62,6 +62,8 @@ def test_clock_jump_at_boot(tmp_path, wrong):
     assert len(ev) == 1 and ev[0]["delta_s"] == pytest.approx((TRUE_T - utc_ns(wrong)) / NS)
     alerts = AlertStore(eng.conn).list(source="box")
     assert [a.kind for a in alerts] == ["clock_jump"]
+    detail = json.loads(alerts[0].detail)  # in both languages (issue 15)
+    assert detail["nl"].startswith("De klok van de box is verzet") and detail["en"].startswith("The box's clock")
 
 
 def test_clock_jump_while_running_keeps_durations(tmp_path):

@@ -147,7 +147,7 @@ def test_refused_batch_is_quarantined_and_later_ones_flow(hub_factory, tmp_path:
     quarantined with an alert; the next batches are delivered; `sync push` exits 1."""
     import sqlite3
 
-    from appliance.alerts import AlertStore
+    from appliance.alerts import AlertStore, detail_in
     from sync.outbox import Outbox
 
     from .helpers import fill
@@ -186,7 +186,11 @@ def test_refused_batch_is_quarantined_and_later_ones_flow(hub_factory, tmp_path:
     status = cli("status").stdout
     assert "1 quarantined" in status and "quarantined: seq 2 (HTTP 422)" in status
     with Outbox(cfg) as ob:
-        assert [a.kind for a in AlertStore(ob.conn).list(source="sync")] == ["sync.quarantine"]
+        (q,) = AlertStore(ob.conn).list(source="sync")
+        assert q.kind == "sync.quarantine"
+        detail = detail_in(q.detail, "nl")  # the sentence in both languages, the hub's own error apart
+        assert detail.text.startswith("De box bewaart deze batch apart") and detail.error and not detail.plain
+        assert detail_in(q.detail, "en").text.startswith("The box keeps this batch aside")
     assert 2 not in [s for _, s, _ in hub_batches(hub.db_url)]
     assert cli("push").returncode == 0  # quarantined is not retried forever
     assert "not due" in cli("push", "--if-due").stdout  # the timer's run keeps [sync] interval_min

@@ -130,7 +130,7 @@ def test_bound_seals_day_batches_and_drops_nothing(tmp_path: Path, hub_factory) 
     """With the hub away and a small bound: hourly batches until the bound,
     then one batch per day and an alert; nothing sealed is dropped and all of it
     arrives once the hub is back."""
-    from appliance.alerts import AlertStore
+    from appliance.alerts import AlertStore, detail_in
 
     hub = hub_factory(f"sqlite:///{tmp_path / 'hub.db'}")
     token = hub.cli("token", "create", "cel-1")
@@ -145,7 +145,9 @@ def test_bound_seals_day_batches_and_drops_nothing(tmp_path: Path, hub_factory) 
     assert grans[0] == "hour" and grans[-1] == "day"
     assert "hour" not in grans[grans.index("day"):]
     assert len(ob.batches(state="pending")) == len(grans)
-    assert [a for a in AlertStore(ob.conn).list(source="sync") if a.kind == "sync.outbox_full"]
+    (full,) = [a for a in AlertStore(ob.conn).list(source="sync") if a.kind == "sync.outbox_full"]
+    assert detail_in(full.detail, "nl").text.startswith("Er gaat niets verloren")
+    assert detail_in(full.detail, "en").text.startswith("Nothing is lost")
     hub.start()
     client.push(respect_backoff=False)
     held = hub_batches(hub.db_url)
