@@ -301,8 +301,8 @@ class OutputBank:
         self._alert(kind="guard.output", severity="critical", dedupe_key=f"guard.output.{s.name}",
                     title={"nl": f"Stopuitgang {s.name} is niet bereikbaar", "en": f"Stop output {s.name} cannot be reached"},
                     detail={"nl": "De bewaking maakt zelf opnieuw verbinding. Tot dat lukt, kan ze de machine via "
-                                  "deze uitgang niet stoppen en staat ze op niet gezond. Controleer de kabel, de "
-                                  "voeding en het adres.",
+                                  "deze uitgang niet stoppen en meldt ze zich als niet gezond. Controleer de kabel, "
+                                  "de voeding en het adres.",
                             "en": "The guard reconnects by itself. Until it does, it cannot stop the machine through "
                                   "this output and reports itself as not healthy. Check the cable, the power and the "
                                   "address.", "error": why})
