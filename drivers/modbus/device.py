@@ -142,15 +142,18 @@ class DeviceState:
             log.info("modbus %s: %s reads again", self.cfg.name, rs.read.describe())
             rs.failing = None
         slots = rs.slots if rs.slots is not None else self._slots(rs)
-        decode, good = codec.decode, Quality.GOOD
+        decode, good, complaints, publish = codec.decode, Quality.GOOD, self.complaints, self.bus.publish
+        mono_s = mono / 1e9
         for st, lo, hi, plain in slots:
             chunk = values[lo:hi]
             try:
-                if plain:  # what _decode_publish does for it, without the type dispatch and conversion
+                if plain:  # _decode_publish then _good and _publish, without the type dispatch and conversion
                     sig = st.signal
                     value = decode(chunk, sig.type, sig.word_order)
-                    self.complaints.good(sig.name)
-                    self._publish(st, value, good, mono, utc)
+                    if complaints.any_bad:
+                        complaints.good(sig.name)
+                    st.last_mono, st.last_value, st.last_quality = mono_s, value, good
+                    publish(Sample(sig.name, value, good, mono, utc))
                 else:
                     self._decode_publish(st, chunk, mono, utc)
             except Exception as exc:  # a decoding bug must cost one signal, not the poller

@@ -58,6 +58,20 @@ def test_plain_integer_shortcut_publishes_what_the_general_path_publishes() -> N
     assert {s.quality for s in fast_got if s.signal == "limited"} == {Quality.GOOD, Quality.BAD}
     assert {s.signal: s.value for s in fast_got[-len(SIGNALS):]} == {s.signal: s.value for s in general_got[-len(SIGNALS):]}
     assert fast.signals["count16"].last_quality is Quality.GOOD and fast.signals["count16"].last_value == regs[0]
+    for name, st in fast.signals.items():
+        other = general.signals[name]
+        assert (st.last_mono, st.last_quality) == (other.last_mono, other.last_quality)
+        assert st.last_value == other.last_value or st.last_value != st.last_value
+
+
+def test_a_bad_spell_of_a_plain_signal_ends_with_its_next_good_answer(caplog) -> None:
+    dev, got = _device(False)
+    dev.handle_values(dev.reads[0], [7], 1, 2)  # only count16 answered: the rest cannot be decoded
+    assert dev.complaints.reason("level") is not None and dev.complaints.any_bad
+    with caplog.at_level("INFO", logger="drivers.modbus.source"):
+        dev.handle_values(dev.reads[0], [7] * 14, 3, 4)
+    assert dev.complaints.reason("level") is None and got[-len(SIGNALS) + 1].quality is Quality.GOOD
+    assert any("signal level is good again" in r.getMessage() for r in caplog.records)
 
 
 def test_a_short_answer_costs_only_the_signals_it_misses() -> None:
