@@ -83,8 +83,9 @@ def query_times(db, cal: ShiftCalendar, *, days: int = 90, repeat: int = 30) -> 
     }
     for name, fn in cases.items():
         # Start each case from a collected heap (as bench/modbus.py does): in ``make bench`` this runs after
-        # the other areas in one process, and a full collection of all their objects can fall into one of
-        # the 30 calls (2026-11-28: one hourly call 762 ms, the next slowest 168 ms, p50 64 ms).
+        # the other areas in one process, and a full collection of all their objects could otherwise fall
+        # into one of the 30 calls. (2026-11-28: one hourly call took 762 ms, the next slowest 168 ms, p50
+        # 64 ms; that cause is not known. On the shared 2-core VM such single slow calls come from the load.)
         gc.collect()
         times = []
         for _ in range(repeat):
