@@ -83,7 +83,12 @@ def binding_view(b: dict[str, Any], config: Any, lang: str, t: Any) -> dict[str,
         "ok_state_text": t.gettext(STATES["ok"]),
         "degraded_text": t.gettext(STATES["degraded"]),
         "no_good_value_s": gate.get("no_good_value_s") if lost else None,
-        "error": b.get("error"), "alarm": bool(b.get("alarm")),
+        # A hung model in words (the guard's own text is English); another error is the runtime's
+        # or the loader's message, shown as code and marked stored.
+        "error": None if state == "hung" else b.get("error"),
+        "hung_text": t.gettext(N_("No answer within %(ms)s ms; the rules keep watching.")) % {
+            "ms": labels.value_text(config.guard.inference_timeout_ms, None, f)} if state == "hung" else "",
+        "alarm": bool(b.get("alarm")),
         "score": score, "threshold": thr, "score_text": f.num(score, 2), "threshold_text": f.num(thr, 2),
         "share": None if score is None or not thr else max(0.0, min(1.0, float(score) / (2 * float(thr)))),
         "inputs": [labels.signal_label(config, s, lang) for s in (getattr(cfg, "inputs", None) or [])],

@@ -217,3 +217,21 @@ def test_operator_chooses_the_product(app: Any, db: Any) -> None:
     assert 'id="product-as_b" aria-pressed="true"' in html
     r = op.post("/product", data={"product": "flens_a", "csrf": h["X-CSRF-Token"]})
     assert r.status_code == 200 and 'id="product-flens_a" aria-pressed="true"' in r.text
+
+
+def test_a_hung_model_is_worded_in_the_screen_s_language(box_config: Any) -> None:
+    # The guard's status for a binding its watchdog found hung (tests/guard/test_models.py makes a real
+    # one): the guard words it in English for its log; the page says it in the screen's language.
+    from local_ui.i18n import translations
+    from local_ui.routers.model_status import binding_view
+
+    hung = {"name": "trilling", "model": "vibration-anomaly", "state": "hung",
+            "error": "inference took longer than 200 ms", "latency_hist": {"edges_ms": [1, 10], "counts": [3, 0, 0]}}
+    nl = binding_view(hung, box_config, "nl", translations("nl"))
+    assert nl["error"] is None and "inference took" not in json.dumps(nl)
+    assert nl["hung_text"] == "Geen antwoord binnen 200 ms; de regels blijven bewaken."
+    en = binding_view(hung, box_config, "en", translations("en"))
+    assert en["hung_text"] == "No answer within 200 ms; the rules keep watching."
+    failed = binding_view({**hung, "state": "failed", "error": "inference failed: ValueError: bad shape"},
+                          box_config, "nl", translations("nl"))
+    assert failed["hung_text"] == "" and failed["error"] == "inference failed: ValueError: bad shape"  # as code
