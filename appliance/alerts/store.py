@@ -282,9 +282,26 @@ def encode_title(title: str | Mapping[str, str]) -> str:
             raise ValueError("alert title must be a non-empty text")
         return title[:200]
     texts = {lang: str(text)[:200] for lang, text in title.items() if isinstance(text, str) and text.strip()}
-    if not {"nl", "en"} <= set(texts):
-        raise ValueError("an alert title in two languages needs both 'nl' and 'en'")
+    if not texts.get("nl") and not texts.get("en"):
+        raise ValueError("an alert title in two languages needs 'nl' and 'en'")
+    _fill_language(texts, "title")
     return json.dumps(texts, ensure_ascii=False, sort_keys=True)
+
+
+def _fill_language(texts: dict[str, Any], what: str) -> None:
+    """A text in one language only is a raiser's bug, but never costs the alert: the other
+    language shows the same text (a warning names it, once per text)."""
+    for lang, other in (("nl", "en"), ("en", "nl")):
+        if not isinstance(texts.get(lang), str) or not texts[lang].strip():
+            texts[lang] = texts[other]
+            key = (what, texts[other][:60])
+            if key not in _WARNED:
+                _WARNED.add(key)
+                log.warning("alert %s without %r: shown as %r in both languages (%s)", what, lang, other,
+                            texts[other][:80])
+
+
+_WARNED: set[tuple[str, str]] = set()
 
 
 def title_in(stored: str, lang: str) -> str:
@@ -309,9 +326,10 @@ def encode_detail(detail: str | Mapping[str, Any] | None) -> str | None:
     if isinstance(detail, str):
         return detail[:2000] or None
     out: dict[str, Any] = {k: v for k, v in detail.items() if v is not None}
+    if not any(isinstance(out.get(lang), str) and out[lang].strip() for lang in ("nl", "en")):
+        raise ValueError("an alert detail in two languages needs 'nl' and 'en'")
+    _fill_language(out, "detail")
     for lang in ("nl", "en"):
-        if not isinstance(out.get(lang), str) or not out[lang].strip():
-            raise ValueError("an alert detail in two languages needs both 'nl' and 'en'")
         out[lang] = out[lang][:1000]
     if "error" in out:
         out["error"] = str(out["error"])[:500]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.alerts import AlertSink, AlertStore, detail_in, encode_detail, migrations
+from appliance.alerts import AlertSink, AlertStore, detail_in, encode_detail, migrations, title_in
 from appliance.storage import open_db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,10 +51,20 @@ def test_old_plain_rows_are_shown_as_stored(store: AlertStore) -> None:
     assert store.get(store.raise_alert(source="box", kind="x", severity="info", title="t", dedupe_key="d3")).detail is None
 
 
-def test_a_detail_missing_a_language_is_refused(store: AlertStore) -> None:
-    with pytest.raises(ValueError, match="both 'nl' and 'en'"):
-        store.raise_alert(source="box", kind="x", severity="info", title="t", dedupe_key="d4",
-                          detail={"en": "only English", "error": "boom"})
+def test_a_text_missing_a_language_never_costs_the_alert(store: AlertStore, caplog: pytest.LogCaptureFixture) -> None:
+    # A raiser's bug (one language forgotten) must not drop the alert: the other language stands in,
+    # and a warning names it. Only a text with neither language is refused.
+    aid = store.raise_alert(source="box", kind="x", severity="warning", title={"en": "Only English title"},
+                            dedupe_key="d4", detail={"en": "only English", "error": "boom"})
+    a = store.get(aid)
+    assert title_in(a.title, "nl") == "Only English title"
+    nl = detail_in(a.detail, "nl")
+    assert (nl.text, nl.error) == ("only English", "boom")
+    assert "without 'nl'" in caplog.text
+    with pytest.raises(ValueError, match="'nl' and 'en'"):
+        store.raise_alert(source="box", kind="x", severity="info", title="t", dedupe_key="d5", detail={"error": "boom"})
+    with pytest.raises(ValueError, match="'nl' and 'en'"):
+        store.raise_alert(source="box", kind="x", severity="info", title={"de": "nur Deutsch"}, dedupe_key="d6")
 
 
 def _alert_calls(path: str) -> list[ast.Call]:
