@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 KIND_ORDER = {"gpio": 0, "modbus": 1, "opcua": 2}  # fastest first: a slow output delays only those after it
 BACKOFF_START_S = 0.05
+KEEPALIVE_MISSES = 2  # keep-alive reads in a row without an answer before the output is "down"
 
 Alert = Callable[..., None]
 
@@ -75,6 +76,8 @@ class Slot:
         self.fired = 0
         self.last_error: str | None = None
         self.confirmed_ms: float | None = None  # last stop: wanted -> confirmed (ms)
+        self.keepalive_misses = 0  # keep-alive reads in a row without an answer in time
+        self.quiet_reconnects = 0  # after a single missed keep-alive (no alert)
 
     def set_want(self, want: str) -> None:
         with self.meta:
@@ -92,7 +95,7 @@ class Slot:
         return {"name": self.name, "kind": self.kind, "ok": self.up, "state": self.state,
                 "want": self.want, "confirmed": self.confirmed, "failed": self.declared_failed,
                 "attempts": self.attempts, "last_error": self.last_error, "fired": self.fired,
-                "confirmed_ms": self.confirmed_ms}
+                "confirmed_ms": self.confirmed_ms, "quiet_reconnects": self.quiet_reconnects}
 
 
 class OutputBank:
@@ -198,6 +201,7 @@ class OutputBank:
             if not s.obj.connected:
                 s.up = False  # its slot thread reconnects (and alerts), never the stop path
             return str(exc)
+        s.keepalive_misses = 0  # an answered write proves the link as well as a keep-alive read
         with s.meta:
             if s.gen == gen:
                 s.confirmed = True
@@ -224,6 +228,11 @@ class OutputBank:
                         s.wake.wait(backoff.failed())
                         s.wake.clear()
                         continue
+                    if s.keepalive_misses >= KEEPALIVE_MISSES and s.confirmed and not self._answers(s):
+                        # Connected, but the device still does not answer in time: not back yet.
+                        s.wake.wait(backoff.failed())
+                        s.wake.clear()
+                        continue
                     self._mark_up(s)
                     backoff.reset()
                 if not s.confirmed:
@@ -243,8 +252,9 @@ class OutputBank:
                 with s.io:
                     try:
                         s.obj.check()
+                        s.keepalive_misses = 0
                     except Exception as exc:
-                        self._mark_down(s, f"keep-alive: {exc}")
+                        self._keepalive_missed(s, exc)
         except BaseException:
             log.exception("guard: the thread of stop output %s crashed", s.name)
             s.up = False
@@ -289,6 +299,30 @@ class OutputBank:
                                   "hand if needed and check the cable and the PLC.", "error": s.last_error})
         if self.on_change is not None:
             self.on_change()
+
+    def _answers(self, s: Slot) -> bool:
+        """One keep-alive read on a fresh connection (after the device was down for not answering)."""
+        with s.io:
+            try:
+                s.obj.check()
+            except Exception as exc:
+                s.last_error = f"keep-alive: {exc}"
+                return False
+        s.keepalive_misses = 0
+        return True
+
+    def _keepalive_missed(self, s: Slot, exc: Exception) -> None:
+        """One keep-alive without an answer in time (a busy PLC, a loaded box) is not yet an
+        unreachable output: reconnect at once, quietly. A second one in a row, or a reconnect that
+        fails, is the alert (before, every slow answer was a critical alert and a "back" alert)."""
+        s.keepalive_misses += 1
+        s.last_error = f"keep-alive: {exc}"
+        if s.keepalive_misses >= KEEPALIVE_MISSES:
+            self._mark_down(s, s.last_error)
+            return
+        s.quiet_reconnects += 1
+        s.up = False  # the output dropped its connection; the loop reopens it without waiting
+        log.debug("guard: stop output %s: %s; reconnecting", s.name, exc)
 
     def _mark_down(self, s: Slot, why: str) -> None:
         s.last_error = why

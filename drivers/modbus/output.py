@@ -161,7 +161,9 @@ class ModbusStopOutput:
     def _fail(self, why: str) -> NoReturn:
         self._drop()
         if not self._broken:
-            log.error("stop output %s (%s): %s", self.name, self.where, why)
+            # The guard's output bank logs the outage (once, and once when it is back) and raises
+            # the alert: here only for debugging, or every outage would be two ERROR lines.
+            log.debug("stop output %s (%s): %s", self.name, self.where, why)
             self._broken = True
         raise DeviceError(f"stop output {self.name} ({self.where}): {why}; check the cable, the PLC and its "
                           "Modbus server settings")
@@ -194,5 +196,5 @@ class ModbusStopOutput:
                               f"{getattr(rr, 'exception_code', '?')}); check the PLC accepts writes there")
         self.writes += 1
         if self._broken:
-            log.info("stop output %s (%s) works again", self.name, self.where)
+            log.debug("stop output %s (%s) works again", self.name, self.where)
             self._broken = False

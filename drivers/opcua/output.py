@@ -93,7 +93,7 @@ class OpcuaStopOutput:
             self._failed(reason)
             raise DeviceUnavailable(f"OPC UA stop output {self.name}: {reason}") from exc
         if self._broken:
-            log.info("OPC UA stop output %s connected again to %s", self.name, self.cfg.url)
+            log.debug("OPC UA stop output %s connected again to %s", self.name, self.cfg.url)
             self._broken = False
         self._last_error = None
 
@@ -159,7 +159,7 @@ class OpcuaStopOutput:
         self._last_error = reason
         if not self._broken:
             self._broken = True
-            log.error("OPC UA stop output %s unavailable: %s", self.name, reason)
+            log.debug("OPC UA stop output %s unavailable: %s", self.name, reason)  # the bank logs it once
 
 
 def _typed(value: float, vtype: ua.VariantType | None) -> Any:

@@ -3,8 +3,10 @@
 modbus-tk (an implementation independent of pymodbus, which the box uses) is
 the PLC; :class:`FaultyLink` sits on the wire like a switch or a PLC's own TCP
 stack would and injects faults as real sockets: it closes connections idle
-for ``idle_close_s`` (as many PLCs do), and answers the first
-``refuse_writes`` write requests with Modbus exception 6 (server busy).
+for ``idle_close_s`` (as many PLCs do), answers the first
+``refuse_writes`` write requests with Modbus exception 6 (server busy), and
+holds the next ``slow_reads`` read requests for ``read_delay_s`` before it
+passes them on (a PLC busy with its own scan).
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ import select
 import socket
 import struct
 import threading
+import time
 
 from ..conftest import free_port
 
 WRITE_FUNCTIONS = {5, 6, 15, 16}
+READ_FUNCTIONS = {1, 2, 3, 4}
 
 
 class FaultyLink:
-    def __init__(self, upstream_port: int, *, idle_close_s: float | None = None, refuse_writes: int = 0) -> None:
+    def __init__(self, upstream_port: int, *, idle_close_s: float | None = None, refuse_writes: int = 0,
+                 slow_reads: int = 0, read_delay_s: float = 0.3) -> None:
         self.upstream_port = upstream_port
         self.idle_close_s = idle_close_s
         self.refuse_writes = refuse_writes
+        self.slow_reads = slow_reads
+        self.read_delay_s = read_delay_s
+        self.slowed = 0
         self.port = free_port()
         self.accepted = 0
         self.refused = 0
@@ -90,6 +98,9 @@ class FaultyLink:
                         if len(buf) < 6 + length:
                             break
                         frame, buf = buf[:6 + length], buf[6 + length:]
+                        if frame[7] in READ_FUNCTIONS and self.slowed < self.slow_reads:
+                            self.slowed += 1
+                            time.sleep(self.read_delay_s)  # the fault itself: a PLC slow to answer
                         if frame[7] in WRITE_FUNCTIONS and self.refused < self.refuse_writes:
                             self.refused += 1
                             client.sendall(frame[:4] + struct.pack(">HBBB", 3, frame[6], frame[7] | 0x80, 6))

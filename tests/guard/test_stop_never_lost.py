@@ -7,6 +7,7 @@ server that is down when the guard starts and comes back later.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -84,6 +85,41 @@ def test_a_plc_that_closed_the_idle_connection_still_gets_the_stop(plc, make_gua
         wait_for(lambda: out(g)["confirmed"] and out(g)["want"] == "stop", what="stop confirmed")
         assert coil(plc) == 1 and link.accepted >= 2  # written on a fresh connection
         assert g.status()["tripped"]
+
+
+def ours(caplog: Any, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= level and r.name.startswith(("appliance", "drivers"))]
+
+
+def test_one_slow_keep_alive_answer_is_no_alarm_two_in_a_row_are(plc, make_guard, sink, caplog) -> None:
+    # A PLC busy with its scan (or a loaded box) answers one keep-alive read too late: the output
+    # reconnects quietly and stays healthy; only a second miss in a row is "cannot be reached".
+    with FaultyLink(plc.port) as link:
+        g = make_guard(guard_cfg(link.port, keepalive_ms=50) | {"outputs": [
+            {"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": link.port, "address": COIL,
+             "timeout_ms": 100}]})
+        sink.drain()
+        link.slow_reads, link.read_delay_s = 1, 0.3
+        wait_for(lambda: out(g)["quiet_reconnects"] == 1 and link.accepted >= 2 and out(g)["ok"],
+                 what="a quiet reconnect")
+        assert link.slowed == 1
+        g.on_sample(value("motor_current", 35.0))
+        wait_for(lambda: out(g)["confirmed"] and out(g)["want"] == "stop", what="stop confirmed")
+        assert coil(plc) == 1 and g.status()["healthy"]
+        keys = [a["dedupe_key"] for a in sink.drain()]
+        assert "guard.output.stop_coil" not in keys and "guard.output.stop_coil.back" not in keys, keys
+        assert not ours(caplog, logging.WARNING), caplog.text  # and no log line (the box mutes pymodbus' own)
+
+        g.on_sample(value("motor_current", 5.0))
+        g.reset("maintenance")
+        wait_for(lambda: coil(plc) == 0 and out(g)["confirmed"], what="release")
+        link.slowed, link.slow_reads = 0, 1_000  # from now on every read is late
+        got = collect(sink, lambda a: a["dedupe_key"] == "guard.output.stop_coil", what="unreachable alert")
+        down = next(a for a in got if a["dedupe_key"] == "guard.output.stop_coil")
+        assert "keep-alive" in down["detail"]["error"]
+        assert link.slowed >= 2 and not out(g)["ok"]
+        errors = ours(caplog, logging.ERROR)
+        assert len(errors) == 1 and "cannot be reached" in errors[0], errors  # one line for the outage
 
 
 def test_a_stop_nobody_confirms_is_declared_failed(make_guard, sink) -> None:

@@ -143,8 +143,11 @@ async def test_stop_output_raises_then_reconnects(port: int, caplog: pytest.LogC
         await asyncio.to_thread(out.fire)
         assert sim.stop_active and await asyncio.to_thread(out.check) is True
         out.close()
-    msgs = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "drivers.modbus.output"]
-    assert [lvl for lvl, _ in msgs] == [logging.ERROR, logging.INFO]  # once on loss, once on recovery
+    # The guard's output bank logs the outage once and the recovery once (and raises the alerts);
+    # the output itself stays quiet, or each outage would be two ERROR lines.
+    msgs = [(r.levelno, r.getMessage()) for r in caplog.records
+            if r.name == "drivers.modbus.output" and r.levelno >= logging.INFO]
+    assert msgs == []
 
 
 async def test_stop_output_to_nobody_raises_device_error(port: int) -> None:
