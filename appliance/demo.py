@@ -35,7 +35,7 @@ def _wait_http(url: str, timeout_s: float, procs: list[subprocess.Popen[bytes]])
 
 
 def _wait_tcp(port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> bool:
-    """Until the simulator's Modbus port accepts connections (or it died)."""
+    """Until the simulator's ``port`` accepts connections (or it died)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -91,7 +91,9 @@ def main(args: argparse.Namespace) -> int:
         for name, cmd in commands:
             print(f"starting {name}: {' '.join(cmd[2:])}", flush=True)
             procs.append(subprocess.Popen(cmd, env={**UI_MALLOC_ENV, **env} if name == "ui" else env))
-            if name == "simulator" and not _wait_tcp(modbus_port, 30, procs[0]):
+            # Both of the simulator's servers: it starts OPC UA after Modbus, and until then its
+            # Modbus server accepts connections but answers late.
+            if name == "simulator" and not (_wait_tcp(modbus_port, 30, procs[0]) and _wait_tcp(opcua_port, 30, procs[0])):
                 # The core would start against a PLC that is not there yet:
                 # harmless, but it would greet the demo with a 'device lost' alert.
                 print("werkvloer demo: the simulator did not start; see the messages above", file=sys.stderr)

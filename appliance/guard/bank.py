@@ -228,8 +228,11 @@ class OutputBank:
                         s.wake.wait(backoff.failed())
                         s.wake.clear()
                         continue
-                    if s.keepalive_misses >= KEEPALIVE_MISSES and s.confirmed and not self._answers(s):
-                        # Connected, but the device still does not answer in time: not back yet.
+                    if not self._proven(s):
+                        # Connected, but the device does not answer in time (yet): not up, and one
+                        # alert for the outage (a PLC that accepts TCP while it is still starting).
+                        self._mark_down(s, s.last_error or "no answer")
+                        self._check_deadline(s)
                         s.wake.wait(backoff.failed())
                         s.wake.clear()
                         continue
@@ -300,8 +303,18 @@ class OutputBank:
         if self.on_change is not None:
             self.on_change()
 
+    def _proven(self, s: Slot) -> bool:
+        """An answered round trip on a fresh connection before the output counts as up: the pending
+        write itself (a refusal proves the link too), else one keep-alive read. A TCP connect alone
+        proves nothing: a PLC still starting accepts and does not answer (seen: three "cannot be
+        reached" and three "reachable again" alerts in the first 150 ms of every demo)."""
+        if not s.confirmed:
+            self._retry(s)
+            return bool(s.obj.connected)
+        return self._answers(s)
+
     def _answers(self, s: Slot) -> bool:
-        """One keep-alive read on a fresh connection (after the device was down for not answering)."""
+        """One keep-alive read; False (and the reason in ``last_error``) when it is not answered."""
         with s.io:
             try:
                 s.obj.check()

@@ -5,8 +5,9 @@ the PLC; :class:`FaultyLink` sits on the wire like a switch or a PLC's own TCP
 stack would and injects faults as real sockets: it closes connections idle
 for ``idle_close_s`` (as many PLCs do), answers the first
 ``refuse_writes`` write requests with Modbus exception 6 (server busy), and
-holds the next ``slow_reads`` read requests for ``read_delay_s`` before it
-passes them on (a PLC busy with its own scan).
+holds the next ``slow_reads`` read requests (or ``slow_requests`` of any kind)
+for ``read_delay_s`` before it passes them on (a PLC busy with its own scan,
+or still starting).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ READ_FUNCTIONS = {1, 2, 3, 4}
 
 class FaultyLink:
     def __init__(self, upstream_port: int, *, idle_close_s: float | None = None, refuse_writes: int = 0,
-                 slow_reads: int = 0, read_delay_s: float = 0.3) -> None:
+                 slow_reads: int = 0, read_delay_s: float = 0.3, slow_requests: int = 0) -> None:
         self.upstream_port = upstream_port
         self.idle_close_s = idle_close_s
         self.refuse_writes = refuse_writes
         self.slow_reads = slow_reads
         self.read_delay_s = read_delay_s
+        self.slow_requests = slow_requests  # any request, read or write (a PLC still starting)
         self.slowed = 0
         self.port = free_port()
         self.accepted = 0
@@ -98,7 +100,8 @@ class FaultyLink:
                         if len(buf) < 6 + length:
                             break
                         frame, buf = buf[:6 + length], buf[6 + length:]
-                        if frame[7] in READ_FUNCTIONS and self.slowed < self.slow_reads:
+                        if self.slowed < self.slow_requests or (
+                                frame[7] in READ_FUNCTIONS and self.slowed < self.slow_reads):
                             self.slowed += 1
                             time.sleep(self.read_delay_s)  # the fault itself: a PLC slow to answer
                         if frame[7] in WRITE_FUNCTIONS and self.refused < self.refuse_writes:
