@@ -27,12 +27,19 @@ SOURCE = "guard"  # the alerts' source
 Detail = str | Mapping[str, Any]
 
 
+def _output_said(r: store.OutputResult) -> dict[str, str]:
+    """What one stop output did, in both languages (literal templates: the UI's text scan knows them)."""
+    if r.ok:
+        return {"nl": f"{r.name} bevestigd", "en": f"{r.name} confirmed"}
+    return {"nl": f"{r.name} niet bevestigd", "en": f"{r.name} not confirmed"}
+
+
 def with_outputs(detail: Detail | None, results: list[store.OutputResult]) -> dict[str, Any]:
     """An armed trip's alert detail: the cause (text or ``{"nl", "en", ...}``) and what each stop
     output did, in both languages; the outputs' own error texts apart in ``"error"``."""
     cause = {"nl": detail, "en": detail} if isinstance(detail, str) else dict(detail or {})
-    done = {"nl": "; ".join(f"{r.name} {'bevestigd' if r.ok else 'niet bevestigd'}" for r in results) or "geen",
-            "en": "; ".join(f"{r.name} {'confirmed' if r.ok else 'not confirmed'}" for r in results) or "none"}
+    said = [_output_said(r) for r in results]
+    done = {lang: "; ".join(w[lang] for w in said) or {"nl": "geen", "en": "none"}[lang] for lang in ("nl", "en")}
     outputs = {"nl": f"Stopuitgangen: {done['nl']}.", "en": f"Outputs: {done['en']}."}
     out = {**cause, "outputs": outputs}
     for lang in ("nl", "en"):

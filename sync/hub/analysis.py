@@ -143,8 +143,8 @@ def _att(series: dict[str, dict[int, float]], cohort: dict[str, int | None], loa
     for i, loan in enumerate(loans):
         for w, v in series[loan].items():
             y[i, w - w0] = v
-    coh = np.array([np.nan if cohort[x] is None else cohort[x] - w0 for x in loans], dtype=float)
-    t_idx = np.arange(n_weeks)
+    coh = np.array([np.nan if (c := cohort[x]) is None else float(c - w0) for x in loans], dtype=np.float64)
+    t_idx = np.arange(n_weeks, dtype=np.float64)
     total, weight = np.zeros(r), np.zeros(r)
     for g in sorted({int(c) for c in coh[~np.isnan(coh)]}):
         if g - 1 < 0 or g >= n_weeks:

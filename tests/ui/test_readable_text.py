@@ -84,10 +84,11 @@ def test_settings_config_summary_is_in_the_screen_language(box_config: Any) -> N
 
 
 def test_a_config_problem_shows_its_key_as_code_and_the_message_as_stored(box_config: Any, tmp_path: Any) -> None:
+    from starlette.testclient import TestClient
+
     from appliance.database import open_box_db
     from local_ui import security
     from local_ui.app import create_app
-    from starlette.testclient import TestClient
 
     from .test_kpi_page import _csrf
 
@@ -103,3 +104,21 @@ def test_a_config_problem_shows_its_key_as_code_and_the_message_as_stored(box_co
     card = page[page.index('id="config"'):page.index('id="language"')]
     assert "Het configuratiebestand op schijf heeft fouten" in card
     assert re.search(r"<li><code>[^<]*language[^<]*</code>: <span data-stored>[^<]+</span></li>", card), card
+
+
+def test_an_armed_trip_s_outputs_are_words_of_the_screen_s_language() -> None:
+    # The visible-text scan meets this detail only when an armed trip happens to be in the review
+    # queue (a fresh-clone run had one: 'Outputs: stop_spoel confirmed' failed in English).
+    from appliance.config import load_config
+    from appliance.guard.store import OutputResult
+    from appliance.guard.threads import rule_detail
+    from appliance.guard.trips import with_outputs
+
+    from .visible_text import config_names, leftover
+
+    cfg = load_config("configs/demo.toml")
+    results = [OutputResult("stop_spoel", "modbus", 1, True, None), OutputResult("noodrelais", "gpio", 2, False, "boom")]
+    d = with_outputs(rule_detail("motor_current", "above", 22.9, 20.0, 200), results)
+    names = config_names(cfg) | {"noodrelais"}
+    for lang in ("nl", "en"):
+        assert leftover(d["outputs"][lang], lang, names) == [], d["outputs"][lang]
