@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 KIND_ORDER = {"gpio": 0, "modbus": 1, "opcua": 2}  # fastest first: a slow output delays only those after it
 BACKOFF_START_S = 0.05
-KEEPALIVE_MISSES = 2  # keep-alive reads in a row without an answer before the output is "down"
 
 Alert = Callable[..., None]
 
@@ -76,7 +75,6 @@ class Slot:
         self.fired = 0
         self.last_error: str | None = None
         self.confirmed_ms: float | None = None  # last stop: wanted -> confirmed (ms)
-        self.keepalive_misses = 0  # keep-alive reads in a row without an answer in time
         self.quiet_reconnects = 0  # after a single missed keep-alive (no alert)
 
     def set_want(self, want: str) -> None:
@@ -201,7 +199,6 @@ class OutputBank:
             if not s.obj.connected:
                 s.up = False  # its slot thread reconnects (and alerts), never the stop path
             return str(exc)
-        s.keepalive_misses = 0  # an answered write proves the link as well as a keep-alive read
         with s.meta:
             if s.gen == gen:
                 s.confirmed = True
@@ -252,12 +249,8 @@ class OutputBank:
                 if s.wake.wait(self.keepalive_s):
                     s.wake.clear()
                     continue
-                with s.io:
-                    try:
-                        s.obj.check()
-                        s.keepalive_misses = 0
-                    except Exception as exc:
-                        self._keepalive_missed(s, exc)
+                if not self._answers(s):
+                    self._keepalive_missed(s)
         except BaseException:
             log.exception("guard: the thread of stop output %s crashed", s.name)
             s.up = False
@@ -321,21 +314,16 @@ class OutputBank:
             except Exception as exc:
                 s.last_error = f"keep-alive: {exc}"
                 return False
-        s.keepalive_misses = 0
         return True
 
-    def _keepalive_missed(self, s: Slot, exc: Exception) -> None:
+    def _keepalive_missed(self, s: Slot) -> None:
         """One keep-alive without an answer in time (a busy PLC, a loaded box) is not yet an
-        unreachable output: reconnect at once, quietly. A second one in a row, or a reconnect that
-        fails, is the alert (before, every slow answer was a critical alert and a "back" alert)."""
-        s.keepalive_misses += 1
-        s.last_error = f"keep-alive: {exc}"
-        if s.keepalive_misses >= KEEPALIVE_MISSES:
-            self._mark_down(s, s.last_error)
-            return
+        unreachable output: reconnect at once, quietly. The reconnect's own proof (``_proven``: the
+        second read in a row) or a failed connect is the alert (before, every slow answer was a
+        critical alert and a "back" alert)."""
         s.quiet_reconnects += 1
         s.up = False  # the output dropped its connection; the loop reopens it without waiting
-        log.debug("guard: stop output %s: %s; reconnecting", s.name, exc)
+        log.debug("guard: stop output %s: %s; reconnecting", s.name, s.last_error)
 
     def _mark_down(self, s: Slot, why: str) -> None:
         s.last_error = why
