@@ -8,10 +8,10 @@ Latin-1, which has every Dutch letter; a dash or a quote outside it becomes its 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from . import fmt
+from .timeline_view import hour_ticks
 
 MARGIN, WIDTH = 15.0, 180.0  # mm (A4: 210 wide)
 BAR_H = 12.0
@@ -122,15 +122,9 @@ def _bar(pdf: Any, rep: dict[str, Any], f: fmt.Formatter) -> None:
         pdf.line(xn, y0, xn, y0 + BAR_H)
     pdf.set_line_width(0.2)
     pdf.set_font("helvetica", "", 8)
-    hours = span / 3.6e12
-    step = 1 if hours <= 9 else 2 if hours <= 16 else 3
-    t = dt.datetime.fromtimestamp(s0 / 1e9, f.tz).replace(minute=0, second=0, microsecond=0)
-    while (tn := int(t.timestamp()) * 10**9) <= s1:
-        if tn >= s0 and t.hour % step == 0:
-            xt = x(tn)
-            pdf.line(xt, y0 + BAR_H, xt, y0 + BAR_H + 1.5)
-            label = t.strftime("%H:%M")
-            w = pdf.get_string_width(label)
-            pdf.text(min(max(xt - w / 2, x0), x0 + WIDTH - w), y0 + BAR_H + 5, label)
-        t += dt.timedelta(hours=1)
+    for tn, label in hour_ticks(s0, s1, f.tz):
+        xt = x(tn)
+        pdf.line(xt, y0 + BAR_H, xt, y0 + BAR_H + 1.5)
+        w = pdf.get_string_width(label)
+        pdf.text(min(max(xt - w / 2, x0), x0 + WIDTH - w), y0 + BAR_H + 5, label)
     pdf.set_xy(x0, y0 + BAR_H + 8)

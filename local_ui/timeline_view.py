@@ -188,25 +188,30 @@ def bar_svg(shift: dict[str, Any], f: fmt.Formatter, gettext: Any) -> Markup:
     if shift["until_utc_ns"] < s1 and shift["until_utc_ns"] > s0:
         xn = x(shift["until_utc_ns"])
         body.append(f'<line x1="{xn:.2f}" y1="0" x2="{xn:.2f}" y2="{BAR_H}" stroke="#111827" stroke-width="3"/>')
-    hours = span / 3.6e12
-    step = 1 if hours <= 9 else 2 if hours <= 16 else 3
-    first = dt.datetime.fromtimestamp(s0 / 1e9, f.tz).replace(minute=0, second=0, microsecond=0)
-    t = first
-    while True:
-        tn = int(t.timestamp()) * 10**9
-        if tn > s1:
-            break
-        if tn >= s0 and t.hour % step == 0:
-            xt = x(tn)
-            anchor = "start" if xt < 30 else "end" if xt > W - 30 else "middle"
-            body.append(f'<line x1="{xt:.1f}" y1="{BAR_H}" x2="{xt:.1f}" y2="{BAR_H + 6}" stroke="#111827"/>'
-                        f'<text x="{xt:.1f}" y="{H - 4}" font-size="20" text-anchor="{anchor}" fill="#111827">'
-                        f'{t.strftime("%H:%M")}</text>')
-        t += dt.timedelta(hours=1)
+    for tn, label in hour_ticks(s0, s1, f.tz):
+        xt = x(tn)
+        anchor = "start" if xt < 30 else "end" if xt > W - 30 else "middle"
+        body.append(f'<line x1="{xt:.1f}" y1="{BAR_H}" x2="{xt:.1f}" y2="{BAR_H + 6}" stroke="#111827"/>'
+                    f'<text x="{xt:.1f}" y="{H - 4}" font-size="20" text-anchor="{anchor}" fill="#111827">'
+                    f'{label}</text>')
     label = gettext("Shift timeline %(shift)s") % {"shift": shift["title"]}
     return Markup(f'<svg class="gantt" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" '
                   f'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
                   f'<title>{escape(label)}</title>{"".join(body)}{"".join(links)}</svg>')
+
+
+def hour_ticks(s0: int, s1: int, tz: Any) -> list[tuple[int, str]]:
+    """The bar's hour ticks from ``s0`` to ``s1`` (UTC ns): (UTC ns, "HH:MM") on every full local hour,
+    every 2nd or 3rd hour for a shift longer than 9 or 16 hours (the page's SVG and the PDF)."""
+    hours = max(1, s1 - s0) / 3.6e12
+    step = 1 if hours <= 9 else 2 if hours <= 16 else 3
+    out = []
+    t = dt.datetime.fromtimestamp(s0 / 1e9, tz).replace(minute=0, second=0, microsecond=0)
+    while (tn := int(t.timestamp()) * 10**9) <= s1:
+        if tn >= s0 and t.hour % step == 0:
+            out.append((tn, t.strftime("%H:%M")))
+        t += dt.timedelta(hours=1)
+    return out
 
 
 def legend(config: Any, segments: list[dict[str, Any]], gettext: Any, lang: str) -> list[dict[str, Any]]:

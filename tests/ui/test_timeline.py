@@ -137,5 +137,6 @@ def test_shift_report_as_a_pdf_made_on_the_box(box_config: Any) -> None:
     assert "Dienstrapport" in text and f"OEE {oee}" in text.replace("\xa0", " "), text
     assert "Storing / Elektrisch" in text and "Reden nodig" in text  # one stop with, one without a reason
     assert "Zekering F3 vervangen" in text
+    assert all(h in text for h in ("03:00", "12:00", "21:00")) and "13:00" not in text  # 24 h: a tick every 3 h
     assert "Stilstanden (2, 1 zonder reden)" in text, text
     assert c.get("/timeline/report.pdf", params={"shift": f"{DAY}/night"}).status_code == 404
