@@ -33,8 +33,9 @@ def _decorate(r: Req, shift: dict[str, Any]) -> dict[str, Any]:
     shift["hours"] = "" if shift["name"] == "24h" else f' ({shift["start"]}–{shift["end"]})'
     shift["bar"] = timeline_view.bar_svg(shift, f, r._)
     shift["legend"] = timeline_view.legend(r.state.config, shift["segments"], r._, r.lang)
-    shift["stops"] = [s | {"start": f.time(s["start_utc_ns"]), "end": f.time(s["end_utc_ns"]),
-                           "duration": f.duration(s["duration_s"])} for s in shift["segments"] if s["tappable"]]
+    if "stops" not in shift:  # a day's shift: its stops from the bar; a shift report has its own (with comments)
+        shift["stops"] = [s | {"start": f.time(s["start_utc_ns"]), "end": f.time(s["end_utc_ns"]),
+                               "duration": f.duration(s["duration_s"])} for s in shift["segments"] if s["tappable"]]
     return shift
 
 
@@ -58,9 +59,7 @@ def _report(r: Req, shift: str) -> tuple[dict[str, Any], fmt.Formatter]:
         rep = timeline_view.report(r.db, r.state.config, shift, r.lang)
     except ValueError as exc:
         raise HTTPException(404, r._("No such shift.")) from exc
-    stops = rep["stops"]  # the report's own (with comments), not the bar's segments _decorate lists
     _decorate(r, rep)
-    rep["stops"] = stops
     f = fmt.Formatter(r.lang, r.state.config.box.timezone)
     for s in rep["stops"]:
         s.update(start=f.time(s["start_utc_ns"]), end=f.time(s["end_utc_ns"]) if s["end_utc_ns"] else None,

@@ -157,10 +157,11 @@ def _att(series: dict[str, dict[int, float]], cohort: dict[str, int | None], loa
         nt, st = weights @ treated, weights @ (dz * treated)
         nc, sc = weights @ control, weights @ (dz * control)
         both = (nt > 0) & (nc > 0)
+        n_both = np.where(both, nt, 0)  # the cohort's firms in each (g, t) cell that has a control
         with np.errstate(invalid="ignore", divide="ignore"):
             att = np.where(both, st / np.where(both, nt, 1) - sc / np.where(both, nc, 1), 0.0)
-        total += (att * np.where(both, nt, 0)).sum(axis=1)
-        weight += np.where(both, nt, 0).sum(axis=1)
+        total += (att * n_both).sum(axis=1)
+        weight += n_both.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(weight > 0, total / np.where(weight > 0, weight, 1), np.nan)
 
