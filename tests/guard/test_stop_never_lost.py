@@ -25,11 +25,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")  # in
 COIL = 3
 
 
-def guard_cfg(port: int, **kw: Any) -> dict[str, Any]:
+def guard_cfg(port: int, *, timeout_ms: int = 500, **kw: Any) -> dict[str, Any]:
     return {"mode": "armed",
             "rules": [{"name": "overload", "kind": "above", "signal": "motor_current", "limit": 20.0}],
             "outputs": [{"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": port,
-                         "address": COIL, "timeout_ms": 500}], **kw}
+                         "address": COIL, "timeout_ms": timeout_ms}], **kw}
 
 
 @pytest.fixture
@@ -95,9 +95,7 @@ def test_one_slow_keep_alive_answer_is_no_alarm_two_in_a_row_are(plc, make_guard
     # A PLC busy with its scan (or a loaded box) answers one keep-alive read too late: the output
     # reconnects quietly and stays healthy; only a second miss in a row is "cannot be reached".
     with FaultyLink(plc.port) as link:
-        g = make_guard(guard_cfg(link.port, keepalive_ms=50) | {"outputs": [
-            {"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": link.port, "address": COIL,
-             "timeout_ms": 100}]})
+        g = make_guard(guard_cfg(link.port, timeout_ms=100, keepalive_ms=50))
         sink.drain()
         link.slow_reads, link.read_delay_s = 1, 0.3
         wait_for(lambda: out(g)["quiet_reconnects"] == 1 and link.accepted >= 2 and out(g)["ok"],
@@ -127,9 +125,7 @@ def test_a_plc_that_accepts_before_it_answers_is_one_outage(plc, make_guard, sin
     # an answered round trip, so that is one "cannot be reached" and one "reachable again", not a
     # pair per reconnect (seen at every demo start: three of each in 150 ms).
     with FaultyLink(plc.port, slow_requests=4, read_delay_s=0.3) as link:
-        g = make_guard(guard_cfg(link.port) | {"outputs": [
-            {"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": link.port, "address": COIL,
-             "timeout_ms": 100}]}, ready=False)
+        g = make_guard(guard_cfg(link.port, timeout_ms=100), ready=False)
         got = collect(sink, lambda a: a["dedupe_key"] == "guard.output.stop_coil.back", what="reachable again")
         assert link.slowed == 4 and link.accepted >= 3  # it really reconnected while the PLC was mute
         keys = [a["dedupe_key"] for a in got]
