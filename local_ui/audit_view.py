@@ -206,8 +206,3 @@ def evidence_value(key: str, v: Any, config: Any, lang: str) -> tuple[str, str, 
         if key in SHARES:
             return name, f"{f.num(v * 100, 1)}\u00a0%", False
     return name, labels.value_text(v, labels.signal_unit(config, key), f), isinstance(v, str)
-
-
-def alert_detail_text(detail: str | None, config: Any, lang: str) -> str:
-    """The detail's text in ``lang`` (``alert_detail`` without the raw error)."""
-    return str(alert_detail(detail, config, lang)["text"] or "")
