@@ -64,6 +64,8 @@ def describe(st: dict[str, Any]) -> str:
         if st.get("tripped") else "not tripped"
     health = "healthy" if st.get("healthy") else "NOT healthy"
     lines = [f"guard: {mode}, {latched}, {health} ({st.get('state', '?')})"]
+    if st.get("scheduling"):
+        lines.append(f"  scheduling: {'real-time, ' + st['scheduling'] if st['scheduling'].startswith('fifo') else 'normal (no real-time priority)'}")
     for o in st.get("outputs", []):
         if o.get("ok"):
             what = f"ok, {o.get('want') or '-'} {'confirmed' if o.get('confirmed') else 'not confirmed yet'}"

@@ -135,9 +135,10 @@ class GuardConfig(StrictModel):
                     "and connection at their poll_interval_ms (0 = back to back), decided and written out there; "
                     "the recorder and UI get the same samples (see appliance/guard/README.md, fast path)")
     rt_priority: int = Field(
-        0, title="Real-time priority of the guard's threads",
+        10, title="Real-time priority of the guard's threads",
         description="SCHED_FIFO priority (1-99) for the guard thread and its fast-path readers, where the OS "
-                    "permits it (root, CAP_SYS_NICE or LimitRTPRIO in the unit; the image's core unit allows up to 20); 0 = normal scheduling. The threads "
+                    "permits it (root, CAP_SYS_NICE or LimitRTPRIO in the unit; the image's core unit allows up to "
+                    "20); refused elsewhere (one log line, normal scheduling); 0 = normal scheduling. The threads "
                     "block on I/O and timers, so they never starve the rest of the box", ge=0, le=99)
     tick_ms: int = Field(20, title="Guard thread tick",
                          description="ms; how often timed rules and the inference watchdog are checked when no sample comes",

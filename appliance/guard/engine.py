@@ -136,6 +136,7 @@ class Guard(TripHandling, GuardCommands, GuardStatus, SampleRoutes, GuardThreads
         self._build_routes()
         self._thread: threading.Thread | None = None
         self.timer_slack_ns: int | None = None  # the guard thread's, once it runs
+        self.scheduling: str | None = None  # the guard thread's ("fifo 10" | "normal"), once it runs
         self._stopping = threading.Event()
         self._progress_mono = time.monotonic()
         self._progress_count = 0

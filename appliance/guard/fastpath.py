@@ -27,7 +27,7 @@ from typing import Any
 from drivers.samples import Sample
 
 from .engine import Guard
-from .threads import realtime, tight_timers, timer_slack_ns
+from .threads import realtime, scheduling, tight_timers, timer_slack_ns
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class FastPath:
         self.bus = bus
         self.claimed: set[str] = set()
         self.timer_slack_ns: dict[str, int | None] = {}  # per reader thread, as its kernel reports it
+        self.scheduling: dict[str, str] = {}  # per reader thread: "fifo <priority>" | "normal"
         self.readers: list[Any] = []
         self._q: queue.SimpleQueue[Sample | None] = queue.SimpleQueue()
         self._publisher: threading.Thread | None = None
@@ -189,7 +190,9 @@ class FastPath:
     def _reader_started(self, prio: int) -> None:
         self.guard.fast_thread()
         realtime(prio, "guard fast reader")
-        self.timer_slack_ns[threading.current_thread().name] = timer_slack_ns()
+        name = threading.current_thread().name
+        self.timer_slack_ns[name] = timer_slack_ns()
+        self.scheduling[name] = scheduling()
 
     def _deliver(self, samples: list[Sample]) -> None:
         on_sample = self.guard.on_fast_sample

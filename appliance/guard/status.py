@@ -35,6 +35,7 @@ class GuardStatus:
     _counters: dict[str, int]
     _progress_mono: float
     _progress_count: int
+    scheduling: str | None
 
     def progress(self) -> float:
         """``time.monotonic()`` of the guard thread's last loop (the daemon's watchdog check)."""
@@ -80,5 +81,6 @@ class GuardStatus:
             "last_trip": self._last_trip,
             "suppressed_trips": self._latch.suppressed,
             "samples": self._counters["samples"],
+            "scheduling": self.scheduling,  # the guard thread's, from the kernel: "fifo 10" | "normal"
             "safety_note": SAFETY_NOTE,
         }

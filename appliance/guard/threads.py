@@ -56,6 +56,8 @@ class GuardThreads:
     _trip: Any
     _alert: Any
     _withdraw_permit: Any
+    timer_slack_ns: int | None
+    scheduling: str | None
 
     def _inference_loop(self, b: Binding) -> None:
         model, shadow = b.model, b.shadow
@@ -140,6 +142,7 @@ class GuardThreads:
     def _guard_loop(self) -> None:
         realtime(self.cfg.rt_priority, "guard")
         self.timer_slack_ns = timer_slack_ns()
+        self.scheduling = scheduling()
         tick_ns = self.cfg.tick_ms * 1_000_000
         timeout_ns = int(self.cfg.inference_timeout_ms * 1_000_000)
         try:
@@ -291,7 +294,7 @@ def rule_detail(signal: str, kind: str, value: Any, limit: float | None, for_ms:
     return {"nl": nl, "en": en, "rule": rule}
 
 
-_RT_REFUSED: set[str] = set()
+_RT_REFUSED: list[str] = []  # the first thread refused: logged once per process (the default asks everywhere)
 
 
 PR_SET_TIMERSLACK, PR_GET_TIMERSLACK = 29, 30  # linux/prctl.h
@@ -321,6 +324,15 @@ def tight_timers() -> int | None:
     return timer_slack_ns()
 
 
+def scheduling() -> str:
+    """The calling thread's scheduling as the kernel reports it: ``"fifo <priority>"`` or ``"normal"``."""
+    if not hasattr(os, "sched_getscheduler"):
+        return "normal"
+    if os.sched_getscheduler(0) == os.SCHED_FIFO:
+        return f"fifo {os.sched_getparam(0).sched_priority}"
+    return "normal"
+
+
 def timer_slack_ns() -> int | None:
     """The calling thread's timer slack in ns, from the kernel (None off Linux)."""
     prctl = _prctl()
@@ -344,8 +356,9 @@ def realtime(priority: int, what: str) -> bool:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0 = this thread (Linux)
         return True
     except (OSError, AttributeError) as exc:
-        if what not in _RT_REFUSED:
-            _RT_REFUSED.add(what)
-            log.info("guard: real-time priority %d for %s refused (%s); running with normal scheduling",
-                     priority, what, exc)
+        if not _RT_REFUSED:
+            _RT_REFUSED.append(what)
+            log.info("guard: real-time priority %d refused by the OS (%s); the guard's threads run with normal "
+                     "scheduling (the image's unit permits it; guard.rt_priority = 0 asks for none)",
+                     priority, exc)
         return False

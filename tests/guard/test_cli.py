@@ -72,7 +72,9 @@ def test_root_arms_resets_and_disarms_without_a_pin_audited_as_cli(box, core, ca
     core.on_sample(value("motor_current", 35.0))
     wait_for(lambda: core.tripped, what="latched")
     assert main(["status", "--config", cfg]) == 0
-    assert "TRIPPED (stop latched: overload)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "TRIPPED (stop latched: overload)" in out
+    assert "  scheduling: real-time, fifo 10\n" in out  # root: the default rt_priority is granted
     core.on_sample(value("motor_current", 5.0))
     assert main(["reset", "--config", cfg]) == 0
     assert "not tripped" in capsys.readouterr().out and not core.tripped

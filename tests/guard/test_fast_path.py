@@ -4,6 +4,7 @@ core's event loop does. modbus-tk is the PLC; the core's ModbusSource runs on a 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 from pathlib import Path
@@ -183,9 +184,74 @@ def test_the_fast_reader_and_the_guard_thread_wake_at_their_deadline(plc, tmp_pa
         reader = fast.readers[0]
         wait_for(lambda: reader.cycles > 0, what="the fast reader polling")
         assert (timer_slack_ns() or 0) > 1  # this thread keeps the default, so the check can fail
-        assert fast.timer_slack_ns == {"guard-fast-press": 1}
+        # 1 ns as asked; 0 where the thread also got SCHED_FIFO (the default rt_priority): the kernel
+        # gives real-time threads no slack at all.
+        assert fast.timer_slack_ns["guard-fast-press"] in (0, 1), fast.timer_slack_ns
         wait_for(lambda: guard.timer_slack_ns is not None, what="the guard thread running")
-        assert guard.timer_slack_ns == 1
+        assert guard.timer_slack_ns in (0, 1)
     finally:
         fast.stop()
         guard.stop()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler") or os.geteuid() != 0,
+                    reason="SCHED_FIFO needs root here (the image's unit permits it by LimitRTPRIO)")
+def test_by_default_the_fast_reader_and_the_guard_thread_run_real_time(plc, tmp_path: Path, sink) -> None:
+    # No rt_priority in the config: the default asks SCHED_FIFO 10 where the OS permits (issue 11: a
+    # 1 ms poll stays within 1.5 ms p99 on a loaded box only so). The policy is read back from the kernel.
+    from appliance.guard.threads import scheduling
+
+    cfg = box_cfg(plc.port)
+    assert "rt_priority" not in cfg.guard.model_fields_set
+    guard = Guard(cfg.guard, outputs=build_outputs(cfg.guard), alert_sink=sink, db_path=tmp_path / "w.db")
+    guard.start()
+    fast = FastPath(cfg, guard, Bus())
+    fast.start()
+    try:
+        wait_for(lambda: fast.readers[0].cycles > 0 and guard.scheduling is not None, what="both threads running")
+        assert scheduling() == "normal"  # this thread keeps the default, so the check can fail
+        assert fast.scheduling == {"guard-fast-press": "fifo 10"}
+        assert guard.scheduling == "fifo 10"
+        assert guard.status()["scheduling"] == "fifo 10"
+    finally:
+        fast.stop()
+        guard.stop()
+    no_rt = box_cfg(plc.port, rt_priority=0)
+    guard = Guard(no_rt.guard, outputs=build_outputs(no_rt.guard), alert_sink=sink, db_path=tmp_path / "w.db")
+    guard.start()
+    try:
+        wait_for(lambda: guard.scheduling is not None, what="the guard thread running")
+        assert guard.scheduling == "normal"
+    finally:
+        guard.stop()
+
+
+REFUSED = r"""
+import logging, os, resource, sys, threading
+from appliance.guard.threads import realtime, scheduling  # imported first: nobody may not read them
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # nobody: no CAP_SYS_NICE, RLIMIT_RTPRIO 0
+got = []
+def one(what):
+    got.append((realtime(10, what), scheduling()))
+for what in ("guard", "guard fast reader", "guard fast reader"):
+    t = threading.Thread(target=one, args=(what,)); t.start(); t.join()
+print(got)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler") or os.geteuid() != 0,
+                    reason="needs root to become an unprivileged user in a child process")
+def test_where_the_os_refuses_real_time_the_threads_run_normally_and_say_so_once() -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", REFUSED], capture_output=True, text=True, timeout=60, cwd="/",
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    refused = [line for line in out if "real-time priority 10 refused" in line]
+    assert len(refused) == 1, out
+    assert "guard.rt_priority = 0" in refused[0]
+    assert out[-1] == str([(False, "normal")] * 3)
