@@ -14,13 +14,19 @@ process serving 200 req/s):
 - ``stop_fast_1ms`` / ``stop_fast_0ms``: the guard's fast path
   (``appliance.guard.fastpath`` + ``drivers.modbus.fast``: poll 1 ms or back
   to back, rule ``value > 50``, stop coil written by the output bank on its
-  own pre-opened connection);
+  own pre-opened connection), with the default ``guard.rt_priority`` (10:
+  SCHED_FIFO where permitted; ``scheduling`` says what the kernel gave the
+  guard's threads);
 - ``stop_minimal_loop``: a minimal pymodbus loop in a thread of this process
   (read the register back to back, write the coil when it is above 50), the
-  reference for what plain Python reaches. These three run in alternating
-  blocks (``interleaved``, 6 blocks of 50 trips each): on this VM one run's p99
-  was 4x the next one's, and a noise burst should hit each path alike;
-- ``stop_fast_1ms_rt``: the same with ``guard.rt_priority = 10`` (SCHED_FIFO; the bench runs as root);
+  reference for what plain Python reaches (issue 11's ratio goal is against
+  it); ``stop_minimal_loop_1ms``: the same loop reading once per 1 ms, the
+  like-for-like reference of a 1 ms poll (``p99_vs_minimal_1ms``). These four
+  run in alternating blocks (``interleaved``, 6 blocks of 50 trips each): on
+  this VM one run's p99 was 4x the next one's, and a noise burst should hit
+  each path alike;
+- ``stop_fast_1ms_no_rt``: the same with ``guard.rt_priority = 0`` (normal scheduling, as where the OS
+  refuses real-time priority);
 - ``stop_fast_1ms_own_process``: the same guard in a process of its own (the
   recorder load stays in this process): whether the fast path needs its own GIL;
 - ``stop_gpio_edge_relay``: a GPIO edge on gpiozero's mock pins -> the relay
@@ -215,6 +221,7 @@ def running_guard(config: dict[str, Any], db_path: Path, *, ready_s: float = 10,
     bus.subscribe_fast(guard.on_sample)
     fast = FastPath(cfg, guard, bus)
     fast.start()
+    guard.bench_fast = fast  # type: ignore[attr-defined]  # for the bench's report only (the scheduling its readers got)
     loop = asyncio.new_event_loop()
     loop_thread = threading.Thread(target=loop.run_forever, name="bench-core-loop", daemon=True)
     sources = [OpcuaSource(s, bus) for s in fast.source_config(cfg).sources.opcua] if core_sources else []
@@ -237,13 +244,18 @@ def running_guard(config: dict[str, Any], db_path: Path, *, ready_s: float = 10,
 OVERLOAD = {"name": "overload", "kind": "above", "signal": "motor_current", "limit": LIMIT}
 
 
-def fast_guard(plc: Any, db_path: Path, poll_ms: int, rt_priority: int = 0) -> contextlib.AbstractContextManager[Any]:
+def fast_guard(plc: Any, db_path: Path, poll_ms: int,
+               rt_priority: int | None = None) -> contextlib.AbstractContextManager[Any]:
+    """``rt_priority`` None: the config's default (as a box runs it)."""
+    guard: dict[str, Any] = {"mode": "armed", "rules": [OVERLOAD],
+                             "outputs": [{"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": plc.port,
+                                          "address": COIL, "timeout_ms": 500}]}
+    if rt_priority is not None:
+        guard["rt_priority"] = rt_priority
     return running_guard({
         "sources": {"modbus": [{"name": "plc", "port": plc.port, "backoff_min_s": 0.05, "backoff_max_s": 1,
                                 "signals": [{"name": "motor_current", "address": REG, "poll_interval_ms": poll_ms}]}]},
-        "guard": {"mode": "armed", "rules": [OVERLOAD],
-                  "outputs": [{"name": "stop_coil", "kind": "modbus", "host": "127.0.0.1", "port": plc.port,
-                               "address": COIL, "timeout_ms": 500}], "rt_priority": rt_priority}}, db_path)
+        "guard": guard}, db_path)
 
 
 def _settle(plc: Plc, guard: Any) -> None:
@@ -263,14 +275,17 @@ def _guard_settle(guard: Any) -> None:
     guard.wait_outputs(2)
 
 
-def guard_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int, rt_priority: int = 0) -> dict[str, Any]:
+def guard_trips(plc: Plc, db_path: Path, *, poll_ms: int, trips: int, rt_priority: int | None = None) -> dict[str, Any]:
     from bench.guard import _stats
 
-    lat, missed = _guard_lat(plc, db_path, poll_ms=poll_ms, trips=trips, rt_priority=rt_priority)
-    return {**_stats(lat), "missed": missed, "poll_interval_ms": poll_ms}
+    sched: set[str] = set()
+    lat, missed = _guard_lat(plc, db_path, poll_ms=poll_ms, trips=trips, rt_priority=rt_priority, sched=sched)
+    return {**_stats(lat), "missed": missed, "poll_interval_ms": poll_ms, "scheduling": sorted(sched)}
 
 
-def _guard_lat(plc: Plc, db_path: Path, *, poll_ms: int, trips: int, rt_priority: int = 0) -> tuple[list[int], int]:
+def _guard_lat(plc: Plc, db_path: Path, *, poll_ms: int, trips: int, rt_priority: int | None = None,
+               sched: set[str] | None = None) -> tuple[list[int], int]:
+    """``sched`` gets the scheduling the kernel gave the guard thread and its fast reader."""
     with fast_guard(plc, db_path.with_name(f"{db_path.stem}-fast{poll_ms}-rt{rt_priority}.db"), poll_ms,
                     rt_priority) as guard:
 
@@ -282,6 +297,9 @@ def _guard_lat(plc: Plc, db_path: Path, *, poll_ms: int, trips: int, rt_priority
 
         lat, missed = trip_loop(plc, lambda: _guard_settle(guard), trips=trips, on_miss=debug)
         _settle(plc, guard)
+        if sched is not None:
+            sched.add(f"guard thread {guard.scheduling}")
+            sched.update(f"fast reader {v}" for v in guard.bench_fast.scheduling.values())
     return lat, missed
 
 
@@ -295,25 +313,32 @@ def interleaved(plc: Plc, db_path: Path, *, trips: int, blocks: int = BLOCKS, su
     from bench.guard import _stats
 
     per = max(1, trips // blocks)
-    lat: dict[str, list[int]] = {"minimal": [], "1ms": [], "0ms": []}
+    lat: dict[str, list[int]] = {"minimal": [], "minimal_1ms": [], "1ms": [], "0ms": []}
     missed = dict.fromkeys(lat, 0)
+    sched: set[str] = set()
     for _ in range(blocks):
-        got = _minimal_lat(plc, trips=per)
-        lat["minimal"] += got[0]
-        missed["minimal"] += got[1]
+        for key, poll_ms in (("minimal", 0), ("minimal_1ms", 1)):
+            got = _minimal_lat(plc, trips=per, poll_ms=poll_ms)
+            lat[key] += got[0]
+            missed[key] += got[1]
         for poll_ms in (1, 0):
             got = _guard_lat(plc, db_path.with_name(f"{db_path.stem}-il{suffix}{poll_ms}.db"), poll_ms=poll_ms,
-                             trips=per)
+                             trips=per, sched=sched)
             lat[f"{poll_ms}ms"] += got[0]
             missed[f"{poll_ms}ms"] += got[1]
-    ref = _stats(lat["minimal"])
-    out: dict[str, Any] = {f"stop_minimal_loop{suffix}": {**ref, "missed": missed["minimal"], "poll_interval_ms": 0,
-                                                         "blocks": blocks}}
+    ref, ref_1ms = _stats(lat["minimal"]), _stats(lat["minimal_1ms"])
+    out: dict[str, Any] = {
+        f"stop_minimal_loop{suffix}": {**ref, "missed": missed["minimal"], "poll_interval_ms": 0, "blocks": blocks},
+        f"stop_minimal_loop_1ms{suffix}": {**ref_1ms, "missed": missed["minimal_1ms"], "poll_interval_ms": 1,
+                                           "blocks": blocks}}
     for poll_ms in (1, 0):
         st = _stats(lat[f"{poll_ms}ms"])
         out[f"stop_fast_{poll_ms}ms{suffix}"] = {
             **st, "missed": missed[f"{poll_ms}ms"], "poll_interval_ms": poll_ms, "blocks": blocks,
+            "scheduling": sorted(sched),
             "p99_vs_minimal": round(st["p99_ms"] / ref["p99_ms"], 2) if ref["p99_ms"] else None}
+    out[f"stop_fast_1ms{suffix}"]["p99_vs_minimal_1ms"] = (
+        round(out[f"stop_fast_1ms{suffix}"]["p99_ms"] / ref_1ms["p99_ms"], 2) if ref_1ms["p99_ms"] else None)
     return out
 
 
@@ -379,16 +404,19 @@ def after_drop(plc: Plc, db_path: Path, *, trips: int) -> dict[str, Any]:
     return {**_stats(lat), "missed": missed}
 
 
-def _minimal_lat(plc: Plc, *, trips: int) -> tuple[list[int], int]:
-    """What plain Python reaches: one pymodbus connection, read back to back, write on the edge."""
+def _minimal_lat(plc: Plc, *, trips: int, poll_ms: int = 0) -> tuple[list[int], int]:
+    """What plain Python reaches: one pymodbus connection, read back to back (``poll_ms`` 0) or
+    one read per ``poll_ms`` (sleeping until the next one is due), write on the edge."""
     from pymodbus.client import ModbusTcpClient
 
     stop = threading.Event()
+    every_s = poll_ms / 1000
 
     def loop() -> None:
         c = ModbusTcpClient("127.0.0.1", port=plc.port, timeout=1, retries=0)
         c.connect()
         latched = False
+        due = time.monotonic()
         while not stop.is_set():
             v = c.read_holding_registers(REG, count=1, device_id=1).registers[0]
             if v > LIMIT and not latched:
@@ -396,6 +424,9 @@ def _minimal_lat(plc: Plc, *, trips: int) -> tuple[list[int], int]:
                 latched = True
             elif v <= LIMIT:
                 latched = False
+            if every_s:
+                due += every_s
+                time.sleep(max(0.0, due - time.monotonic()))
         c.close()
 
     t = threading.Thread(target=loop, name="bench-minimal-loop", daemon=True)
@@ -477,24 +508,42 @@ def run_stop_path(res: dict[str, Any], db_path: Path) -> None:
     plc = Plc(_free_port())
     try:
         res.update(interleaved(plc, db_path, trips=STOP_TRIPS))
-        res["stop_fast_1ms_rt"] = guard_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS, rt_priority=10)
+        res["stop_fast_1ms_no_rt"] = guard_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS, rt_priority=0)
         res["stop_fast_1ms_own_process"] = process_trips(plc, db_path, poll_ms=1, trips=STOP_TRIPS)
         res["stop_after_drop"] = after_drop(plc, db_path, trips=DROP_TRIPS)
         res["stop_gpio_edge_relay"] = gpio_edge_relay(db_path, trips=STOP_TRIPS)
         ref = res["stop_minimal_loop"]["p99_ms"]
-        for key in ("stop_fast_1ms_rt", "stop_fast_1ms_own_process"):
+        for key in ("stop_fast_1ms_no_rt", "stop_fast_1ms_own_process"):
             res[key]["p99_vs_minimal"] = round(res[key]["p99_ms"] / ref, 2) if ref else None
     finally:
         plc.close()
     plc = Plc(_free_port(), realtime=True)
     try:
-        if not plc.realtime:
+        if plc.realtime:
+            res.update(interleaved(plc, db_path, trips=STOP_TRIPS, suffix="_plc_rt"))
+        else:
             res["stop_plc_rt"] = {"skipped": "SCHED_FIFO for the PLC process not permitted (run as root)"}
-            return
-        res.update(interleaved(plc, db_path, trips=STOP_TRIPS, suffix="_plc_rt"))
     finally:
         plc.close()
+    res["stop_goal_met"] = {"plc_shares_the_cores": goal_met(res, ""), "plc_on_its_own_cpu": goal_met(res, "_plc_rt")}
 
+
+GOAL_P99_MS, GOAL_VS_MINIMAL = 1.5, 1.5
+
+
+def goal_met(res: dict[str, Any], suffix: str) -> dict[str, bool] | None:
+    """Issue 11's goal for one PLC variant, each part on its own: a 1 ms poll's p99 <= 1.5 ms;
+    <= 1.5x the minimal loop's p99 as the issue words it (the loop reading back to back) and
+    like for like (the same loop reading once per 1 ms); no trip missed by any of them.
+    None: the variant did not run."""
+    fast = res.get(f"stop_fast_1ms{suffix}")
+    ref, ref_1ms = res.get(f"stop_minimal_loop{suffix}"), res.get(f"stop_minimal_loop_1ms{suffix}")
+    if not fast or not ref or not ref_1ms:
+        return None
+    return {"p99_within_1_5_ms": fast["p99_ms"] <= GOAL_P99_MS,
+            "within_1_5x_minimal_back_to_back": fast["p99_ms"] <= GOAL_VS_MINIMAL * ref["p99_ms"],
+            "within_1_5x_minimal_at_1ms": fast["p99_ms"] <= GOAL_VS_MINIMAL * ref_1ms["p99_ms"],
+            "none_missed": fast["missed"] == ref["missed"] == ref_1ms["missed"] == 0}
 
 if __name__ == "__main__":
     from bench.guard import main_under_load
