@@ -92,6 +92,19 @@ def test_core_is_notify_with_watchdog_and_keeps_its_priority() -> None:
     assert int(_keys(core, "Nice")[0]) < 0 and int(_keys(core, "CPUWeight")[0]) > 100
 
 
+def test_the_core_unit_grants_the_guard_s_default_real_time_priority() -> None:
+    # guard.rt_priority defaults to 10: on the box the rlimit alone must allow it (no capability), with
+    # a cap on a runaway real-time thread; else the guard runs at normal priority without anyone asking.
+    from appliance.guard.config import GuardConfig
+
+    core = SRC / "systemd" / "werkvloer-core.service"
+    default = GuardConfig().rt_priority
+    assert default > 0
+    assert int(_keys(core, "LimitRTPRIO")[0]) >= default
+    assert _keys(core, "LimitRTTIME") and not _keys(core, "RestrictRealtime")
+    assert not _keys(core, "CapabilityBoundingSet")[0]  # the rlimit does it, no CAP_SYS_NICE
+
+
 def test_core_devices_are_exactly_gpio_spi_serial_video() -> None:
     core = SRC / "systemd" / "werkvloer-core.service"
     assert _keys(core, "DevicePolicy") == ["closed"]
