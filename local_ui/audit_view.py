@@ -4,6 +4,7 @@ details without JSON or nanosecond stamps."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from . import fmt, labels
@@ -101,6 +102,9 @@ def _pair(k: str, v: Any, f: fmt.Formatter, t: Any, reasons: dict[str, str]) -> 
     return f"{key}: {_value(k, v, f)}"
 
 
+MODE_CHANGE = re.compile(r"(off|shadow|armed) -> (off|shadow|armed)")
+
+
 def detail_text(detail: Any, lang: str, tz: str, reasons: dict[str, str] | None = None) -> str:
     """A stored detail (JSON text, a dict or plain text) as short readable text; ``reasons``
     maps downtime reason codes to their labels in ``lang``."""
@@ -110,6 +114,11 @@ def detail_text(detail: Any, lang: str, tz: str, reasons: dict[str, str] | None 
         return translations(lang).gettext(WORDS[detail])
     if isinstance(detail, str) and detail.startswith("client "):
         return target_text(detail, lang)
+    if isinstance(detail, str) and (mode := MODE_CHANGE.fullmatch(detail)):  # the core's guard.set_mode
+        t = translations(lang)
+        return " → ".join(t.gettext(fmt.GUARD_LABELS[m]) for m in mode.groups())
+    if isinstance(detail, str) and detail in fmt.GUARD_LABELS:  # the ui's guard.set_mode: the mode asked for
+        return translations(lang).gettext(fmt.GUARD_LABELS[detail])
     if isinstance(detail, str) and detail.startswith("now "):  # a model rollback: the version now in the slot
         return f"{translations(lang).gettext(DETAIL_KEYS['to'])} {detail[4:]}"
     if isinstance(detail, str):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -20,6 +21,13 @@ def test_settings_shows_the_new_mode_marks_it_and_confirms_arming(stack: Any, pa
     login(page, stack.url, "maintenance")
     try:
         page.goto(stack.url + "/settings")
+        # What the kernel gave the guard thread, in words: root gets the default SCHED_FIFO 10 (as the
+        # box's unit grants it), another user normal scheduling.
+        sched = page.locator("#settings-guard-scheduling")
+        assert status["scheduling"] == ("fifo 10" if os.geteuid() == 0 else "normal"), status["scheduling"]
+        assert sched.get_attribute("data-scheduling") == status["scheduling"]
+        expected = "Realtimeprioriteit: ja (prioriteit 10)" if os.geteuid() == 0 else "Realtimeprioriteit: nee."
+        assert " ".join(sched.inner_text().split()).startswith(expected), sched.inner_text()
         page.locator("#guard-off").click()
         page.wait_for_load_state("load")
         assert page.locator("#settings-guard-mode").inner_text() == "Uit"
@@ -44,5 +52,10 @@ def test_settings_shows_the_new_mode_marks_it_and_confirms_arming(stack: Any, pa
         page.wait_for_load_state("load")
         assert page.locator("#settings-guard-mode").inner_text().startswith("Schaduw")
         assert page.locator("#guard-shadow").get_attribute("aria-pressed") == "true"
+        # The changes in "Recent changes" (the admin's), in words: the core stores "armed -> shadow".
+        login(page, stack.url, "admin")
+        page.goto(stack.url + "/settings")
+        changes = page.locator("#audit").inner_text()
+        assert "Scherp → Schaduw: alleen meldingen, geen stop" in changes and "->" not in changes, changes
     finally:
         stack.ipc("guard.set_mode", mode="shadow", role="admin")
