@@ -83,11 +83,16 @@ def _value(key: str, v: Any, f: fmt.Formatter) -> str:
 # Keys and coded values of the alert history's details (label, unlabel, raise) in words.
 DETAIL_KEYS = {"severity": N_("severity"), "label": N_("label"), "comment": N_("comment"), "from": N_("was"),
                "to": N_("now"), "reason": N_("Reason"), "previous": N_("was"), "at_ns": N_("split at"),
-               "new_stop": N_("new stop"), "start_ns": N_("from"), "end_ns": N_("until"), "note": N_("comment")}
+               "new_stop": N_("new stop"), "start_ns": N_("from"), "end_ns": N_("until"), "note": N_("comment"),
+               "answers": N_("answers"), "shared": N_("scores shared"), "cause": N_("cause"),
+               "then": N_("guard after the reset"), "why": N_("why")}
 # Keys whose value is a downtime reason code: shown as the reason's label.
 REASON_KEYS = ("reason", "previous")
 NO_REASON, NO_LABEL = N_("no reason"), N_("no label")
-DETAIL_VALUES = {**fmt.SEVERITY_LABELS, **fmt.LABEL_NAMES}
+DETAIL_VALUES = {**fmt.SEVERITY_LABELS, **fmt.LABEL_NAMES, **fmt.GUARD_LABELS}
+# Plain details of older entries, before they were stored as data (shown in words, or not at all
+# where the action already says it).
+OLD_DETAILS = {"first admin PIN set": ""}
 
 
 def _pair(k: str, v: Any, f: fmt.Formatter, t: Any, reasons: dict[str, str]) -> str:
@@ -110,6 +115,8 @@ def detail_text(detail: Any, lang: str, tz: str, reasons: dict[str, str] | None 
     maps downtime reason codes to their labels in ``lang``."""
     if detail is None or detail == "":
         return ""
+    if isinstance(detail, str) and detail in OLD_DETAILS:
+        return OLD_DETAILS[detail]
     if isinstance(detail, str) and detail in WORDS:
         return translations(lang).gettext(WORDS[detail])
     if isinstance(detail, str) and detail.startswith("client "):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
@@ -271,6 +272,6 @@ async def check_submit(request: Request, r: Req = ReqDep) -> Response:
         run_id = content_progress.save_check(r.db, answers, statement_ids=ids, share_scores=share)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    r.audit("content.check", f"run {run_id}", f"{len(answers)} answers, share {share}")
+    r.audit("content.check", f"run {run_id}", json.dumps({"answers": len(answers), "shared": share}))
     r.flash(r._("Check saved. Your result is below."))
     return r.redirect("/check#result")

@@ -9,6 +9,7 @@ the confirm offers to put the guard in shadow until the sensor is repaired (the 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
@@ -59,9 +60,9 @@ async def override_reset(why: Annotated[str, Form(max_length=500)] = "", confirm
     if shadow == "1":
         await _guard_call(r, "guard.set_mode", mode="shadow", role=role)
     await _guard_call(r, "guard.reset", role=role, source="ui-override")
-    r.audit("guard.reset_override", "guard", f"{cause.get('text') or cause.get('name')}; "
-                                             f"{'shadow until repaired' if shadow == '1' else 'guard stays armed'}; "
-                                             f"why: {why.strip()}")
+    r.audit("guard.reset_override", "guard", json.dumps({
+        "cause": cause.get("text") or cause.get("name"), "then": "shadow" if shadow == "1" else "armed",
+        "why": why.strip()}, ensure_ascii=False))
     if shadow != "1":
         # Armed with the reading still beyond the limit: the rule stops the machine again after its hold time.
         if await tripped_again(r) is not None:
