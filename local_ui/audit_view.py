@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from content.progress import STATUS_NAMES
+
 from . import fmt, labels
 from .i18n import N_, translations
 
@@ -39,7 +41,9 @@ def action_text(action: str, lang: str) -> str:
     return t.gettext(ACTIONS[action]) if action in ACTIONS else action.replace("_", " ").replace(".", ": ")
 
 
-TARGETS = {"guard": N_("guard"), "box": N_("box"), "ui": N_("screen"), "kpi": N_("KPIs"), "sync": N_("sync")}
+TARGETS = {"guard": N_("guard"), "box": N_("box"), "ui": N_("screen"), "kpi": N_("KPIs"), "sync": N_("sync"),
+           # kpi.export: the granularity exported
+           "hour": N_("hour"), "shift": N_("shift"), "day": N_("day")}
 WORDS = {"on": N_("on"), "off": N_("off")}
 
 
@@ -117,6 +121,8 @@ def detail_text(detail: Any, lang: str, tz: str, reasons: dict[str, str] | None 
         return ""
     if isinstance(detail, str) and detail in OLD_DETAILS:
         return OLD_DETAILS[detail]
+    if isinstance(detail, str) and detail in STATUS_NAMES:  # content.progress: a step's new status
+        return STATUS_NAMES[detail]["nl" if lang == "nl" else "en"]
     if isinstance(detail, str) and detail in WORDS:
         return translations(lang).gettext(WORDS[detail])
     if isinstance(detail, str) and detail.startswith("client "):

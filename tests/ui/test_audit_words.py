@@ -33,3 +33,10 @@ def test_a_check_and_the_first_start_in_words() -> None:
     assert detail_text(json.dumps({"answers": 12, "shared": False}), "en", TZ) == "answers: 12; scores shared: no"
     # Stored before the entry became data: the action ("first start: admin PIN set") already says it.
     assert detail_text("first admin PIN set", "nl", TZ) == ""
+
+
+def test_a_step_s_progress_and_an_export_in_words() -> None:
+    from local_ui.audit_view import target_text
+
+    assert detail_text("busy", "nl", TZ) == "bezig" and detail_text("not_started", "en", TZ) == "not started"
+    assert target_text("shift", "nl") == "dienst" and target_text("day", "en") == "day"
