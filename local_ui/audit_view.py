@@ -114,27 +114,34 @@ def _pair(k: str, v: Any, f: fmt.Formatter, t: Any, reasons: dict[str, str]) -> 
 MODE_CHANGE = re.compile(r"(off|shadow|armed) -> (off|shadow|armed)")
 
 
+def _plain_detail(detail: str, lang: str) -> str | None:
+    """A stored plain-text detail in words, or None when it is not one of the box's own words."""
+    t = translations(lang)
+    if detail in OLD_DETAILS:
+        return OLD_DETAILS[detail]
+    if detail in STATUS_NAMES:  # content.progress: a step's new status
+        return STATUS_NAMES[detail]["nl" if lang == "nl" else "en"]
+    if detail in WORDS:
+        return t.gettext(WORDS[detail])
+    if detail.startswith("client "):
+        return target_text(detail, lang)
+    if mode := MODE_CHANGE.fullmatch(detail):  # the core's guard.set_mode
+        return " → ".join(t.gettext(fmt.GUARD_LABELS[m]) for m in mode.groups())
+    if detail in fmt.GUARD_LABELS:  # the ui's guard.set_mode: the mode asked for
+        return t.gettext(fmt.GUARD_LABELS[detail])
+    if detail.startswith("now "):  # a model rollback: the version now in the slot
+        return f"{t.gettext(DETAIL_KEYS['to'])} {detail[4:]}"
+    return None
+
+
 def detail_text(detail: Any, lang: str, tz: str, reasons: dict[str, str] | None = None) -> str:
     """A stored detail (JSON text, a dict or plain text) as short readable text; ``reasons``
     maps downtime reason codes to their labels in ``lang``."""
     if detail is None or detail == "":
         return ""
-    if isinstance(detail, str) and detail in OLD_DETAILS:
-        return OLD_DETAILS[detail]
-    if isinstance(detail, str) and detail in STATUS_NAMES:  # content.progress: a step's new status
-        return STATUS_NAMES[detail]["nl" if lang == "nl" else "en"]
-    if isinstance(detail, str) and detail in WORDS:
-        return translations(lang).gettext(WORDS[detail])
-    if isinstance(detail, str) and detail.startswith("client "):
-        return target_text(detail, lang)
-    if isinstance(detail, str) and (mode := MODE_CHANGE.fullmatch(detail)):  # the core's guard.set_mode
-        t = translations(lang)
-        return " → ".join(t.gettext(fmt.GUARD_LABELS[m]) for m in mode.groups())
-    if isinstance(detail, str) and detail in fmt.GUARD_LABELS:  # the ui's guard.set_mode: the mode asked for
-        return translations(lang).gettext(fmt.GUARD_LABELS[detail])
-    if isinstance(detail, str) and detail.startswith("now "):  # a model rollback: the version now in the slot
-        return f"{translations(lang).gettext(DETAIL_KEYS['to'])} {detail[4:]}"
     if isinstance(detail, str):
+        if (plain := _plain_detail(detail, lang)) is not None:
+            return plain
         try:
             detail = json.loads(detail)
         except ValueError:
