@@ -358,7 +358,7 @@ def realtime(priority: int, what: str) -> bool:
     except (OSError, AttributeError) as exc:
         if not _RT_REFUSED:
             _RT_REFUSED.append(what)
-            log.info("guard: real-time priority %d refused by the OS (%s); the guard's threads run with normal "
-                     "scheduling (the image's unit permits it; guard.rt_priority = 0 asks for none)",
-                     priority, exc)
+            log.info("guard: real-time priority %d refused by the OS for the %s thread (%s); the guard's threads "
+                     "run with normal scheduling (the image's unit permits it; guard.rt_priority = 0 asks for none)",
+                     priority, what, exc)
         return False
